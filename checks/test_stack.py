@@ -1,0 +1,112 @@
+"""Is the monitoring stack up and sane? Smoke checks, run in CI and every night."""
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from opsverify.evidence import require
+from opsverify.night import next_reset
+from opsverify.plugin import RUN_KEY
+
+pytestmark = [pytest.mark.smoke, pytest.mark.nightly]
+RECENT = timedelta(minutes=15)
+
+
+def pytest_generate_tests(metafunc):
+    if "rule_spec" in metafunc.fixturenames:
+        rules = metafunc.config.stash[RUN_KEY].settings.rules
+        metafunc.parametrize("rule_spec", rules, ids=[r.uid for r in rules])
+
+
+@pytest.mark.severity("critical")
+def test_grafana_healthy(grafana, settings, evidence):
+    body = evidence.add("GET /api/health", grafana.health())
+    require(body.get("database") == "ok", "Grafana", f"{settings.grafana_url}/api/health",
+            'database "ok"', f"database {body.get('database')!r}",
+            "check Grafana's database and its log (docker logs <grafana>)")
+
+
+@pytest.mark.severity("critical")
+def test_loki_ready(loki, settings, evidence):
+    answer = evidence.add("GET /ready", loki.ready())
+    require(answer == "ready", "Loki", f"{settings.loki_url}/ready", "'ready'", repr(answer),
+            "Loki answers but is not ready: wait for its ring to settle or read its log")
+
+
+@pytest.mark.severity("critical")
+def test_promtail_ready(promtail, settings, evidence):
+    answer = evidence.add("GET /ready", promtail.ready())
+    require(answer == "Ready", "Promtail", f"{settings.promtail_url}/ready", "'Ready'", repr(answer),
+            "Promtail is not shipping logs: read its log and its /targets page")
+
+
+@pytest.mark.severity("critical")
+def test_loki_datasource_healthy(grafana, settings, evidence):
+    datasource = grafana.datasource(settings.datasource_uid)
+    evidence.add("datasource", {k: datasource.get(k) for k in ("uid", "name", "type", "url")})
+    status, message = grafana.datasource_health(settings.datasource_uid)
+    evidence.add("health", {"status": status, "message": message})
+    require(status == "OK", "Grafana", f"{settings.grafana_url}/api/datasources/uid/{settings.datasource_uid}/health",
+            "status OK", f"status {status}: {message}",
+            f"Grafana cannot query Loki through datasource '{settings.datasource_uid}': "
+            f"fix its URL ({datasource.get('url')}) or Loki")
+
+
+@pytest.mark.severity("warning")
+def test_dashboard_present(grafana, settings, evidence):
+    dashboard = grafana.dashboard(settings.dashboard_uid)
+    queries = evidence.add("panel queries", [list(q) for q in dashboard.queries()])
+    evidence.add("dashboard", {"uid": dashboard.uid, "title": dashboard.title, "version": dashboard.version,
+                               "url": dashboard.url})
+    require(bool(queries), "Grafana", f"{settings.grafana_url}/api/dashboards/uid/{settings.dashboard_uid}",
+            "a dashboard with panel queries", f"'{dashboard.title}' with no panel queries",
+            "restore the dashboard's provisioning file")
+
+
+@pytest.mark.severity("critical")
+def test_alert_rule_present(grafana, settings, rule_spec, evidence):
+    rules = {rule.uid: rule for rule in grafana.alert_rules()}
+    evidence.add("rules found", sorted(rules))
+    where = f"{settings.grafana_url}/api/v1/provisioning/alert-rules"
+    require(rule_spec.uid in rules, "Grafana", where, f"alert rule uid {rule_spec.uid} ('{rule_spec.title}')",
+            f"rules {sorted(rules) or 'none'}", "provision the rule (monitoring/grafana/provisioning/alerting)")
+    rule = rules[rule_spec.uid]
+    evidence.add("rule", {"uid": rule.uid, "title": rule.title, "folderUID": rule.folder_uid,
+                          "ruleGroup": rule.rule_group, "isPaused": rule.is_paused, "labels": rule.labels})
+    require(rule.title == rule_spec.title, "Grafana", where, f"title '{rule_spec.title}'", f"'{rule.title}'",
+            "rename the rule or update the site file")
+    require(not rule.is_paused, "Grafana", where, "the rule evaluating", "the rule paused",
+            "resume the rule: a paused rule never alerts")
+
+
+@pytest.mark.severity("critical")
+def test_backend_healthy(backend, settings, evidence):
+    body = evidence.add("GET /health", backend.health())
+    require(body.get("status") == "OK", "Backend", f"{settings.backend_url}/health", 'status "OK"',
+            f"status {body.get('status')!r}", f"check the container: docker logs {settings.container}")
+
+
+@pytest.mark.severity("critical")
+def test_scheduler_scheduled_for_next_midnight(backend, settings, evidence):
+    status = backend.scheduler_status()
+    evidence.add("scheduler status", status.__dict__)
+    where = f"{settings.backend_url}/api/scheduler/status"
+    require(status.is_scheduled, "Backend", where, "isScheduled true", "isScheduled false",
+            f"the reset job is not scheduled: restart {settings.container} and check its start-up log")
+    expected = next_reset(datetime.now(timezone.utc), settings.reset_time, settings.timezone)
+    local = expected.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+    require(status.next_reset.startswith(local), "Backend", where, f"nextReset {local} ({settings.timezone})",
+            f"nextReset {status.next_reset!r}",
+            "the scheduler's time zone or cron expression is wrong: compare it with the site file")
+
+
+@pytest.mark.severity("critical")
+def test_backend_logs_reach_loki(loki, settings, evidence):
+    query = f"sum(count_over_time({settings.selector}[{int(RECENT.total_seconds())}s]))"
+    lines = loki.query(query, at=datetime.now(timezone.utc)).total()
+    evidence.add("count", {"query": query, "lines": lines})
+    require(lines > 0, "Loki", f"{settings.loki_url}/loki/api/v1/query",
+            f"lines from {settings.selector} in the last 15 minutes", "none",
+            "logs are not shipped: check Promtail's targets and that the container's name matches the selector")
+

@@ -1,0 +1,1 @@
+"""One module per external system; all stand on clients.http."""

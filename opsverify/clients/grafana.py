@@ -1,0 +1,155 @@
+"""Grafana HTTP API client: health, datasources, dashboards, alerting provisioning
+and rule state (docs: Grafana HTTP API; Alerting provisioning HTTP API;
+Prometheus-compatible rules API of ngalert).
+
+Authentication: a service-account token (Bearer) when given, else basic auth.
+"""
+
+from dataclasses import dataclass
+
+from opsverify.clients.http import BadResponse, HttpClient
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    uid: str
+    title: str
+    folder_uid: str
+    rule_group: str
+    condition: str
+    data: tuple
+    for_: str
+    no_data_state: str
+    exec_err_state: str
+    is_paused: bool
+    labels: dict
+    annotations: dict
+
+    @classmethod
+    def from_api(cls, item):
+        return cls(
+            uid=item["uid"], title=item["title"], folder_uid=item.get("folderUID", ""),
+            rule_group=item.get("ruleGroup", ""), condition=item.get("condition", ""),
+            data=tuple(item.get("data") or ()), for_=str(item.get("for", "")),
+            no_data_state=item.get("noDataState", ""), exec_err_state=item.get("execErrState", ""),
+            is_paused=bool(item.get("isPaused", False)), labels=dict(item.get("labels") or {}),
+            annotations=dict(item.get("annotations") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    title: str
+    version: int
+    url: str
+    panels: tuple
+
+    def queries(self):
+        """(panel title, datasource uid, expr) of every panel target, rows included."""
+        found = []
+        for panel in _all_panels(self.panels):
+            panel_ds = panel.get("datasource")
+            for target in panel.get("targets") or ():
+                ds = target.get("datasource") or panel_ds
+                uid = ds.get("uid") if isinstance(ds, dict) else ds
+                found.append((panel.get("title", ""), uid, target.get("expr", "")))
+        return found
+
+
+@dataclass(frozen=True)
+class RuleState:
+    name: str
+    group: str
+    state: str
+    health: str
+    last_error: str
+    labels: dict
+    alerts: tuple
+
+
+def _all_panels(panels):
+    for panel in panels:
+        yield panel
+        yield from _all_panels(panel.get("panels") or ())
+
+
+class GrafanaClient(HttpClient):
+    system = "Grafana"
+    hint = "Check that Grafana runs and that OPSVERIFY_GRAFANA_TOKEN or OPSVERIFY_GRAFANA_USER/PASSWORD are valid"
+
+    def __init__(self, base_url, *, user="", password=None, token=None, **kwargs):
+        super().__init__(base_url, **kwargs)
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token.reveal()}"
+        elif user and password:
+            self.session.auth = (user, password.reveal())
+
+    def health(self):
+        """GET /api/health: {commit, database, version}; needs no auth."""
+        response = self.request("GET", "/api/health")
+        body = self.parse_json(response)
+        if not isinstance(body, dict) or "database" not in body:
+            raise self.shape_error(response, "no 'database' field")
+        return body
+
+    def datasource(self, uid):
+        return self._object(f"/api/datasources/uid/{uid}", "uid")
+
+    def datasource_health(self, uid):
+        """(status, message): Grafana answers 400 with status ERROR when the check fails."""
+        response = self.request("GET", f"/api/datasources/uid/{uid}/health", expect=(200, 400))
+        body = self.parse_json(response)
+        if not isinstance(body, dict) or "status" not in body:
+            raise self.shape_error(response, "no 'status' field")
+        return body["status"], str(body.get("message", ""))
+
+    def dashboard(self, uid):
+        response = self.request("GET", f"/api/dashboards/uid/{uid}")
+        body = self.parse_json(response)
+        try:
+            dash, meta = body["dashboard"], body.get("meta") or {}
+            return Dashboard(uid=dash["uid"], title=dash.get("title", ""), version=dash.get("version", 0),
+                             url=meta.get("url", ""), panels=tuple(dash.get("panels") or ()))
+        except (KeyError, TypeError):
+            raise self.shape_error(response, "no dashboard.uid") from None
+
+    def alert_rules(self):
+        """GET /api/v1/provisioning/alert-rules: every Grafana-managed rule."""
+        response = self.request("GET", "/api/v1/provisioning/alert-rules")
+        body = self.parse_json(response)
+        try:
+            return [AlertRule.from_api(item) for item in body]
+        except (KeyError, TypeError, AttributeError):
+            raise self.shape_error(response, "not a list of alert rules with uid and title") from None
+
+    def contact_points(self):
+        body = self.get_json("/api/v1/provisioning/contact-points")
+        if not isinstance(body, list):
+            raise BadResponse(self.system, "GET", self.base_url + "/api/v1/provisioning/contact-points",
+                              "answered with something other than a list of contact points")
+        return body
+
+    def policies(self):
+        return self._object("/api/v1/provisioning/policies", "receiver")
+
+    def rule_states(self):
+        """GET /api/prometheus/grafana/api/v1/rules, flattened to one RuleState per rule."""
+        response = self.request("GET", "/api/prometheus/grafana/api/v1/rules")
+        body = self.parse_json(response)
+        try:
+            return [
+                RuleState(name=r["name"], group=g["name"], state=r.get("state", ""), health=r.get("health", ""),
+                          last_error=r.get("lastError", ""), labels=dict(r.get("labels") or {}),
+                          alerts=tuple(r.get("alerts") or ()))
+                for g in body["data"]["groups"] for r in g["rules"]
+            ]
+        except (KeyError, TypeError):
+            raise self.shape_error(response, "not a Prometheus-style rules response") from None
+
+    def _object(self, path, required):
+        response = self.request("GET", path)
+        body = self.parse_json(response)
+        if not isinstance(body, dict) or required not in body:
+            raise self.shape_error(response, f"no '{required}' field")
+        return body

@@ -1,0 +1,405 @@
+"""Site configuration: built-in default < site file < environment < command line.
+
+Every setting has a key (`grafana_url`), a place in the site file
+(`grafana: {url: ...}`), an environment variable (`OPSVERIFY_GRAFANA_URL`) and
+can be set on the command line (`--grafana-url`, or `--set grafana_url=...`
+for any key). Credentials are read from the environment only. Everything is
+validated before the first check runs; a bad value raises ConfigError naming
+the setting, where it came from and how to fix it.
+"""
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from string import Template
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from opsverify.night import parse_clock, parse_date
+
+DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "escashop.yml"
+SEVERITIES = ("critical", "warning")
+CREDENTIAL_ENV = {
+    "grafana_user": "OPSVERIFY_GRAFANA_USER",
+    "grafana_password": "OPSVERIFY_GRAFANA_PASSWORD",
+    "grafana_token": "OPSVERIFY_GRAFANA_TOKEN",
+    "backend_token": "OPSVERIFY_BACKEND_TOKEN",
+}
+CREDENTIAL_WORDS = ("password", "token", "user", "secret", "api_key")
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the text says which, from where, and what to do."""
+
+
+class Secret:
+    """A credential. Its repr and str never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value):
+        self._value = value or ""
+
+    def reveal(self):
+        return self._value
+
+    def __bool__(self):
+        return bool(self._value)
+
+    def __repr__(self):
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    uid: str
+    title: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class Credentials:
+    grafana_user: str = ""
+    grafana_password: Secret = field(default_factory=Secret)
+    grafana_token: Secret = field(default_factory=Secret)
+    backend_token: Secret = field(default_factory=Secret)
+
+    def values(self):
+        """The secret values, for scrubbing outputs."""
+        return [s.reveal() for s in (self.grafana_password, self.grafana_token, self.backend_token) if s]
+
+
+# --- parsers: each takes a value from YAML (typed) or the environment / CLI (text) ---
+
+
+def _text(value):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a non-empty string")
+    return value.strip()
+
+
+def _url(value):
+    text = _text(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("is not an http(s) URL such as http://localhost:3100")
+    if parts.username or parts.password:
+        # Never echo it: the URL holds a credential.
+        raise ValueError("has credentials in it; put them in the environment variables instead")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return text.rstrip("/")
+
+
+def _int(value):
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a whole number")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise ValueError(f"{value!r} is negative")
+    return number
+
+
+def _seconds(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of seconds") from None
+    if number <= 0:
+        raise ValueError(f"{value!r} is not a positive number of seconds")
+    return number
+
+
+def _zone(value):
+    text = _text(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{text!r} is not a known IANA time zone such as Asia/Manila") from None
+    return text
+
+
+def _clock(value):
+    return parse_clock(value)
+
+
+def _date(value):
+    if value is None or value == "":
+        return None
+    return parse_date(str(value))
+
+
+def _regex(value):
+    text = _text(value)
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ValueError(f"{text!r} is not a valid regular expression: {exc}") from None
+    return text
+
+
+def _selector(value):
+    text = _text(value)
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError(f"{text!r} is not a LogQL stream selector such as {{container=\"$container\"}}")
+    return text
+
+
+def _rules(value):
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError("is not a YAML list of {uid, title, severity}") from None
+    if not isinstance(value, list) or not value:
+        raise ValueError("is not a non-empty list of {uid, title, severity}")
+    rules = []
+    for index, item in enumerate(value, 1):
+        if not isinstance(item, dict) or set(item) != {"uid", "title", "severity"}:
+            raise ValueError(f"item {index} must have exactly the keys uid, title, severity")
+        if item["severity"] not in SEVERITIES:
+            raise ValueError(f"item {index}: severity {item['severity']!r} is not one of {', '.join(SEVERITIES)}")
+        rules.append(RuleSpec(_text(item["uid"]), _text(item["title"]), item["severity"]))
+    return tuple(rules)
+
+
+@dataclass(frozen=True)
+class Field:
+    key: str
+    path: tuple  # where it lives in the site file; () for settings that are not kept in a site file
+    parse: object
+    cli: str = ""  # a dedicated command-line option, besides --set
+
+    @property
+    def env(self):
+        return "OPSVERIFY_" + self.key.upper()
+
+    @property
+    def where(self):
+        return ".".join(self.path) if self.path else ""
+
+
+FIELDS = (
+    Field("site_name", ("site",), _text),  # OPSVERIFY_SITE names the site file, not this
+    Field("timezone", ("timezone",), _zone),
+    Field("reset_time", ("reset_time",), _clock),
+    Field("grace_minutes", ("grace_minutes",), _int),
+    Field("settle_minutes", ("settle_minutes",), _int),
+    Field("window_before_minutes", ("window_before_minutes",), _int),
+    Field("window_after_minutes", ("window_after_minutes",), _int),
+    Field("max_reset_seconds", ("max_reset_seconds",), _seconds),
+    Field("week_start", ("week_start",), _date, "--week-start"),
+    Field("night", (), _date, "--night"),
+    Field("grafana_url", ("grafana", "url"), _url, "--grafana-url"),
+    Field("datasource_uid", ("grafana", "datasource_uid"), _text),
+    Field("dashboard_uid", ("grafana", "dashboard_uid"), _text),
+    Field("rule_folder", ("grafana", "rule_folder"), _text),
+    Field("rule_group", ("grafana", "rule_group"), _text),
+    Field("rules", ("grafana", "rules"), _rules),
+    Field("loki_url", ("loki", "url"), _url, "--loki-url"),
+    Field("log_selector", ("loki", "selector"), _selector),
+    Field("promtail_url", ("promtail", "url"), _url, "--promtail-url"),
+    Field("backend_url", ("backend", "url"), _url, "--backend-url"),
+    Field("container", ("backend", "container"), _text, "--container"),
+    Field("pattern_start", ("patterns", "start"), _regex),
+    Field("pattern_completed", ("patterns", "completed"), _regex),
+    Field("pattern_failed", ("patterns", "failed"), _regex),
+    Field("pattern_skipped", ("patterns", "skipped"), _regex),
+    Field("pattern_recovery_ok", ("patterns", "recovery_ok"), _regex),
+    Field("pattern_recovery_failed", ("patterns", "recovery_failed"), _regex),
+    Field("pattern_startup", ("patterns", "startup"), _regex),
+    Field("connect_timeout_seconds", ("http", "connect_timeout_seconds"), _seconds),
+    Field("read_timeout_seconds", ("http", "read_timeout_seconds"), _seconds),
+    Field("retries", ("http", "retries"), _int),
+    Field("run_deadline_seconds", ("http", "run_deadline_seconds"), _seconds),
+    Field("reports_dir", ("reports_dir",), _text, "--reports-dir"),
+)
+FIELDS_BY_KEY = {f.key: f for f in FIELDS}
+OPTIONAL = {"week_start", "night"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    site_name: str
+    timezone: str
+    reset_time: object
+    grace_minutes: int
+    settle_minutes: int
+    window_before_minutes: int
+    window_after_minutes: int
+    max_reset_seconds: float
+    week_start: object
+    night: object
+    grafana_url: str
+    datasource_uid: str
+    dashboard_uid: str
+    rule_folder: str
+    rule_group: str
+    rules: tuple
+    loki_url: str
+    log_selector: str
+    promtail_url: str
+    backend_url: str
+    container: str
+    pattern_start: str
+    pattern_completed: str
+    pattern_failed: str
+    pattern_skipped: str
+    pattern_recovery_ok: str
+    pattern_recovery_failed: str
+    pattern_startup: str
+    connect_timeout_seconds: float
+    read_timeout_seconds: float
+    retries: int
+    run_deadline_seconds: float
+    reports_dir: str
+    site_file: str = ""
+    sources: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
+    credentials: Credentials = field(default_factory=Credentials)
+
+    @property
+    def selector(self):
+        """The LogQL stream selector of the backend's log, with the container filled in."""
+        return Template(self.log_selector).safe_substitute(container=self.container)
+
+    @property
+    def grace(self):
+        return timedelta(minutes=self.grace_minutes)
+
+    @property
+    def settle(self):
+        return timedelta(minutes=self.settle_minutes)
+
+    def endpoints(self):
+        """The systems' base URLs (never with credentials), for report headers."""
+        return {
+            "Grafana": self.grafana_url,
+            "Loki": self.loki_url,
+            "Promtail": self.promtail_url,
+            "Backend": self.backend_url,
+        }
+
+
+def _flatten(document, site_file):
+    """Site-file mapping -> {key: value}, refusing unknown keys and credentials."""
+    by_path = {f.path: f for f in FIELDS if f.path}
+    sections = {f.path[0] for f in FIELDS if len(f.path) == 2}
+    values = {}
+
+    def unknown(path):
+        name = ".".join(path)
+        if any(word in path[-1].lower() for word in CREDENTIAL_WORDS):
+            return ConfigError(
+                f"site file {site_file}: '{name}' looks like a credential; credentials come only from "
+                f"the environment ({', '.join(CREDENTIAL_ENV.values())}). Remove it from the file."
+            )
+        siblings = sorted(".".join(p) for p in by_path if p[:-1] == path[:-1])
+        return ConfigError(
+            f"site file {site_file}: unknown key '{name}'. Known keys here: {', '.join(siblings)}."
+        )
+
+    for name, value in document.items():
+        name = str(name)
+        if name in sections:
+            if not isinstance(value, dict):
+                raise ConfigError(f"site file {site_file}: '{name}' must be a mapping of settings")
+            for sub, subvalue in value.items():
+                path = (name, str(sub))
+                if path not in by_path:
+                    raise unknown(path)
+                values[by_path[path].key] = subvalue
+        elif (name,) in by_path:
+            values[by_path[(name,)].key] = value
+        else:
+            raise unknown((name,))
+    return values
+
+
+def read_site_file(path):
+    """The site file as {key: raw value}."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"site file {path}: cannot be read ({exc.strerror}). Set OPSVERIFY_SITE or --site to a site file."
+        ) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"site file {path}: not valid YAML{where}: {problem}. Fix the file.") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"site file {path}: must be a YAML mapping of settings, got {type(document).__name__}")
+    return _flatten(document, path)
+
+
+def load_settings(cli=None, environ=None, site_file=None):
+    """Resolve every setting: built-in defaults < site file < environment < CLI.
+
+    `cli` maps keys to command-line values (None = not given); `site_file`
+    is the path given on the command line, else OPSVERIFY_SITE, else the
+    bundled EscaShop site file.
+    """
+    cli = {k: v for k, v in (cli or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    unknown = sorted(set(cli) - set(FIELDS_BY_KEY))
+    if unknown:
+        raise ConfigError(f"--set: unknown setting '{unknown[0]}'. Known settings: {', '.join(FIELDS_BY_KEY)}.")
+    site_path = site_file or environ.get("OPSVERIFY_SITE") or str(DEFAULT_SITE)
+    layers = [
+        (f"site file {site_path}", read_site_file(site_path)),
+        ("environment", {f.key: environ[f.env] for f in FIELDS if environ.get(f.env, "") != ""}),
+        ("command line", cli),
+    ]
+    values, sources = {}, {}
+    for f in FIELDS:
+        raw, source = None, None
+        for name, layer in layers:
+            if f.key in layer:
+                raw, source = layer[f.key], name
+        if raw is None:
+            if f.key in OPTIONAL:
+                values[f.key] = None
+                continue
+            raise ConfigError(
+                f"setting '{f.key}' is not set: add '{f.where}' to the site file {site_path} or set {f.env}."
+            )
+        try:
+            values[f.key] = f.parse(raw)
+        except ValueError as exc:
+            how = {"environment": f.env, "command line": f.cli or f"--set {f.key}=..."}.get(source, f"'{f.where}'")
+            raise ConfigError(f"setting '{f.key}' from the {source}: {exc}. Fix {how}.") from None
+        sources[f.key] = source
+    credentials = Credentials(
+        grafana_user=environ.get(CREDENTIAL_ENV["grafana_user"], ""),
+        grafana_password=Secret(environ.get(CREDENTIAL_ENV["grafana_password"])),
+        grafana_token=Secret(environ.get(CREDENTIAL_ENV["grafana_token"])),
+        backend_token=Secret(environ.get(CREDENTIAL_ENV["backend_token"])),
+    )
+    if credentials.grafana_password and not credentials.grafana_user:
+        raise ConfigError("OPSVERIFY_GRAFANA_PASSWORD is set but OPSVERIFY_GRAFANA_USER is not: set both, or use OPSVERIFY_GRAFANA_TOKEN.")
+    return Settings(**values, site_file=str(site_path), sources=sources, credentials=credentials)
+
+
+def parse_set_options(items):
+    """`--set key=value` options to {key: value}."""
+    result = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set grace_minutes=10")
+        result[key.strip()] = value
+    return result

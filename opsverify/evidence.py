@@ -1,0 +1,47 @@
+"""What a check looked at, attached to its report; and the wording of its failures."""
+
+import json
+
+import pytest
+
+MAX_TEXT_CHARS = 20_000
+
+
+class Evidence:
+    """Named items a check attaches: dicts and lists as JSON, anything else as text."""
+
+    def __init__(self):
+        self.items = []  # (name, value)
+
+    def add(self, name, value):
+        if not isinstance(value, (dict, list)):
+            value = str(value)
+            if len(value) > MAX_TEXT_CHARS:
+                value = value[:MAX_TEXT_CHARS] + f"\n... ({len(value) - MAX_TEXT_CHARS} more chars)"
+        self.items.append((name, value))
+        return value
+
+
+def problem(system, where, expected, seen, todo):
+    """A failure message for a tired on-call engineer: which system, where, expected, seen, what to do."""
+    return f"{system} ({where}): expected {expected}; saw {seen}. What to do: {todo}"
+
+
+def require(condition, system, where, expected, seen, todo):
+    """Fail the check with `problem(...)` unless `condition`; no traceback, just the message."""
+    __tracebackhide__ = True
+    if not condition:
+        pytest.fail(problem(system, where, expected, seen, todo), pytrace=False)
+
+
+def scrub(text, secrets):
+    """`text` with every secret value replaced by ***."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def scrub_value(value, secrets):
+    """A JSON-able value with every secret value replaced, at any depth."""
+    return json.loads(scrub(json.dumps(value, ensure_ascii=False, default=str), secrets))

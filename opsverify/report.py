@@ -1,0 +1,55 @@
+"""Rendering: the Week 1 table and the run header, as HTML fragments for pytest-html and as Markdown."""
+
+from html import escape
+
+from opsverify.status import GLYPHS, WORDS, label
+from opsverify.week import markdown_table, streak
+
+LEGEND = [f"- {GLYPHS[s]} {WORDS[s]}" for s in ("passed", "warning", "failed", "pending")]
+
+
+def html_header(run, status, versions):
+    """The run's facts: night, Day N, status, endpoints (no credentials), versions; a banner for the sandbox."""
+    night = run.night
+    rows = [
+        ("Site", run.settings.site_name),
+        ("Night", f"{night.date.isoformat()} (reset {night.local(night.reset_at):%Y-%m-%d %H:%M %Z} = "
+                  f"{night.reset_at:%Y-%m-%d %H:%M} UTC)"),
+        ("Day", f"Day {run.day} (Day 1 = {run.week_start.isoformat()})"),
+        ("Night status", label(status)),
+        ("Window searched (UTC)", f"{night.window_start:%Y-%m-%d %H:%M} – {night.window_end:%Y-%m-%d %H:%M}"),
+    ]
+    rows += [(f"{name} endpoint", url) for name, url in run.settings.endpoints().items()]
+    rows += [(f"{name} version", version) for name, version in versions.items()]
+    rows.append(("Target", run.target))
+    parts = []
+    if run.is_sandbox:
+        parts.append(f'<p id="sandbox-banner" class="sandbox-banner"><strong>Sandbox run ({escape(run.target)}): '
+                     "this is not production evidence.</strong></p>")
+    parts.append('<table id="night-facts">' + "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows) + "</table>")
+    return "".join(parts)
+
+
+def html_week_table(rows):
+    head = "".join(f"<th>{h}</th>" for h in ("Day", "Date", "Midnight Reset Status", "Issues Detected",
+                                           "Actions Taken"))
+    body = []
+    for row in rows:
+        issues = "".join(f"<li>{escape(i)}</li>" for i in row.issues)
+        body.append(
+            f'<tr class="week-row status-{row.status}"><td>Day {row.day}</td><td>{row.date.isoformat()}</td>'
+            f"<td>{escape(label(row.status))}</td><td>{'<ul>' + issues + '</ul>' if issues else ''}</td>"
+            f"<td>{escape(row.actions)}</td></tr>"
+        )
+    return (f'<h2>Week 1 Monitoring Schedule</h2><table id="week1"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>"
+            f"<p>Consecutive successful resets so far: {streak(rows)} of 7.</p>")
+
+
+def markdown_page(run, rows):
+    """reports/week1.md: the table in the sign-off document's format, with its legend."""
+    note = "\n> Sandbox run: not production evidence.\n" if run.is_sandbox else ""
+    return (f"## Week 1 Monitoring Schedule\n{note}\n{markdown_table(rows)}\n"
+            f"**Status Legend:**\n" + "\n".join(LEGEND) + "\n\n"
+            f"Consecutive successful resets so far: {streak(rows)} of 7.\n")

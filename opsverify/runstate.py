@@ -1,0 +1,68 @@
+"""The state of one run, shared by the plugin and the fixtures: settings, night, clients."""
+
+from dataclasses import dataclass, field
+
+from opsverify.clients.backend import BackendClient
+from opsverify.clients.grafana import GrafanaClient
+from opsverify.clients.http import ClientError, Deadline, Journal
+from opsverify.clients.loki import LokiClient
+from opsverify.clients.promtail import PromtailClient
+
+
+@dataclass
+class RunState:
+    settings: object
+    night: object  # opsverify.night.Night
+    day: int
+    week_start: object
+    target: str  # "production" or "sandbox: <scenario>"
+    deadline: Deadline
+    journal: Journal = field(default_factory=Journal)
+    facts: dict = field(default_factory=dict)  # what checks learnt that the ledger keeps (reset duration)
+    _clients: dict = field(default_factory=dict)
+
+    @property
+    def is_sandbox(self):
+        return self.target != "production"
+
+    def secrets(self):
+        return self.settings.credentials.values()
+
+    def client(self, system):
+        """The one client of `system` for the run (loki, grafana, promtail, backend)."""
+        if system not in self._clients:
+            s, creds = self.settings, self.settings.credentials
+            common = dict(deadline=self.deadline, journal=self.journal, retries=s.retries,
+                          connect_timeout=s.connect_timeout_seconds, read_timeout=s.read_timeout_seconds)
+            factories = {
+                "loki": lambda: LokiClient(s.loki_url, **common),
+                "grafana": lambda: GrafanaClient(s.grafana_url, user=creds.grafana_user,
+                                                 password=creds.grafana_password,
+                                                 token=creds.grafana_token, **common),
+                "promtail": lambda: PromtailClient(s.promtail_url, **common),
+                "backend": lambda: BackendClient(s.backend_url, token=creds.backend_token, **common),
+            }
+            self._clients[system] = factories[system]()
+        return self._clients[system]
+
+    def versions(self):
+        """Versions read from the systems for the report header; 'unknown (...)' where they did not say."""
+        found = {}
+        readers = {
+            "Grafana": lambda: self.client("grafana").health().get("version", "unknown"),
+            "Loki": lambda: self.client("loki").buildinfo().get("version", "unknown"),
+            "Promtail": self._promtail_version,
+        }
+        for name, read in readers.items():
+            try:
+                found[name] = str(read())
+            except ClientError as exc:
+                found[name] = f"unknown ({exc.problem})"
+        return found
+
+    def _promtail_version(self):
+        metrics = self.client("promtail").metrics()
+        for name, labels, _ in metrics.samples:
+            if name == "promtail_build_info" and labels.get("version"):
+                return labels["version"]
+        return "unknown (no promtail_build_info metric)"

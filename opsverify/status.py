@@ -1,0 +1,51 @@
+"""A night's status from its checks' outcomes. Pure.
+
+✅ every check passed; ⚠️ only warning checks failed, or a check could not run
+(a check that could not see is never green); ❌ a critical check failed or errored.
+"""
+
+from dataclasses import dataclass
+
+PASSED, WARNING, FAILED, PENDING = "passed", "warning", "failed", "pending"
+GLYPHS = {PASSED: "✅", WARNING: "⚠️", FAILED: "❌", PENDING: "⏳"}
+WORDS = {PASSED: "Successful", WARNING: "Successful with warnings", FAILED: "Failed", PENDING: "Pending"}
+# A ✅ or ⚠️ night is a successful reset (the sign-off's legend); ❌ breaks the streak.
+SUCCESSFUL = (PASSED, WARNING)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    nodeid: str
+    name: str
+    severity: str  # critical | warning
+    outcome: str  # passed | failed | error | skipped
+    reason: str = ""  # one line
+
+
+def night_status(outcomes):
+    """The night's status; PENDING when nothing was checked."""
+    if not outcomes:
+        return PENDING
+    bad = [o for o in outcomes if o.outcome in ("failed", "error")]
+    if any(o.severity == "critical" for o in bad):
+        return FAILED
+    if bad or any(o.outcome == "skipped" for o in outcomes):
+        return WARNING
+    return PASSED
+
+
+def issues(outcomes):
+    """One line per check that did not pass, critical first."""
+    order = {"critical": 0, "warning": 1}
+    lines = []
+    for o in sorted(outcomes, key=lambda o: order.get(o.severity, 2)):
+        if o.outcome == "passed":
+            continue
+        prefix = "not checked: " if o.outcome == "skipped" else ""
+        lines.append(f"{prefix}{o.name}: {o.reason}" if o.reason else f"{prefix}{o.name}")
+    return lines
+
+
+def label(status):
+    """'✅ Successful', as the sign-off document writes it."""
+    return f"{GLYPHS[status]} {WORDS[status]}"

@@ -1,0 +1,148 @@
+"""The week ledger (one record per night, shared by concurrent runs) and the Week 1 table."""
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from opsverify.status import FAILED, PENDING, SUCCESSFUL, label
+
+LEDGER_FORMAT = 1
+MIN_ROWS = 7
+STREAK = 7  # consecutive successful resets that end the monitoring period
+
+
+class LedgerError(Exception):
+    """The ledger cannot be read or written; the text says what to do."""
+
+
+@dataclass
+class NightRecord:
+    night: str  # YYYY-MM-DD, the local date of the reset
+    day: int
+    status: str
+    issues: list = field(default_factory=list)
+    actions: str = ""
+    reset_duration_ms: object = None
+    run_at: str = ""
+    report: str = ""
+    suite_version: str = ""
+    target: str = ""  # "production", or "sandbox: <scenario>"
+
+
+class Ledger:
+    """reports/ledger.json: {"format": 1, "nights": {date: record}}. Atomic writes under a file lock."""
+
+    def __init__(self, path, lock_timeout=60):
+        self.path = Path(path)
+        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
+
+    def load(self):
+        """Every record by night; {} when there is no ledger yet."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise LedgerError(f"ledger {self.path}: cannot be read ({exc.strerror})") from None
+        try:
+            document = json.loads(text)
+            if document.get("format") != LEDGER_FORMAT:
+                raise ValueError(f"format {document.get('format')!r}, expected {LEDGER_FORMAT}")
+            return {night: NightRecord(**rec) for night, rec in document["nights"].items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            backup = self.path.with_name(self.path.name + ".corrupt")
+            shutil.copy2(self.path, backup)
+            raise LedgerError(
+                f"ledger {self.path} is corrupt ({exc}); a copy is kept at {backup}. "
+                f"Repair or remove the ledger, then run again: no record was written."
+            ) from None
+
+    def record(self, rec, keep_actions=True):
+        """Replace the record of `rec.night` (and nothing else); return all records."""
+        try:
+            with self._lock:
+                records = self.load()
+                previous = records.get(rec.night)
+                if keep_actions and previous and not rec.actions:
+                    rec.actions = previous.actions  # a human wrote it; a re-run keeps it
+                records[rec.night] = rec
+                self._write(records)
+                return records
+        except Timeout:
+            raise LedgerError(f"ledger {self.path}: another run holds the lock; try again") from None
+
+    def _write(self, records):
+        document = {"format": LEDGER_FORMAT,
+                    "nights": {n: asdict(records[n]) for n in sorted(records)}}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(prefix=".ledger-", dir=self.path.parent)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(document, out, ensure_ascii=False, indent=1)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, self.path)
+        except OSError as exc:
+            raise LedgerError(f"ledger {self.path}: cannot be written ({exc.strerror}); "
+                              f"check the reports directory's permissions and free space") from None
+
+
+@dataclass(frozen=True)
+class Row:
+    day: int
+    date: date
+    status: str
+    issues: tuple = ()
+    actions: str = ""
+
+
+def week_rows(records, week_start):
+    """The Week 1 table: at least seven days, and after a failed night, seven more after it."""
+    by_day = {}
+    for rec in records.values():
+        night = date.fromisoformat(rec.night)
+        if night >= week_start:
+            by_day[(night - week_start).days + 1] = rec
+    last_failed = max((d for d, r in by_day.items() if r.status == FAILED), default=0)
+    count = max(MIN_ROWS, max(by_day, default=0), last_failed + STREAK)
+    rows = []
+    for day in range(1, count + 1):
+        rec = by_day.get(day)
+        night = week_start + timedelta(days=day - 1)
+        if rec is None:
+            rows.append(Row(day, night, PENDING))
+        else:
+            rows.append(Row(day, night, rec.status, tuple(rec.issues), rec.actions))
+    return rows
+
+
+def streak(rows):
+    """The longest run of consecutive successful nights so far."""
+    best = current = 0
+    for row in rows:
+        current = current + 1 if row.status in SUCCESSFUL else 0
+        best = max(best, current)
+    return best
+
+
+def _cell(text):
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def markdown_table(rows):
+    """The table in the sign-off document's own format."""
+    lines = [
+        "| Day | Date | Midnight Reset Status | Issues Detected | Actions Taken |",
+        "|-----|------|----------------------|----------------|---------------|",
+    ]
+    for row in rows:
+        issues = "; ".join(row.issues)
+        lines.append(f"| Day {row.day} | {row.date.isoformat()} | {label(row.status)} | "
+                     f"{_cell(issues)} | {_cell(row.actions)} |")
+    return "\n".join(lines) + "\n"

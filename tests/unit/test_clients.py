@@ -1,0 +1,249 @@
+"""Clients against a scripted local HTTP server: timeouts, retries, deadline, errors, parsing."""
+
+import json
+import socket
+import time
+from datetime import datetime, timezone
+
+import pytest
+from werkzeug import Response
+
+from captures import capture
+from opsverify.clients.backend import BackendClient
+from opsverify.clients.grafana import GrafanaClient
+from opsverify.clients.http import BadResponse, ClientError, Deadline, Journal, NotFound, Unreachable, redact_url
+from opsverify.clients.loki import LokiClient, LokiQueryError
+from opsverify.clients.promtail import PromtailClient
+from opsverify.config import Secret
+
+T0 = datetime(2026, 11, 28, 15, 45, tzinfo=timezone.utc)
+T1 = datetime(2026, 11, 28, 16, 30, tzinfo=timezone.utc)
+
+
+def make(cls, url, **kwargs):
+    options = dict(deadline=Deadline(30), connect_timeout=1, read_timeout=1, retries=2, backoff=0.01)
+    options.update(kwargs)
+    return cls(url, **options)
+
+
+def serve_capture(httpserver, path, number, **kwargs):
+    c = capture(number)
+    httpserver.expect_request(path, **kwargs).respond_with_data(
+        c.body, status=c.status, content_type=c.headers.get("Content-Type"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Loki ---
+
+
+def test_instant_vector_values_are_strings_on_the_wire_and_numbers_here(httpserver):
+    serve_capture(httpserver, "/loki/api/v1/query", 9)
+    result = make(LokiClient, httpserver.url_for("")).query('count_over_time({container="x"} [5m])')
+    assert result.result_type == "vector"
+    assert [s.value for s in result.items] == [6.0, 2.0]
+    assert result.total() == 8.0
+
+
+def test_matrix_and_streams_parse(httpserver):
+    serve_capture(httpserver, "/loki/api/v1/query_range", 11)
+    loki = make(LokiClient, httpserver.url_for(""))
+    matrix = loki.query_range("sum(...)", start=T0, end=T1, step=60)
+    assert matrix.items[0].points == ((1795930200.0, 4.0), (1795930260.0, 4.0), (1795930320.0, 8.0))
+    httpserver.clear()
+    serve_capture(httpserver, "/loki/api/v1/query_range", 6)
+    streams = loki.query_range("{job=...}", start=T0, end=T1, limit=20)
+    entries = streams.entries()
+    assert entries[0][0] == 1795930310074986584 and "item 1" in entries[0][1]  # oldest first
+
+
+def test_times_are_sent_as_unix_nanoseconds(httpserver):
+    httpserver.expect_request("/loki/api/v1/query_range", query_string={
+        "query": "q", "start": "1795880700000000000", "end": "1795883400000000000", "step": "60",
+    }).respond_with_json({"status": "success", "data": {"resultType": "matrix", "result": []}})
+    assert make(LokiClient, httpserver.url_for("")).query_range("q", start=T0, end=T1, step=60).total() == 0
+
+
+def test_a_syntax_error_is_an_invalid_query_with_lokis_message(httpserver):
+    serve_capture(httpserver, "/loki/api/v1/query", 30)
+    with pytest.raises(LokiQueryError) as err:
+        make(LokiClient, httpserver.url_for("")).query('count_over_time({container="x"} |= "reset")')
+    assert "parse error at line 1, col 63: syntax error: unexpected )" in str(err.value)
+    assert "fix the query" in str(err.value)
+
+
+def test_a_bad_regex_500_is_an_invalid_query_not_loki_down(httpserver):
+    serve_capture(httpserver, "/loki/api/v1/query", 31)
+    with pytest.raises(LokiQueryError, match="missing closing \\)"):
+        make(LokiClient, httpserver.url_for("")).query('{container=~"x"} |~ "(?i)(reset"')
+    assert len(httpserver.log) == 1  # a 500 is not retried
+
+
+def test_other_500s_are_server_errors(httpserver):
+    httpserver.expect_request("/loki/api/v1/query").respond_with_data("boom", status=500)
+    with pytest.raises(BadResponse) as err:
+        make(LokiClient, httpserver.url_for("")).query("q")
+    assert not isinstance(err.value, LokiQueryError)
+    assert err.value.status == 500 and "answered 500" in str(err.value)
+
+
+def test_a_malformed_body_is_reported_with_an_excerpt(httpserver):
+    httpserver.expect_request("/loki/api/v1/query").respond_with_data("<html>proxy error</html>", status=200)
+    with pytest.raises(BadResponse, match=r"Loki: GET http://.*/loki/api/v1/query .*not JSON; body: <html>proxy"):
+        make(LokiClient, httpserver.url_for("")).query("q")
+
+
+def test_a_json_body_of_the_wrong_shape_is_a_bad_response(httpserver):
+    httpserver.expect_request("/loki/api/v1/query").respond_with_json({"status": "success", "data": {}})
+    with pytest.raises(BadResponse, match="not a Loki query response"):
+        make(LokiClient, httpserver.url_for("")).query("q")
+
+
+# --- retries, timeouts, deadline (the base all clients share) ---
+
+
+def test_503_is_retried_then_succeeds(httpserver):
+    httpserver.expect_ordered_request("/ready").respond_with_data("not ready", status=503)
+    httpserver.expect_ordered_request("/ready").respond_with_data("ready\n", status=200)
+    journal = Journal()
+    assert make(LokiClient, httpserver.url_for(""), journal=journal).ready() == "ready"
+    assert [e.status for e in journal.since(0)] == [503, 200]
+
+
+def test_retries_are_bounded(httpserver):
+    httpserver.expect_request("/ready").respond_with_data("bad gateway", status=502)
+    with pytest.raises(BadResponse, match="answered 502"):
+        make(LokiClient, httpserver.url_for(""), retries=2).ready()
+    assert len(httpserver.log) == 3
+
+
+def test_404_is_not_found_and_not_retried(httpserver):
+    httpserver.expect_request("/api/dashboards/uid/nope").respond_with_json({"message": "Dashboard not found"},
+                                                                           status=404)
+    with pytest.raises(NotFound, match="Grafana: GET .*/api/dashboards/uid/nope answered 404"):
+        make(GrafanaClient, httpserver.url_for("")).dashboard("nope")
+    assert len(httpserver.log) == 1
+
+
+def test_connection_refused_names_the_system_and_url_and_later_calls_fail_fast():
+    port = free_port()
+    loki = make(LokiClient, f"http://127.0.0.1:{port}", retries=1)
+    with pytest.raises(Unreachable) as err:
+        loki.ready()
+    assert str(err.value).startswith(f"Loki: GET http://127.0.0.1:{port}/ready failed after 2 attempt(s): "
+                                     "connection refused")
+    started = time.monotonic()
+    with pytest.raises(Unreachable, match="unreachable earlier in this run"):
+        loki.query("q")
+    assert time.monotonic() - started < 0.1
+
+
+def test_a_read_timeout_is_unreachable_and_not_retried(httpserver):
+    def slow(request):
+        time.sleep(1.0)
+        return Response("ready")
+
+    httpserver.expect_request("/ready").respond_with_handler(slow)
+    with pytest.raises(Unreachable, match=r"gave no answer within 0.3 s"):
+        make(LokiClient, httpserver.url_for(""), read_timeout=0.3).ready()
+    assert len(httpserver.log) <= 1
+
+
+def test_a_spent_deadline_sends_nothing(httpserver):
+    httpserver.expect_request("/ready").respond_with_data("ready")
+    clock = iter([0.0, 100.0, 100.0]).__next__
+    with pytest.raises(Unreachable, match=r"not sent: the run's deadline \(5 s\) is spent"):
+        make(LokiClient, httpserver.url_for(""), deadline=Deadline(5, clock=clock)).ready()
+    assert httpserver.log == []
+
+
+def test_the_deadline_caps_each_timeout(httpserver):
+    def slow(request):
+        time.sleep(1.0)
+        return Response("ready")
+
+    httpserver.expect_request("/ready").respond_with_handler(slow)
+    started = time.monotonic()
+    with pytest.raises(Unreachable):
+        make(LokiClient, httpserver.url_for(""), read_timeout=10, deadline=Deadline(0.4)).ready()
+    assert time.monotonic() - started < 0.9
+
+
+def test_urls_in_errors_and_journal_carry_no_credentials():
+    assert redact_url("http://admin:pw@grafana:3002/api?token=abc&query=x") == \
+        "http://grafana:3002/api?token=%2A%2A%2A&query=x"
+    err = ClientError("Grafana", "GET", "http://admin:pw@grafana:3002/api/health", "answered 500")
+    assert "pw" not in str(err) and "admin" not in str(err)
+
+
+# --- Grafana, Promtail, backend ---
+
+
+def test_grafana_uses_the_token_as_bearer_and_never_shows_it(httpserver):
+    httpserver.expect_request("/api/health", headers={"Authorization": "Bearer tok-123"}).respond_with_json(
+        {"commit": "abc", "database": "ok", "version": "11.2.0"})
+    grafana = make(GrafanaClient, httpserver.url_for(""), token=Secret("tok-123"))
+    assert grafana.health()["version"] == "11.2.0"
+    assert "tok-123" not in repr(grafana)
+
+
+def test_grafana_basic_auth(httpserver):
+    httpserver.expect_request("/api/v1/provisioning/alert-rules",
+                              headers={"Authorization": "Basic YWRtaW46cHc="}).respond_with_json([
+        {"uid": "r1", "title": "Rule", "folderUID": "f", "ruleGroup": "g", "for": "5m", "labels": {"a": "b"}}])
+    rules = make(GrafanaClient, httpserver.url_for(""), user="admin", password=Secret("pw")).alert_rules()
+    assert rules[0].uid == "r1" and rules[0].for_ == "5m" and rules[0].labels == {"a": "b"}
+
+
+def test_grafana_401_is_a_bad_response_with_the_hint(httpserver):
+    httpserver.expect_request("/api/v1/provisioning/alert-rules").respond_with_json(
+        {"message": "Invalid username or password"}, status=401)
+    with pytest.raises(BadResponse, match="answered 401.*OPSVERIFY_GRAFANA_TOKEN"):
+        make(GrafanaClient, httpserver.url_for("")).alert_rules()
+
+
+def test_datasource_health_error_is_an_answer_not_an_exception(httpserver):
+    httpserver.expect_request("/api/datasources/uid/loki/health").respond_with_json(
+        {"message": "Unable to connect with Loki", "status": "ERROR"}, status=400)
+    assert make(GrafanaClient, httpserver.url_for("")).datasource_health("loki") == (
+        "ERROR", "Unable to connect with Loki")
+
+
+def test_dashboard_queries_include_nested_panels(httpserver):
+    httpserver.expect_request("/api/dashboards/uid/d").respond_with_json({"dashboard": {
+        "uid": "d", "title": "T", "version": 3, "panels": [
+            {"title": "row", "type": "row", "panels": [
+                {"title": "inner", "datasource": {"uid": "loki"}, "targets": [{"expr": "{a=\"b\"}"}]}]},
+            {"title": "top", "targets": [{"datasource": {"uid": "other"}, "expr": "x"}]}]},
+        "meta": {"url": "/d/d/t"}})
+    dash = make(GrafanaClient, httpserver.url_for("")).dashboard("d")
+    assert dash.queries() == [("inner", "loki", '{a="b"}'), ("top", "other", "x")]
+
+
+def test_promtail_metrics_parse_the_real_exposition(httpserver):
+    serve_capture(httpserver, "/metrics", 25)
+    metrics = make(PromtailClient, httpserver.url_for("")).metrics()
+    assert metrics.total("promtail_sent_entries_total") == 95
+    assert metrics.total("promtail_read_lines_total", path="/var/log/app/backend.log") == 8
+    assert metrics.total("promtail_dropped_entries_total") == 0
+    assert metrics.total("no_such_metric") is None
+
+
+def test_backend_sends_the_bearer_token(httpserver):
+    httpserver.expect_request("/api/scheduler/status", headers={"Authorization": "Bearer jwt-1"}).respond_with_json(
+        {"success": True, "data": {"isScheduled": True, "isRunning": False,
+                                   "nextReset": "2026-11-30 00:00:00 Philippine Time", "lastReset": None,
+                                   "timezone": "Asia/Manila"}})
+    status = make(BackendClient, httpserver.url_for(""), token=Secret("jwt-1")).scheduler_status()
+    assert status.is_scheduled and status.last_reset is None and status.next_reset.startswith("2026-11-30")
+
+
+def test_backend_without_token_gets_401_with_the_hint(httpserver):
+    httpserver.expect_request("/api/scheduler/status").respond_with_data(
+        json.dumps({"success": False, "error": "Access token required"}), status=401)
+    with pytest.raises(BadResponse, match="answered 401.*OPSVERIFY_BACKEND_TOKEN"):
+        make(BackendClient, httpserver.url_for("")).scheduler_status()

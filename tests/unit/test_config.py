@@ -1,0 +1,144 @@
+"""Site configuration: precedence file < environment < command line, and errors that say what to fix."""
+
+import pytest
+
+from opsverify.config import ConfigError, load_settings, parse_set_options
+
+SITE = """\
+site: testsite
+timezone: Asia/Manila
+reset_time: "00:00"
+grace_minutes: 5
+settle_minutes: 10
+window_before_minutes: 15
+window_after_minutes: 30
+max_reset_seconds: 60
+grafana:
+  url: http://grafana.file:3002
+  datasource_uid: loki
+  dashboard_uid: dash
+  rule_folder: alerts
+  rule_group: group
+  rules:
+    - {uid: r1, title: Rule One, severity: critical}
+loki: {url: "http://loki.file:3100", selector: '{container="$container"}'}
+promtail: {url: "http://promtail.file:9080"}
+backend: {url: "http://backend.file:5000", container: app-file}
+patterns:
+  start: start
+  completed: 'done in (?P<ms>[0-9]+)ms'
+  failed: failed
+  skipped: skipped
+  recovery_ok: recovered
+  recovery_failed: recovery failed
+  startup: startup
+http: {connect_timeout_seconds: 1, read_timeout_seconds: 2, retries: 1, run_deadline_seconds: 30}
+reports_dir: reports
+"""
+
+
+@pytest.fixture
+def site(tmp_path):
+    path = tmp_path / "site.yml"
+    path.write_text(SITE)
+    return path
+
+
+def test_site_file_values_are_used(site):
+    s = load_settings(environ={}, site_file=str(site))
+    assert s.grafana_url == "http://grafana.file:3002"
+    assert s.selector == '{container="app-file"}'
+    assert s.rules[0].uid == "r1" and s.rules[0].severity == "critical"
+    assert s.sources["loki_url"] == f"site file {site}"
+
+
+def test_environment_overrides_the_file_and_the_command_line_overrides_both(site):
+    env = {"OPSVERIFY_LOKI_URL": "http://loki.env:3100", "OPSVERIFY_CONTAINER": "app-env",
+           "OPSVERIFY_GRACE_MINUTES": "7"}
+    s = load_settings({"loki_url": "http://loki.cli:3100"}, environ=env, site_file=str(site))
+    assert s.loki_url == "http://loki.cli:3100" and s.sources["loki_url"] == "command line"
+    assert s.container == "app-env" and s.sources["container"] == "environment"
+    assert s.grace_minutes == 7
+    assert s.promtail_url == "http://promtail.file:9080"
+
+
+def test_the_site_file_comes_from_opsverify_site(site):
+    assert load_settings(environ={"OPSVERIFY_SITE": str(site)}).site_name == "testsite"
+
+
+def test_the_bundled_site_file_is_escashop():
+    s = load_settings(environ={})
+    assert (s.site_name, s.timezone, s.container) == ("escashop", "Asia/Manila", "escashop-backend-prod")
+    assert [r.uid for r in s.rules] == ["midnight_errors_001", "midnight_reset_failure_002",
+                                        "midnight_queue_anomaly_003"]
+
+
+def test_credentials_come_from_the_environment_and_never_show(site):
+    env = {"OPSVERIFY_GRAFANA_USER": "admin", "OPSVERIFY_GRAFANA_PASSWORD": "pw-SEKRIT-1",
+           "OPSVERIFY_BACKEND_TOKEN": "tok-SEKRIT-2"}
+    s = load_settings(environ=env, site_file=str(site))
+    assert s.credentials.grafana_password.reveal() == "pw-SEKRIT-1"
+    assert "SEKRIT" not in repr(s) and "SEKRIT" not in str(s.credentials)
+    assert sorted(s.credentials.values()) == ["pw-SEKRIT-1", "tok-SEKRIT-2"]
+
+
+def test_a_credential_in_the_site_file_is_refused(tmp_path):
+    path = tmp_path / "site.yml"
+    path.write_text(SITE.replace("  datasource_uid: loki", "  password: hunter2\n  datasource_uid: loki"))
+    with pytest.raises(ConfigError, match=r"'grafana.password' looks like a credential.*OPSVERIFY_GRAFANA_PASSWORD") as err:
+        load_settings(environ={}, site_file=str(path))
+    assert "hunter2" not in str(err.value)
+
+
+def test_an_unknown_key_names_the_key_and_the_known_ones(tmp_path):
+    path = tmp_path / "site.yml"
+    path.write_text(SITE.replace("grace_minutes: 5", "grace_minutse: 5"))
+    with pytest.raises(ConfigError, match=r"unknown key 'grace_minutse'\. Known keys here: .*grace_minutes"):
+        load_settings(environ={}, site_file=str(path))
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    path = tmp_path / "site.yml"
+    path.write_text("site: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 2"):
+        load_settings(environ={}, site_file=str(path))
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"OPSVERIFY_GRAFANA_URL": "localhost:3002"},
+     "setting 'grafana_url' from the environment: is not an http(s) URL such as http://localhost:3100. "
+     "Fix OPSVERIFY_GRAFANA_URL."),
+    ({"OPSVERIFY_TIMEZONE": "Asia/Manilla"},
+     "setting 'timezone' from the environment: 'Asia/Manilla' is not a known IANA time zone such as "
+     "Asia/Manila. Fix OPSVERIFY_TIMEZONE."),
+    ({"OPSVERIFY_NIGHT": "2026-02-30"},
+     "setting 'night' from the environment: '2026-02-30' is not a date in the form YYYY-MM-DD. "
+     "Fix OPSVERIFY_NIGHT."),
+    ({"OPSVERIFY_GRACE_MINUTES": "five"},
+     "setting 'grace_minutes' from the environment: 'five' is not a whole number. Fix OPSVERIFY_GRACE_MINUTES."),
+])
+def test_bad_values_name_the_setting_its_source_and_the_fix(site, env, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ=env, site_file=str(site))
+    assert str(err.value) == message
+
+
+def test_a_url_with_credentials_is_refused_without_echoing_them(site):
+    with pytest.raises(ConfigError, match="has credentials in it") as err:
+        load_settings({"loki_url": "http://bob:s3cr3t@loki:3100"}, environ={}, site_file=str(site))
+    assert "s3cr3t" not in str(err.value)
+    assert "Fix --loki-url." in str(err.value)
+
+
+def test_set_overrides_any_key_and_refuses_unknown_ones(site):
+    s = load_settings(parse_set_options(["max_reset_seconds=90"]), environ={}, site_file=str(site))
+    assert s.max_reset_seconds == 90
+    with pytest.raises(ConfigError, match="--set: unknown setting 'nope'"):
+        load_settings(parse_set_options(["nope=1"]), environ={}, site_file=str(site))
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_set_options(["grace_minutes"])
+
+
+def test_a_missing_site_file_says_how_to_point_at_one(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read.*OPSVERIFY_SITE or --site"):
+        load_settings(environ={}, site_file=str(tmp_path / "nope.yml"))
