@@ -1,0 +1,175 @@
+"""The plugin, through pytester: options, status, ledger, Week 1 table, evidence, secrets."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from bs4 import BeautifulSoup
+
+# Imported here so pytester's in-process runs share one copy (it drops modules first imported inside a run).
+import fixtures.clients  # noqa: F401
+import fixtures.site  # noqa: F401
+import opsverify.plugin  # noqa: F401
+
+CONFTEST = 'pytest_plugins = ["opsverify.plugin", "fixtures.site", "fixtures.clients"]\n'
+INI = """
+[pytest]
+addopts = --strict-markers -p no:cacheprovider
+markers =
+    nightly: n
+    smoke: s
+    severity(level): l
+"""
+CHECKS = """
+import pytest
+
+pytestmark = pytest.mark.nightly
+
+@pytest.mark.severity("critical")
+def test_started(evidence):
+    evidence.add("counts", {"query": "sum(count_over_time(...))", "total": 1})
+
+@pytest.mark.severity("warning")
+def test_duration(evidence):
+    pytest.fail("Loki (http://x): expected a reset within 60 s; saw 90000 ms. What to do: check the DB", pytrace=False)
+"""
+
+
+@pytest.fixture
+def suite(pytester, monkeypatch):
+    for name in ("OPSVERIFY_SITE", "OPSVERIFY_NIGHT", "OPSVERIFY_WEEK_START", "OPSVERIFY_GRAFANA_PASSWORD",
+                 "OPSVERIFY_GRAFANA_USER", "OPSVERIFY_GRAFANA_TOKEN", "OPSVERIFY_BACKEND_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    pytester.makeconftest(CONFTEST)
+    pytester.makeini(INI)
+    return pytester
+
+
+def run(pytester, *args):
+    # Nothing listens on port 9: the report's version lookups fail fast.
+    base = ["--week-start", "2026-11-23", "--reports-dir", str(pytester.path / "reports"), "--set", "retries=0",
+            "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
+            "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
+    return pytester.runpytest(*base, *args)
+
+
+def ledger(pytester):
+    return json.loads((pytester.path / "reports" / "ledger.json").read_text(encoding="utf-8"))["nights"]
+
+
+def test_a_failed_warning_check_makes_the_night_a_warning(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    result = run(suite, "--night", "2026-11-25", "--action", "asked the DBA")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["night 2026-11-25 (Day 3): ⚠️ Successful with warnings",
+                                 "  - test_duration: Loki (http://x): expected a reset within 60 s*"])
+    record = ledger(suite)["2026-11-25"]
+    assert (record["day"], record["status"], record["actions"]) == (3, "warning", "asked the DBA")
+    assert record["issues"] == ["test_duration: Loki (http://x): expected a reset within 60 s; saw 90000 ms. "
+                                "What to do: check the DB"]
+
+
+def test_a_failed_critical_check_fails_the_night_and_reruns_replace_it(suite):
+    suite.makepyfile(test_checks=CHECKS.replace('severity("warning")', 'severity("critical")'))
+    run(suite, "--night", "2026-11-25").assert_outcomes(passed=1, failed=1)
+    assert ledger(suite)["2026-11-25"]["status"] == "failed"
+    suite.makepyfile(test_checks=CHECKS.replace("pytest.fail(", "print(").replace(", pytrace=False", ""))
+    run(suite, "--night", "2026-11-26").assert_outcomes(passed=2)
+    run(suite, "--night", "2026-11-25").assert_outcomes(passed=2)
+    nights = ledger(suite)
+    assert {n: r["status"] for n, r in nights.items()} == {"2026-11-25": "passed", "2026-11-26": "passed"}
+
+
+def test_week_table_in_markdown_and_html(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    run(suite, "--night", "2026-11-24")
+    markdown = (suite.path / "reports" / "week1.md").read_text(encoding="utf-8")
+    assert "| Day 2 | 2026-11-24 | ⚠️ Successful with warnings | test_duration: Loki" in markdown
+    assert "| Day 1 | 2026-11-23 | ⏳ Pending |  |  |" in markdown
+    page = BeautifulSoup((suite.path / "reports" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in page.select("#week1 tbody tr")]
+    assert len(rows) == 7
+    assert rows[1][:3] == ["Day 2", "2026-11-24", "⚠️ Successful with warnings"]
+    assert rows[0][2] == "⏳ Pending"
+    facts = {tr.th.get_text(): tr.td.get_text() for tr in page.select("#night-facts tr")}
+    assert facts["Day"] == "Day 2 (Day 1 = 2026-11-23)"
+    assert facts["Loki endpoint"] == "http://127.0.0.1:9"
+    assert facts["Loki version"].startswith("unknown (")
+    assert page.select_one("#sandbox-banner") is None
+
+
+def test_junit_xml_carries_severity(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    run(suite, "--night", "2026-11-24")
+    tree = ET.parse(suite.path / "reports" / "junit.xml")
+    props = {tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}
+             for tc in tree.iter("testcase")}
+    assert props["test_started"]["severity"] == "critical"
+    assert props["test_duration"]["severity"] == "warning"
+
+
+def test_evidence_is_attached_to_the_html_report(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    run(suite, "--night", "2026-11-24")
+    page = BeautifulSoup((suite.path / "reports" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    data = json.loads(page.select_one("#data-container")["data-jsonblob"])
+    extras = [e for test in data["tests"].values() for run_ in test for e in run_.get("extras", [])]
+    assert any(e["name"] == "counts" for e in extras)
+
+
+def test_secrets_never_reach_any_output(suite, monkeypatch):
+    secret = "pw-DISTINCT-8472"
+    monkeypatch.setenv("OPSVERIFY_GRAFANA_USER", "admin")
+    monkeypatch.setenv("OPSVERIFY_GRAFANA_PASSWORD", secret)
+    suite.makepyfile(test_checks=CHECKS.replace("saw 90000 ms", f"saw {secret}").replace(
+        'evidence.add("counts", {', f'print("{secret}"); evidence.add("counts", {{"leak": "{secret}", '))
+    result = run(suite, "--night", "2026-11-24", "-rA")
+    assert "***" in result.stdout.str()
+    assert secret not in result.stdout.str() + result.stderr.str()
+    for path in (suite.path / "reports").iterdir():
+        assert secret not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_a_check_without_severity_is_refused(suite):
+    suite.makepyfile(test_checks="import pytest\n\n@pytest.mark.nightly\ndef test_x():\n    pass\n")
+    result = run(suite, "--night", "2026-11-24")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*opsverify: test_checks.py::test_x needs @pytest.mark.severity(*"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--night", "2026-02-30"], "ERROR: opsverify: setting 'night' from the command line: '2026-02-30' is not a "
+                                "date in the form YYYY-MM-DD. Fix --night."),
+    (["--night", "2026-11-20"], "ERROR: opsverify: night 2026-11-20 is before Day 1 (2026-11-23); pass a later "
+                                "--night or an earlier --week-start"),
+    (["--set", "timezone=Mars/Olympus"], "ERROR: opsverify: setting 'timezone' from the command line: "
+                                         "'Mars/Olympus' is not a known IANA time zone such as Asia/Manila. "
+                                         "Fix --set timezone=...."),
+])
+def test_bad_options_stop_the_run_at_start(suite, args, message):
+    suite.makepyfile(test_checks=CHECKS)
+    result = run(suite, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.lines
+    assert not (suite.path / "reports" / "ledger.json").exists()
+
+
+def test_a_corrupt_ledger_stops_the_run_and_is_kept(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    (suite.path / "reports").mkdir()
+    (suite.path / "reports" / "ledger.json").write_text("{not json")
+    result = run(suite, "--night", "2026-11-24")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ledger.json is corrupt*a copy is kept at*ledger.json.corrupt*"])
+    assert (suite.path / "reports" / "ledger.json").read_text() == "{not json"
+
+
+def test_week_start_defaults_to_the_first_night_in_the_ledger(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    base = ["--reports-dir", str(suite.path / "reports"), "--set", "retries=0",
+            "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
+            "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
+    suite.runpytest(*base, "--night", "2026-11-26")
+    suite.runpytest(*base, "--night", "2026-11-28")
+    nights = ledger(suite)
+    assert (nights["2026-11-26"]["day"], nights["2026-11-28"]["day"]) == (1, 3)
