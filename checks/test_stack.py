@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
 from opsverify.evidence import require
 from opsverify.night import next_reset
 from opsverify.plugin import RUN_KEY
@@ -47,6 +48,10 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
     evidence.add("datasource", {k: datasource.get(k) for k in ("uid", "name", "type", "url")})
     status, message = grafana.datasource_health(settings.datasource_uid)
     evidence.add("health", {"status": status, "message": message})
+    if status == "ERROR" and OLD_LOKI_HEALTH_ERROR in message:
+        evidence.add("verdict", "Grafana reached Loki and Loki answered: Loki before 2.7 rejects the vector() "
+                                "query of Grafana's health check but serves every other query (grafana#79846)")
+        return
     require(status == "OK", "Grafana", f"{settings.grafana_url}/api/datasources/uid/{settings.datasource_uid}/health",
             "status OK", f"status {status}: {message}",
             f"Grafana cannot query Loki through datasource '{settings.datasource_uid}': "

@@ -97,7 +97,9 @@ def _start_run(config):
     settings = load_settings(cli, site_file=option.site)
     now = datetime.now(timezone.utc)
     night_date = settings.night or latest_night(now, settings.reset_time, settings.timezone, settle=settings.settle)
-    target = "production"
+    # A sandbox started by hand says so in the env file it writes; its runs are never production evidence.
+    scenario = option.sandbox or os.environ.get("OPSVERIFY_SANDBOX")
+    target = f"sandbox: {scenario}" if scenario else "production"
     if option.sandbox:
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
@@ -109,12 +111,11 @@ def _start_run(config):
         if settings.week_start or settings.sources.get("week_start") == "environment":
             sandbox_env.pop("OPSVERIFY_WEEK_START", None)
         settings = load_settings(cli, environ=environ_with(sandbox_env), site_file=option.site)
-        target = f"sandbox: {option.sandbox}"
     reports = Path(settings.reports_dir)
     if not reports.is_absolute():
         reports = config.rootpath / reports
     settings = replace(settings, reports_dir=str(reports))
-    ledger = Ledger(reports / ("ledger-sandbox.json" if option.sandbox else "ledger.json"))
+    ledger = Ledger(reports / ("ledger-sandbox.json" if scenario else "ledger.json"))
     records = ledger.load()
     week_start = settings.week_start or min([night_date] + [date.fromisoformat(n) for n in records])
     window = night_window(night_date, settings.reset_time, settings.timezone, grace=settings.grace,

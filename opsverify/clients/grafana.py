@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from opsverify.clients.http import BadResponse, HttpClient
 
+# Grafana >= 10.2 checks a Loki datasource with the instant query vector(1)+vector(1). Loki < 2.7 has no
+# vector() and answers this parse error, though it serves every other query (grafana/grafana#79846).
+OLD_LOKI_HEALTH_ERROR = "parse error at line 1, col 1: syntax error: unexpected IDENTIFIER"
+
 
 @dataclass(frozen=True)
 class AlertRule:

@@ -1,0 +1,216 @@
+"""python -m sandbox: the EscaShop stack stand-in, for demos and end-to-end tests.
+
+Starts Loki (unless --external-loki), Grafana, Promtail and the backend on
+ephemeral loopback ports, loads a scenario's week of log lines into Loki,
+writes the OPSVERIFY_* settings that point at them, then serves until SIGTERM
+or SIGINT. Startup errors go to stderr with exit code 2.
+"""
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import sys
+import tempfile
+import threading
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import requests
+
+from . import backend, grafana, promtail, scenario
+from .httpserver import Server
+from .loki import LokiStore
+from .loki import make_app as make_loki_app
+
+SYSTEMS = ("loki", "grafana", "promtail", "backend")
+DEFAULT_PROVISIONING = Path(__file__).parent / "provisioning" / "escashop"
+BATCH = 500  # lines per push to an external Loki (Promtail's batches are about this size)
+GRAFANA_USER = "admin"
+
+
+class StartupError(Exception):
+    pass
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="healthy", help="scenario name (sandbox/scenarios/NAME.yml)")
+    parser.add_argument("--night", type=_date, help="the last night: the local date whose 00:00 reset is the "
+                        "scenario's last (default: the most recent local midnight at least 10 minutes ago)")
+    parser.add_argument("--env-file", type=Path, help="write the OPSVERIFY_* settings here (atomically)")
+    parser.add_argument("--external-loki", metavar="URL", help="push the scenario into this Loki instead of "
+                        "running one, and check that it serves every line")
+    parser.add_argument("--grafana-provisioning", type=Path, default=DEFAULT_PROVISIONING, metavar="DIR",
+                        help="a Grafana provisioning directory (default: %(default)s)")
+    parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
+                        help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
+                        "loopback port where nothing listens. Repeatable.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.external_loki and "loki" in args.down:
+        parser.error("--external-loki and --down loki exclude each other")
+    return args
+
+
+def _date(text):
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-29") from None
+
+
+def _dead_url(host):
+    """A URL on a loopback port that was free a moment ago and that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    return f"http://{host}:{port}"
+
+
+def _batches(streams, size):
+    """Split [(labels, entries)] into pushes of at most `size` lines each."""
+    for labels, entries in streams:
+        for start in range(0, len(entries), size):
+            yield [(labels, entries[start:start + size])]
+
+
+def push_to_external(shipper, streams):
+    """Push the scenario into an external Loki; StartupError names what it refused."""
+    for batch in _batches(streams, BATCH):
+        status, body = shipper.ship(batch)
+        if status != 204:
+            raise StartupError(f"Loki at {shipper.loki_url} refused the scenario's lines (HTTP {status}): "
+                               f"{body.strip()[:500]}")
+
+
+def verify_served(loki_url, streams):
+    """Count, per stream, the pushed lines Loki serves back; StartupError if any are missing."""
+    missing = []
+    for labels, entries in streams:
+        selector = "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
+        first, last = entries[0][0], entries[-1][0]
+        seconds = (last - first) // 1_000_000_000 + 2
+        query = f"sum(count_over_time({selector}[{seconds}s]))"
+        try:
+            response = requests.get(loki_url.rstrip("/") + "/loki/api/v1/query",
+                                    params={"query": query, "time": str(last + 1)}, timeout=120)
+        except requests.RequestException as exc:
+            raise StartupError(f"cannot read back the scenario from Loki at {loki_url}: {exc}") from None
+        if response.status_code != 200:
+            raise StartupError(f"Loki at {loki_url} answered HTTP {response.status_code} to {query}: "
+                               f"{response.text.strip()[:500]}")
+        result = response.json()["data"]["result"]
+        served = int(float(result[0]["value"][1])) if result else 0
+        if served < len(entries):
+            missing.append(f"{len(entries) - served} of {len(entries)} in {selector}")
+    if missing:
+        raise StartupError(
+            f"Loki at {loki_url} does not serve every line the sandbox pushed: missing {'; '.join(missing)}. "
+            "Loki may not serve backfilled entries until their chunks are flushed "
+            "(ingester.query_store_max_look_back_period), or it dropped them.")
+
+
+def write_env_file(path, values):
+    """KEY=VALUE lines, written to a temporary file and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{key}={value}\n" for key, value in values.items())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def start(args, now):
+    """Start everything; returns (settings, servers)."""
+    sc = scenario.load(args.scenario)
+    night = args.night or sc.default_night(now)
+    if sc.reset_instant(night) > now:
+        raise StartupError(f"--night {night}: its 00:00 reset ({sc.reset_instant(night):%Y-%m-%d %H:%M} UTC) "
+                           "has not happened yet")
+    rendered = sc.render(night, now)
+    grafana_password = os.environ.get("SANDBOX_GRAFANA_PASSWORD") or secrets.token_urlsafe(18)
+    grafana_token = os.environ.get("SANDBOX_GRAFANA_TOKEN") or "glsa_" + secrets.token_urlsafe(24)
+    backend_token = os.environ.get("SANDBOX_BACKEND_TOKEN") or secrets.token_urlsafe(32)
+    servers = []
+
+    def serve(name, app):
+        if name in args.down:
+            return _dead_url(args.host)
+        server = Server(app, host=args.host).start()
+        servers.append(server)
+        return server.url
+
+    store = None
+    if args.external_loki:
+        loki_url = args.external_loki.rstrip("/")
+    elif "loki" in args.down:
+        loki_url = _dead_url(args.host)
+    else:
+        store = LokiStore()
+        loki_url = serve("loki", make_loki_app(store))
+    shipper = promtail.Shipper(loki_url, store=store)
+    streams = rendered.streams()
+    if args.external_loki:
+        push_to_external(shipper, streams)
+        verify_served(loki_url, streams)
+    elif store is not None:
+        for batch in _batches(streams, BATCH):
+            shipper.ship(batch)
+
+    provisioning = grafana.load(args.grafana_provisioning, loki_url)
+    grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
+                                                                    grafana_token)))
+    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper)))
+    backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper)))
+    settings = {
+        "OPSVERIFY_GRAFANA_URL": grafana_url,
+        "OPSVERIFY_GRAFANA_USER": GRAFANA_USER,
+        "OPSVERIFY_GRAFANA_PASSWORD": grafana_password,
+        "OPSVERIFY_LOKI_URL": loki_url,
+        "OPSVERIFY_PROMTAIL_URL": promtail_url,
+        "OPSVERIFY_BACKEND_URL": backend_url,
+        "OPSVERIFY_BACKEND_TOKEN": backend_token,
+        "OPSVERIFY_CONTAINER": sc.container,
+        "OPSVERIFY_WEEK_START": rendered.first_night.isoformat(),
+        "OPSVERIFY_NIGHT": night.isoformat(),
+        "OPSVERIFY_SANDBOX": sc.name,
+    }
+    return settings, servers
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        settings, servers = start(args, datetime.now(timezone.utc))
+        if args.env_file:
+            write_env_file(args.env_file, settings)
+            print(f"sandbox ready: {args.env_file}", flush=True)
+        else:
+            print("".join(f"{key}={value}\n" for key, value in settings.items()), end="", flush=True)
+    except (StartupError, scenario.ScenarioError, grafana.ProvisioningError, OSError) as exc:
+        print(f"sandbox: {exc}", file=sys.stderr, flush=True)
+        return 2
+    stop.wait()
+    # Each stop waits out its server's poll interval: stop them all at once.
+    stoppers = [threading.Thread(target=server.stop) for server in servers]
+    for thread in stoppers:
+        thread.start()
+    for thread in stoppers:
+        thread.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The EscaShop backend stand-in (Node.js + Express), as system-under-test.md describes it.
+
+Only the routes the suite reads exist: GET /health and GET /api/scheduler/status.
+Anything else answers Express's default 404 page, as the real app does for
+routes it lacks (old runbooks ask for /api/health/database, which is one).
+Every request is logged as an Express (morgan "combined") access line and
+shipped to the container's Loki stream, as Promtail would ship it.
+"""
+
+import hmac
+import html
+from datetime import datetime, time, timedelta, timezone
+
+from .httpserver import App, json_response, text
+from .scenario import iso_ms, to_ns
+
+EXPRESS_JSON = "application/json; charset=utf-8"
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+
+
+class Backend:
+    """The facts the backend answers with, taken from the rendered scenario."""
+
+    def __init__(self, rendered, token, shipper):
+        self.scenario = rendered.scenario
+        self.last_reset = rendered.last_reset  # in memory: None after a restart until the next success
+        self.token = token
+        self.shipper = shipper
+
+    def next_reset(self, now):
+        """The coming local midnight, as the app prints it ("2026-11-30 00:00:00 Philippine Time")."""
+        local = now.astimezone(self.scenario.zone)
+        midnight = datetime.combine(local.date() + timedelta(days=1), time(0, 0))
+        return f"{midnight:%Y-%m-%d %H:%M:%S} {self.scenario.zone_label}"
+
+    def log_request(self, request, status, size):
+        """Ship the access log line Express prints for this request."""
+        now = datetime.now(timezone.utc)
+        clf = now.strftime("%d/%b/%Y:%H:%M:%S +0000")
+        agent = request.headers.get("user-agent", "-")
+        line = (f'::ffff:127.0.0.1 - - [{clf}] "{request.method} {request.path} HTTP/1.1" '
+                f'{status} {size} "-" "{agent}"')
+        self.shipper.ship([(dict(self.scenario.labels["stdout"]), [(to_ns(now), line)])])
+
+
+def _express_404(request):
+    # Express's finalhandler default 404 page (finalhandler createHtmlDocument).
+    body = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n'
+            f"</head>\n<body>\n<pre>Cannot {request.method} {html.escape(request.path)}</pre>\n</body>\n</html>\n")
+    return text(404, body, content_type="text/html; charset=utf-8",
+                Content_Security_Policy="default-src 'none'", X_Content_Type_Options="nosniff")
+
+
+def make_app(backend):
+    app = App("backend")
+
+    def logged(handler):
+        def wrapper(request):
+            response = handler(request)
+            response.headers.setdefault("X-Powered-By", "Express")
+            backend.log_request(request, response.status, len(response.body))
+            return response
+        return wrapper
+
+    # system-under-test.md: GET /health -> {"status": "OK", "timestamp": <Date.toISOString()>}, no auth.
+    # (Express answers HEAD with the GET route's headers.)
+    @app.route("HEAD", "/health")
+    @app.route("GET", "/health")
+    @logged
+    def health(request):
+        return json_response(200, {"status": "OK", "timestamp": iso_ms(datetime.now(timezone.utc))},
+                             content_type=EXPRESS_JSON)
+
+    # system-under-test.md: GET /api/scheduler/status needs a Bearer token; 401 without a valid one.
+    @app.route("HEAD", "/api/scheduler/status")
+    @app.route("GET", "/api/scheduler/status")
+    @logged
+    def scheduler_status(request):
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer ") or not header[len("Bearer "):].strip():
+            return json_response(401, {"success": False, "error": "Access token required"}, content_type=EXPRESS_JSON)
+        if not hmac.compare_digest(header[len("Bearer "):].strip(), backend.token):
+            return json_response(401, {"success": False, "error": "Invalid or expired token"},
+                                 content_type=EXPRESS_JSON)
+        last = backend.last_reset
+        data = {
+            "isScheduled": True,
+            "isRunning": False,
+            "nextReset": backend.next_reset(datetime.now(timezone.utc)),
+            "lastReset": iso_ms(last) if last else None,
+            "timezone": backend.scenario.zone.key,
+        }
+        return json_response(200, {"success": True, "data": data}, content_type=EXPRESS_JSON)
+
+    # Express answers every route it lacks, whatever the method, with its 404 page.
+    for method in METHODS:
+        app.route(method, r"/.*")(logged(_express_404))
+
+    return app

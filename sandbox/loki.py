@@ -1,0 +1,633 @@
+"""The emulated Loki 2.6.1: an in-memory log store and its HTTP API.
+
+Answers follow the captures of a real Loki 2.6.1 in
+/work/shared/reference/real-responses/ (the file numbers quoted below), down
+to status codes, content types, trailing newlines and error texts. LogQL is
+evaluated by sandbox.logql, which refuses what it does not implement.
+"""
+
+import bisect
+import calendar
+import json
+import math
+import re
+import threading
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from sandbox import logql
+from sandbox.httpserver import App, Response, text
+
+DEFAULT_QUERY_LIMIT = 100
+MAX_ENTRIES_LIMIT_PER_QUERY = 5000  # limits_config.max_entries_limit_per_query default
+DEFAULT_SINCE_NS = logql.HOUR_NS  # pkg/loghttp/params.go defaultSince, for queries and labels
+MAX_POINTS_PER_SERIES = 11000
+
+JSON = "application/json"
+JSON_UTF8 = "application/json; charset=UTF-8"  # what Loki 2.6.1 labels its 400s and some query answers
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # Go's http.Error sets it
+
+
+class PushError(Exception):
+    """A push Loki answers with 400; the acceptable entries were stored anyway."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+
+def _rfc3339(ns):
+    """Go's time.Format(time.RFC3339) in UTC: whole seconds."""
+    return datetime.fromtimestamp(ns // logql.SECOND_NS, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+class _Stream:
+    def __init__(self, labels):
+        self.labels = dict(labels)
+        self.times = []
+        self.lines = []
+
+    def insert(self, ns, line):
+        """Keep entries sorted by time; an identical (time, line) entry is stored once."""
+        low = bisect.bisect_left(self.times, ns)
+        high = bisect.bisect_right(self.times, ns, low)
+        if line not in self.lines[low:high]:
+            self.times.insert(high, ns)
+            self.lines.insert(high, line)
+
+    def between(self, start_ns, end_ns):
+        low = bisect.bisect_left(self.times, start_ns)
+        high = bisect.bisect_left(self.times, end_ns)
+        return list(zip(self.times[low:high], self.lines[low:high]))
+
+
+class LokiStore:
+    """Thread-safe in-memory streams: label set -> entries sorted by nanosecond timestamp.
+
+    Push validation follows a Loki configured with reject_old_samples: true
+    (pkg/validation, distributor validator.go).
+    """
+
+    def __init__(
+        self,
+        reject_old_samples_max_age_ns=168 * logql.HOUR_NS,
+        creation_grace_period_ns=10 * logql.MINUTE_NS,
+        clock=time.time_ns,
+    ):
+        self.reject_old_samples_max_age_ns = reject_old_samples_max_age_ns
+        self.creation_grace_period_ns = creation_grace_period_ns
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._streams = {}
+
+    def now_ns(self):
+        return self.clock()
+
+    def add(self, labels, entries):
+        """Store (ns, line) entries without any validation (scenario preloads)."""
+        key = logql.labels_key(labels)
+        with self._lock:
+            stream = self._streams.setdefault(key, _Stream(labels))
+            for ns, line in entries:
+                stream.insert(int(ns), line)
+
+    def push(self, labels, entries, now_ns=None):
+        """Store what Loki would accept; raise PushError with Loki's text for the rest.
+
+        Like the distributor, the last rejected entry names the error.
+        """
+        problem = self._labels_problem(labels)
+        if problem:
+            raise PushError(problem)
+        now = self.now_ns() if now_ns is None else now_ns
+        accepted, error = [], None
+        for ns, line in entries:
+            problem = self._timestamp_problem(labels, ns, now)
+            if problem:
+                error = problem
+            else:
+                accepted.append((ns, line))
+        if accepted:
+            self.add(labels, accepted)
+        if error:
+            raise PushError(error)
+
+    @staticmethod
+    def _labels_problem(labels):
+        if not labels:
+            return "error at least one label pair is required per stream"
+        bad = [name for name in labels if not _LABEL_NAME.fullmatch(name)]
+        if bad:
+            return f"sandbox: invalid label name {bad[0]!r} (real Loki rejects the stream's labels)"
+        return None
+
+    def _timestamp_problem(self, labels, ns, now):
+        oldest = now - self.reject_old_samples_max_age_ns
+        stream = logql.label_string(labels)
+        if ns < oldest:
+            return (
+                f"entry for stream '{stream}' has timestamp too old: {_rfc3339(ns)}, "
+                f"oldest acceptable timestamp is: {_rfc3339(oldest)}"
+            )
+        if ns > now + self.creation_grace_period_ns:
+            return f"entry for stream '{stream}' has timestamp too new: {_rfc3339(ns)}"
+        return None
+
+    def select(self, selects, start_ns, end_ns):
+        """[(labels, [(ns, line), ...])] of the streams `selects(labels)` keeps, start <= ts < end."""
+        with self._lock:
+            found = [(dict(s.labels), s.between(start_ns, end_ns)) for s in self._streams.values() if selects(s.labels)]
+        return [(labels, entries) for labels, entries in found if entries]
+
+    def series(self, start_ns, end_ns, selects=lambda labels: True):
+        """Label sets of the selected streams with an entry in [start, end]."""
+        return [labels for labels, _ in self.select(selects, start_ns, end_ns + 1)]
+
+    def streams(self):
+        """A snapshot of every stream: [(labels, [(ns, line), ...])]."""
+        return self.select(lambda labels: True, -(2**63), 2**63)
+
+
+# --- Request parameters (pkg/loghttp/params.go, query.go) ---------------------------
+
+
+class BadRequest(Exception):
+    """A parameter Loki refuses with 400 and this text."""
+
+
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)")
+
+
+def _parse_rfc3339_ns(value):
+    match = _RFC3339.fullmatch(value)
+    if not match:
+        return None
+    *fields, fraction, zone = match.groups()
+    try:
+        seconds = calendar.timegm(datetime(*map(int, fields)).timetuple())
+    except ValueError:
+        return None
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
+    return seconds * logql.SECOND_NS + int((fraction or "0").ljust(9, "0"))
+
+
+def _go_round(x):
+    return math.copysign(math.floor(abs(x) + 0.5), x)
+
+
+def parse_timestamp(value, default_ns):
+    """Loki's parseTimestamp: float seconds (ms precision), int seconds (<= 10 digits), int ns, RFC3339."""
+    if not value:
+        return default_ns
+    if "." in value:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = math.nan
+        if math.isfinite(seconds):
+            whole = math.trunc(seconds)
+            millis = _go_round((seconds - whole) * 1000) / 1000
+            return whole * logql.SECOND_NS + int(millis * logql.SECOND_NS)
+    if re.fullmatch(r"[+-]?[0-9]+", value) and -(2**63) <= int(value) < 2**63:
+        number = int(value)
+        return number * logql.SECOND_NS if len(value) <= 10 else number
+    parsed = _parse_rfc3339_ns(value)
+    if parsed is not None:
+        return parsed
+    reason = "value out of range" if re.fullmatch(r"[+-]?[0-9]+", value) else "invalid syntax"
+    raise BadRequest(f"strconv.ParseInt: parsing {logql.go_quote(value)}: {reason}")
+
+
+def _limit(request):
+    value = request.arg("limit", "")
+    if not value:
+        return DEFAULT_QUERY_LIMIT
+    if not re.fullmatch(r"[+-]?[0-9]+", value):
+        raise BadRequest(f"strconv.Atoi: parsing {logql.go_quote(value)}: invalid syntax")
+    if int(value) <= 0:
+        raise BadRequest("limit must be a positive value")
+    return int(value)
+
+
+def _direction(request):
+    value = request.arg("direction", "")
+    if not value:
+        return "backward"
+    if value.upper() not in ("FORWARD", "BACKWARD"):
+        raise BadRequest(f"invalid direction '{value}'")
+    return value.lower()
+
+
+def _bounds(request, now_ns):
+    """Loki 2.6's bounds(): start defaults to now-1h whatever end is (`since` came in 2.8)."""
+    start = parse_timestamp(request.arg("start", ""), now_ns - DEFAULT_SINCE_NS)
+    end = parse_timestamp(request.arg("end", ""), now_ns)
+    return start, end
+
+
+def _step(request, start_ns, end_ns):
+    value = request.arg("step", "")
+    if not value:
+        return max((end_ns - start_ns) // logql.SECOND_NS // 250, 1) * logql.SECOND_NS
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if math.isfinite(seconds) and abs(seconds * logql.SECOND_NS) < 2**63:
+        return int(seconds * logql.SECOND_NS)
+    if not math.isnan(seconds):
+        raise BadRequest(f"cannot parse {logql.go_quote(value)} to a valid duration. It overflows int64")
+    try:
+        return logql.parse_duration(value)
+    except ValueError:
+        raise BadRequest(f"cannot parse {logql.go_quote(value)} to a valid duration") from None
+
+
+def _range_params(request, now_ns):
+    """ParseRangeQuery, in Loki's order of checks."""
+    start, end = _bounds(request, now_ns)
+    if end < start:
+        raise BadRequest("end timestamp must not be before or equal to start time")
+    limit, direction = _limit(request), _direction(request)
+    step = _step(request, start, end)
+    if step <= 0:
+        raise BadRequest("zero or negative query resolution step widths are not accepted. Try a positive integer")
+    if (end - start) // step > MAX_POINTS_PER_SERIES:
+        raise BadRequest(
+            "exceeded maximum resolution of 11,000 points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
+        )
+    return start, end, step, limit, direction
+
+
+# --- Response bodies --------------------------------------------------------------
+
+
+def _json(obj, content_type=JSON, newline=True):
+    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + ("\n" if newline else "")
+    return Response(200, body.encode("utf-8"), content_type)
+
+
+def _go_float(value):
+    """Go's strconv.FormatFloat(v, 'f', -1, 64): sample values are strings like "6" or "0.02"."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return format(Decimal(repr(float(value))).normalize(), "f")
+
+
+def _prom_time(ns):
+    """A Prometheus model.Time in JSON: seconds with millisecond precision, as a number."""
+    millis = ns // 1_000_000
+    return millis // 1000 if millis % 1000 == 0 else millis / 1000
+
+
+def _stats(stats, returned, seconds):
+    """The `stats` object of a query answer, shaped as in captures 05-11."""
+
+    def per_second(n):
+        return int(n / seconds) if seconds else 0
+
+    def store(head_bytes, head_lines):
+        chunk = {
+            "headChunkBytes": head_bytes, "headChunkLines": head_lines, "decompressedBytes": 0,
+            "decompressedLines": 0, "compressedBytes": 0, "totalDuplicates": 0,
+        }
+        return {"totalChunksRef": 0, "totalChunksDownloaded": 0, "chunksDownloadTime": 0, "chunk": chunk}
+
+    return {
+        "summary": {
+            "bytesProcessedPerSecond": per_second(stats.bytes),
+            "linesProcessedPerSecond": per_second(stats.lines),
+            "totalBytesProcessed": stats.bytes,
+            "totalLinesProcessed": stats.lines,
+            "execTime": round(seconds, 9),  # Go reports a time.Duration in seconds
+            "queueTime": 0,
+            "subqueries": 1,
+            "totalEntriesReturned": returned,
+        },
+        "querier": {"store": store(0, 0)},
+        "ingester": {
+            "totalReached": 1,
+            "totalChunksMatched": stats.streams,
+            "totalBatches": 1 if stats.streams else 0,
+            "totalLinesSent": stats.lines,
+            "store": store(stats.bytes, stats.lines),
+        },
+    }
+
+
+def _query_answer(result_type, result, stats, returned, started, **kwargs):
+    data = {"resultType": result_type, "result": result, "stats": _stats(stats, returned, time.perf_counter() - started)}
+    return _json({"status": "success", "data": data}, **kwargs)
+
+
+def _sorted(labels):
+    return dict(sorted(labels.items()))
+
+
+def _streams_answer(streams, stats, started, content_type):
+    result = [
+        {"stream": _sorted(labels), "values": [[str(ns), line] for ns, line in entries]}
+        for labels, entries in streams
+    ]
+    returned = sum(len(entries) for _, entries in streams)
+    return _query_answer("streams", result, stats, returned, started, content_type=content_type)
+
+
+def _vector_answer(vector, time_ns, stats, started):
+    result = [{"metric": _sorted(labels), "value": [_prom_time(time_ns), _go_float(v)]} for labels, v in vector]
+    return _query_answer("vector", result, stats, len(result), started, newline=False)
+
+
+def _matrix_answer(matrix, stats, started):
+    result = [
+        {"metric": _sorted(labels), "values": [[_prom_time(t), _go_float(v)] for t, v in points]}
+        for labels, points in matrix
+    ]
+    return _query_answer("matrix", result, stats, len(result), started, newline=False)
+
+
+def _bad_request(message):
+    return Response(400, message.encode("utf-8"), JSON_UTF8)
+
+
+def _go_http_error(status, message):
+    """Go's http.Error: text/plain, nosniff, a trailing newline."""
+    return text(status, message + "\n", **NOSNIFF)
+
+
+def _refusal(error):
+    """A LogQL error as Loki answers it, or the sandbox's own loud refusal."""
+    if isinstance(error, logql.Unsupported):
+        return text(400, error.text + "\n")
+    if error.status == 500:
+        return _go_http_error(500, error.text)
+    return _bad_request(error.text)
+
+
+def _entries_limit_problem(limit):
+    if limit > MAX_ENTRIES_LIMIT_PER_QUERY:
+        return f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {MAX_ENTRIES_LIMIT_PER_QUERY})"
+    return None
+
+
+# --- Push body (pkg/loghttp/push, jsoniter + jsonparser in Loki 2.6.1) ------------
+
+
+_MALFORMED_STRING = "Value is string, but can't find its end: '\"' symbol"
+_MALFORMED_VALUE = "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
+_MALFORMED_ARRAY = "Value is array, but can't find closing ']' symbol"
+_MALFORMED_OBJECT = "Value looks like object, but can't find closing '}' symbol"
+_OVERFLOW_INTEGER = "Value is number, but overflowed while parsing"
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_JSON_DECODER = json.JSONDecoder()
+
+
+def _skip(body, pos, separator=""):
+    """The offset past whitespace, then past `separator` if it is next."""
+    pos = _WHITESPACE.match(body, pos).end()
+    return pos + len(separator) if separator and body.startswith(separator, pos) else pos
+
+
+def _members(body, pos, closing):
+    """Start offsets of the members of the JSON object or array whose bracket is at `pos`."""
+    pos = _skip(body, pos + 1)
+    while not body.startswith(closing, pos):
+        yield pos
+        pos = _skip(body, _skip(body, _member_end(body, pos, closing), ","))
+
+
+def _member_end(body, pos, closing):
+    if closing == "]":
+        return _JSON_DECODER.raw_decode(body, pos)[1]
+    after_key = json.decoder.scanstring(body, pos + 1)[1]
+    return _JSON_DECODER.raw_decode(body, _skip(body, _skip(body, after_key, ":")))[1]
+
+
+def _stream_items(body):
+    """The "streams" array of a valid JSON push object: [(element, offset just past it)].
+
+    jsoniter reports a stream's error at that offset, so Loki's message quotes the body there.
+    """
+    items = []
+    for key_pos in _members(body, _skip(body, 0), "}"):
+        key, after_key = json.decoder.scanstring(body, key_pos + 1)
+        value_pos = _skip(body, _skip(body, after_key, ":"))
+        if key == "streams" and body.startswith("[", value_pos):
+            items = [_JSON_DECODER.raw_decode(body, pos) for pos in _members(body, value_pos, "]")]
+    return items
+
+
+def _entry_problem(entry):
+    """jsonparser's error for a malformed ["<ns>", "<line>"] entry, as loghttp.Entry reports it."""
+    if not isinstance(entry, list):
+        return _MALFORMED_ARRAY
+    timestamp = entry[0] if entry else "0"
+    if not isinstance(timestamp, str):
+        return _MALFORMED_STRING
+    if not re.fullmatch(r"-?[0-9]+", timestamp):
+        return _MALFORMED_VALUE
+    if not -(2**63) <= int(timestamp) < 2**63:
+        return _OVERFLOW_INTEGER
+    if len(entry) > 1 and not isinstance(entry[1], str):
+        return _MALFORMED_STRING
+    return None
+
+
+def _stream_problem(stream):
+    if not isinstance(stream, dict):
+        return _MALFORMED_OBJECT
+    labels, values = stream.get("stream", {}), stream.get("values")
+    if not isinstance(labels, dict):
+        return _MALFORMED_OBJECT
+    if values is not None and not isinstance(values, list):
+        return _MALFORMED_ARRAY
+    return next(filter(None, (_entry_problem(e) for e in values or () if e is not None)), None)
+
+
+def _jsoniter_error(body, head, problem):
+    """jsoniter's ReportError text at character `head` of `body`, wrapped as for PushRequest.Streams."""
+    data = body.encode("utf-8")
+    head = len(body[:head].encode("utf-8"))
+    peek_start, context_start = max(head - 10, 0), max(head - 50, 0)
+    parsing = data[peek_start : head + 10].decode("utf-8", "replace")
+    context = data[context_start : head + 50].decode("utf-8", "replace")
+    return (
+        f"loghttp.PushRequest.Streams: []*loghttp.Stream: unmarshalerDecoder: {problem}, "
+        f"error found in #{head - peek_start} byte of ...|{parsing}|..., bigger context ...|{context}|..."
+    )
+
+
+def decode_push(raw):
+    """[(labels, [(ns, line), ...])] of a JSON push body; PushError as Loki words it."""
+    try:
+        body = raw.decode("utf-8")
+        document = json.loads(body)
+    except ValueError as error:
+        raise PushError(f"sandbox: malformed JSON push body ({error}); real Loki answers 400 with a jsoniter message") from None
+    if not isinstance(document, dict) or not isinstance(document.get("streams") or [], list):
+        raise PushError("sandbox: a push body must be an object with a \"streams\" array")
+    decoded = []
+    for stream, end in _stream_items(body):
+        if stream is None:
+            continue
+        problem = _stream_problem(stream)
+        if problem:
+            raise PushError(_jsoniter_error(body, end, problem))
+        labels = stream.get("stream") or {}
+        if not all(isinstance(v, str) for v in labels.values()):
+            raise PushError("sandbox: label values must be JSON strings")
+        entries = [(int(e[0]), e[1] if len(e) > 1 else "") for e in stream.get("values") or () if e]
+        decoded.append((labels, entries))
+    return decoded
+
+
+# --- The HTTP API ---------------------------------------------------------------
+
+
+def make_app(store, version="2.6.1"):
+    """The Loki HTTP API (docs/sources/api/_index.md of Loki 2.6) over `store`."""
+    app = App("loki")
+
+    def route(methods, pattern):
+        def register(handler):
+            for method in methods:
+                app.route(method, pattern)(handler)
+            return handler
+
+        return register
+
+    # Loki: GET /ready (pkg/loki/loki.go readyHandler, http.Error with 200); capture 01.
+    @route(["GET"], r"/ready")
+    def ready(request):
+        return _go_http_error(200, "ready")
+
+    # Loki HTTP API: GET /loki/api/v1/status/buildinfo (pkg/util/build); capture 03.
+    @route(["GET"], r"/loki/api/v1/status/buildinfo")
+    def buildinfo(request):
+        return _json({
+            "version": version, "revision": "6bd05c9a4", "branch": "HEAD",
+            "buildUser": "sandbox", "buildDate": "2026-11-29T05:26:23Z", "goVersion": "",
+        })
+
+    # Loki HTTP API: GET|POST /loki/api/v1/query (pkg/loghttp/query.go ParseInstantQuery); captures 09, 10, 30-34.
+    @route(["GET", "POST"], r"/loki/api/v1/query")
+    def query(request):
+        started = time.perf_counter()
+        try:
+            limit = _limit(request)
+            at = parse_timestamp(request.arg("time", ""), store.now_ns())
+            direction = _direction(request)
+            expr = logql.parse(request.arg("query", ""))
+        except BadRequest as error:
+            return _bad_request(str(error))
+        except logql.LogQLError as error:
+            return _refusal(error)
+        if isinstance(expr, logql.LogQuery):
+            # Loki 2.6's engine reads an instant log query over [time - max_look_back_period, time).
+            problem = _entries_limit_problem(limit)
+            if problem:
+                return _bad_request(problem)
+            streams, stats = logql.select_logs(expr, store, at - logql.INSTANT_LOG_LOOKBACK_NS, at, limit, direction)
+            return _streams_answer(streams, stats, started, JSON_UTF8)
+        vector, stats = logql.instant_vector(expr, store, at)
+        return _vector_answer(vector, at, stats, started)
+
+    # Loki HTTP API: GET|POST /loki/api/v1/query_range (pkg/loghttp/query.go ParseRangeQuery); captures 05-08, 11, 22.
+    @route(["GET", "POST"], r"/loki/api/v1/query_range")
+    def query_range(request):
+        started = time.perf_counter()
+        try:
+            start, end, step, limit, direction = _range_params(request, store.now_ns())
+            expr = logql.parse(request.arg("query", ""))
+        except BadRequest as error:
+            return _bad_request(str(error))
+        except logql.LogQLError as error:
+            return _refusal(error)
+        if isinstance(expr, logql.LogQuery):
+            if request.arg("interval"):
+                return text(400, "sandbox: the 'interval' parameter of log queries is not emulated\n")
+            problem = _entries_limit_problem(limit)
+            if problem:
+                return _bad_request(problem)
+            streams, stats = logql.select_logs(expr, store, start, end, limit, direction)
+            # Queries without a line filter take the frontend's "limited" path, answered with a charset (capture 08).
+            return _streams_answer(streams, stats, started, JSON if expr.filters else JSON_UTF8)
+        if step < 1_000_000:
+            return text(400, "sandbox: a step below 1ms is not emulated (Loki's frontend works in milliseconds)\n")
+        matrix, stats = logql.range_matrix(expr, store, start, end, step)
+        return _matrix_answer(matrix, stats, started)
+
+    # Loki HTTP API: GET /loki/api/v1/labels (pkg/loghttp/labels.go, `data` omitted when empty); capture 17.
+    @route(["GET", "POST"], r"/loki/api/v1/labels")
+    def label_names(request):
+        try:
+            start, end = _bounds(request, store.now_ns())
+        except BadRequest as error:
+            return _bad_request(str(error))
+        names = sorted({name for label_set in store.series(start, end) for name in label_set})
+        return _json({"status": "success", "data": names} if names else {"status": "success"})
+
+    # Loki HTTP API: GET /loki/api/v1/label/<name>/values (pkg/loghttp/labels.go); capture 18.
+    @route(["GET", "POST"], r"/loki/api/v1/label/(?P<name>[^/]+)/values")
+    def label_values(request):
+        try:
+            start, end = _bounds(request, store.now_ns())
+        except BadRequest as error:
+            return _bad_request(str(error))
+        name = request.params["name"]
+        values = sorted({label_set[name] for label_set in store.series(start, end) if name in label_set})
+        return _json({"status": "success", "data": values} if values else {"status": "success"})
+
+    # Loki HTTP API: GET /loki/api/v1/series (pkg/loghttp/series.go, syntax.ParseMatchers per match[]); capture 19.
+    @route(["GET", "POST"], r"/loki/api/v1/series")
+    def series(request):
+        try:
+            start, end = _bounds(request, store.now_ns())
+            groups = [logql.parse_matchers(m) for m in request.query.get("match[]", [])]
+        except BadRequest as error:
+            return _bad_request(str(error))
+        except logql.LogQLError as error:
+            return _refusal(error)
+        if not groups:
+            return _bad_request("0 matcher groups supplied")
+        found = {}
+        for matchers in groups:
+            for label_set in store.series(start, end, lambda ls, ms=matchers: all(m.matches(ls) for m in ms)):
+                found[logql.label_string(label_set)] = _sorted(label_set)
+        return _json({"status": "success", "data": [found[key] for key in sorted(found)]})
+
+    # Loki HTTP API: POST /loki/api/v1/push (pkg/distributor/http.go, JSON bodies only); captures 04, 20-24.
+    @route(["POST"], r"/loki/api/v1/push")
+    def push(request):
+        content_type = request.headers.get("content-type", "")
+        encoding = request.headers.get("content-encoding", "")
+        if content_type.split(";")[0].strip().lower() != "application/json" or encoding:
+            return text(
+                415,
+                "sandbox: the emulated Loki accepts only JSON pushes (Content-Type: application/json, "
+                f"no Content-Encoding); got Content-Type {content_type!r}, Content-Encoding {encoding!r}\n",
+            )
+        try:
+            streams = decode_push(request.body)
+        except PushError as error:
+            return _go_http_error(400, error.text)
+        last_error = None
+        for labels, entries in streams:
+            try:
+                store.push(labels, entries)
+            except PushError as error:
+                last_error = error
+        if last_error:
+            return _go_http_error(400, last_error.text)
+        return Response(204)
+
+    return app

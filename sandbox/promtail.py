@@ -1,0 +1,202 @@
+"""Emulated Promtail 2.6.1: what it ships to Loki, and its /ready and /metrics.
+
+The `Shipper` is the part of Promtail that sends log lines to Loki; everything
+the sandbox puts in Loki goes through it, so /metrics counts exactly what was
+shipped. Lines go into an in-process LokiStore when there is one, else by
+POST /loki/api/v1/push. Metric names, HELP texts, types and labels follow
+Promtail 2.6's clients/pkg/promtail/client/metrics and targets/file/metrics,
+and the capture real-responses/...-25-promtail-metrics.txt.
+"""
+
+import json
+import threading
+import time
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import requests
+
+from .httpserver import App, text
+
+EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+# client_golang's prometheus.DefBuckets, which promtail_request_duration_seconds uses.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Promtail retries up to 10 times with a backoff of up to 5 minutes; the sandbox
+# cannot wait that long inside a request, so it tries twice without waiting.
+ATTEMPTS = 2
+# The file targets of the capture (a configuration close to production). The
+# sandbox ships no lines from them: its lines come from docker discovery, which
+# promtail_targets_active_total does not count.
+FILE_TARGETS = ("/var/log/app/backend.log", "/var/log/midnight_reset.log")
+
+
+class Shipper:
+    """Sends lines to Loki and keeps Promtail's client counters for them."""
+
+    def __init__(self, loki_url, store=None):
+        self.loki_url = loki_url.rstrip("/")
+        self.host = urlsplit(self.loki_url).netloc
+        self.store = store
+        self._lock = threading.Lock()
+        self.encoded_bytes = 0
+        self.sent_bytes = 0
+        self.sent_entries = 0
+        self.dropped_entries = 0
+        self.batch_retries = 0
+        self.durations = {}  # status code -> [observed seconds]
+
+    def ship(self, streams):
+        """Send one batch [(labels, [(ns, line), ...])]; returns (status, body) of the last attempt.
+
+        status is -1 when Loki could not be reached, as Promtail records it.
+        """
+        size = sum(len(line.encode("utf-8")) for _, entries in streams for _, line in entries)
+        count = sum(len(entries) for _, entries in streams)
+        with self._lock:
+            self.encoded_bytes += size
+        for attempt in range(1, ATTEMPTS + 1):
+            began = time.monotonic()
+            status, body = self._send(streams)
+            self._observe(status, time.monotonic() - began)
+            if status == 204:
+                with self._lock:
+                    self.sent_bytes += size
+                    self.sent_entries += count
+                return status, body
+            # Promtail retries only connection errors, 429 and 5xx.
+            if status != -1 and status != 429 and status // 100 != 5:
+                break
+            if attempt < ATTEMPTS:
+                with self._lock:
+                    self.batch_retries += 1
+        with self._lock:
+            self.dropped_entries += count
+        return status, body
+
+    def _send(self, streams):
+        if self.store is not None:
+            for labels, entries in streams:
+                self.store.add(labels, entries)
+            return 204, ""
+        payload = {"streams": [{"stream": labels, "values": [[str(ns), line] for ns, line in entries]}
+                               for labels, entries in streams]}
+        try:
+            response = requests.post(self.loki_url + "/loki/api/v1/push", data=json.dumps(payload),
+                                     headers={"Content-Type": "application/json"}, timeout=30)
+        except requests.RequestException as exc:
+            return -1, str(exc)
+        return response.status_code, response.text
+
+    def _observe(self, status, seconds):
+        with self._lock:
+            self.durations.setdefault(status, []).append(seconds)
+
+
+class Promtail:
+    """/ready and /metrics of one Promtail whose client is `shipper`."""
+
+    def __init__(self, shipper, file_targets=FILE_TARGETS):
+        self.shipper = shipper
+        self.file_targets = tuple(file_targets)
+        self.started = time.time()
+
+    def metrics(self):
+        """The exposition text: families sorted by name, as client_golang writes them."""
+        s = self.shipper
+        host = f'host="{s.host}"'
+        with s._lock:
+            families = [
+                _family("process_start_time_seconds", "gauge",
+                        "Start time of the process since unix epoch in seconds.", [("", self.started)]),
+                # prometheus/common version.NewCollector("promtail"), which Promtail registers at start.
+                _family("promtail_build_info", "gauge",
+                        "A metric with a constant '1' value labeled by version, revision, branch, and goversion "
+                        "from which promtail was built.",
+                        [('branch="HEAD",goversion="go1.17.9",revision="6bd05c9a4",version="2.6.1"', 1)]),
+                _family("promtail_dropped_entries_total", "counter",
+                        "Number of log entries dropped because failed to be sent to the ingester after all retries.",
+                        [(host, s.dropped_entries)]),
+                _family("promtail_encoded_bytes_total", "counter",
+                        "Number of bytes encoded and ready to send.", [(host, s.encoded_bytes)]),
+                _family("promtail_files_active_total", "gauge", "Number of active files.",
+                        [("", len(self.file_targets))]),
+                _family("promtail_read_bytes_total", "gauge", "Number of bytes read.",
+                        [(f'path="{p}"', 0) for p in self.file_targets]),
+                _family("promtail_read_lines_total", "counter", "Number of lines read.",
+                        [(f'path="{p}"', 0) for p in self.file_targets]),
+                _histogram("promtail_request_duration_seconds", "Duration of send requests.", s.host, s.durations),
+                _family("promtail_sent_bytes_total", "counter", "Number of bytes sent.", [(host, s.sent_bytes)]),
+                _family("promtail_sent_entries_total", "counter",
+                        "Number of log entries sent to the ingester.", [(host, s.sent_entries)]),
+                _family("promtail_targets_active_total", "gauge", "Number of active total.",
+                        [("", len(self.file_targets))]),
+            ]
+            # Vectors nobody touched have no series, and client_golang then
+            # prints nothing for them: retries appear after the first retry,
+            # failed targets never (the sandbox has none).
+            if s.batch_retries:
+                families.append(_family("promtail_batch_retries_total", "counter",
+                                        "Number of times batches has had to be retried.", [(host, s.batch_retries)]))
+        families.sort(key=lambda f: f[0])
+        return "".join(body for _, body in families if body)
+
+
+def _go_float(value):
+    """Go's strconv.FormatFloat(v, 'g', -1, 64), which client_golang writes samples with."""
+    value = float(value)
+    if value == 0:
+        return "0"
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    digits = "".join(map(str, digits))
+    point = len(digits) + exponent  # where the decimal point goes
+    exp = point - 1
+    prefix = "-" if sign else ""
+    if exp < -4 or exp >= 6:  # shortest formatting switches to %e at exponent 6
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{prefix}{mantissa}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return prefix + digits + "0" * (point - len(digits))
+    return f"{prefix}{digits[:point]}.{digits[point:]}"
+
+
+def _family(name, kind, help_text, samples):
+    if not samples:
+        return name, ""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    for labels, value in samples:
+        lines.append(f"{name}{{{labels}}} {_go_float(value)}" if labels else f"{name} {_go_float(value)}")
+    return name, "\n".join(lines) + "\n"
+
+
+def _histogram(name, help_text, host, durations):
+    if not durations:
+        return name, ""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+    for status in sorted(durations, key=str):
+        observed = durations[status]
+        labels = f'host="{host}",status_code="{status}"'
+        for bound in BUCKETS:
+            count = sum(1 for seconds in observed if seconds <= bound)
+            lines.append(f'{name}_bucket{{{labels},le="{_go_float(bound)}"}} {count}')
+        lines.append(f'{name}_bucket{{{labels},le="+Inf"}} {len(observed)}')
+        lines.append(f"{name}_sum{{{labels}}} {_go_float(sum(observed))}")
+        lines.append(f"{name}_count{{{labels}}} {len(observed)}")
+    return name, "\n".join(lines) + "\n"
+
+
+def make_app(promtail):
+    app = App("promtail")
+
+    # Promtail's /ready: 200 "Ready" in plain text (capture 02).
+    @app.route("GET", "/ready")
+    def ready(request):
+        return text(200, "Ready")
+
+    # Prometheus text exposition format 0.0.4 (capture 25).
+    @app.route("GET", "/metrics")
+    def metrics(request):
+        return text(200, promtail.metrics(), content_type=EXPOSITION)
+
+    return app

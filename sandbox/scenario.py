@@ -1,0 +1,229 @@
+"""Scenarios: a week of the backend's log lines, rendered from data files.
+
+A scenario file (scenarios/NAME.yml) says which template applies to each night;
+the templates (scenarios/templates.yml) hold the lines the backend prints, byte
+for byte. Rendering a scenario for its last night gives Loki streams
+[(labels, [(ns, line), ...])] and the facts the backend stand-in needs: its
+last successful reset and its start-up, both instants in UTC.
+"""
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+SCENARIO_DIR = Path(__file__).parent / "scenarios"
+TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
+SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
+                 "nights", "templates", "vars"}
+LINE_KEYS = {"at", "end", "line", "stream", "event"}
+TRAFFIC_KEYS = {"from", "to", "every"}
+EVENTS = {"success", "startup"}
+# The reset's duration and the night's customer count vary per night, but a
+# given night always renders the same (seeded by scenario and date).
+DURATION_MS = (1500, 2500)
+CUSTOMERS = (38, 82)
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def names():
+    """The scenarios there are files for."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.yml") if p != TEMPLATES_FILE)
+
+
+def load(name):
+    """The scenario NAME, checked against the templates; ScenarioError names the problem."""
+    path = SCENARIO_DIR / f"{name}.yml"
+    if name not in names():
+        raise ScenarioError(f"unknown scenario {name!r}; available: {', '.join(names())}")
+    data = _yaml(path)
+    _only_keys(path, "the scenario", data, SCENARIO_KEYS)
+    library = _yaml(TEMPLATES_FILE)
+    scenario = Scenario(
+        name=name,
+        zone=ZoneInfo(data["timezone"]),
+        zone_label=data["timezone_label"],
+        container=data["container"],
+        labels=data["labels"],
+        nights=int(data["nights"]),
+        plan=data["templates"],
+        vars=data.get("vars") or {},
+        recent_traffic_minutes=int(data.get("recent_traffic_minutes", 0)),
+        templates=library["templates"],
+        access_log=library["access_log"],
+        requests=library["requests"],
+    )
+    scenario.check(path)
+    return scenario
+
+
+def _yaml(path):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
+def _only_keys(path, what, mapping, allowed):
+    unknown = set(mapping) - allowed
+    if unknown:
+        raise ScenarioError(f"{path}: {what} has keys the sandbox does not understand: {', '.join(sorted(unknown))}")
+
+
+@dataclass
+class Scenario:
+    name: str
+    zone: ZoneInfo
+    zone_label: str
+    container: str
+    labels: dict  # stream name (stdout/stderr) -> Loki labels
+    nights: int
+    plan: dict  # night number or "default" -> template names
+    vars: dict
+    recent_traffic_minutes: int
+    templates: dict
+    access_log: str
+    requests: list
+
+    def check(self, path):
+        """Fail at load time, not half-way through a render."""
+        if "default" not in self.plan:
+            raise ScenarioError(f"{path}: templates needs a 'default' entry")
+        for night, names_ in self.plan.items():
+            if night != "default" and not (isinstance(night, int) and 1 <= night <= self.nights):
+                raise ScenarioError(f"{path}: templates key {night!r} is not 'default' or a night 1..{self.nights}")
+            for template in names_:
+                if template not in self.templates:
+                    raise ScenarioError(f"{path}: night {night}: no template {template!r} in {TEMPLATES_FILE}")
+        for name, items in self.templates.items():
+            line_items = [item for item in items if "traffic" not in item]
+            if line_items and "at" not in line_items[0]:
+                raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: its first line needs 'at' "
+                                    "(it is the reset's start)")
+            for item in items:
+                if "traffic" in item:
+                    _only_keys(TEMPLATES_FILE, f"template {name!r} traffic", item["traffic"], TRAFFIC_KEYS)
+                    continue
+                _only_keys(TEMPLATES_FILE, f"template {name!r} line", item, LINE_KEYS)
+                if ("at" in item) == ("end" in item):
+                    raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: each line needs exactly one of at/end")
+                if item.get("stream", "stdout") not in self.labels:
+                    raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: no labels for stream {item['stream']!r}")
+                if item.get("event", "success") not in EVENTS:
+                    raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: unknown event {item['event']!r}")
+
+    def week(self, last_night):
+        """The local dates of the week's resets, first to last."""
+        return [last_night - timedelta(days=self.nights - 1 - i) for i in range(self.nights)]
+
+    def reset_instant(self, night):
+        """00:00 local on `night`, in UTC."""
+        return datetime.combine(night, time(0, 0), self.zone).astimezone(timezone.utc)
+
+    def default_night(self, now):
+        """The most recent local midnight at least 10 minutes before `now` (an aware datetime)."""
+        return (now - timedelta(minutes=10)).astimezone(self.zone).date()
+
+    def access_line(self, index, when):
+        """The `index`-th request of the rotation as an access log line stamped `when`."""
+        request = self.requests[index % len(self.requests)]
+        clf = when.astimezone(timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+        return self.access_log.format(clf=clf, **request)
+
+    def render(self, last_night, now):
+        """The week ending with `last_night`, without anything later than `now`."""
+        lines = []  # (instant, stream, line, event)
+        for number, night in enumerate(self.week(last_night), start=1):
+            for template in self.plan.get(number, self.plan["default"]):
+                lines.extend(self._night_lines(template, night))
+        for minute in range(self.recent_traffic_minutes, 0, -1):
+            when = now - timedelta(minutes=minute)
+            lines.append((when, "stdout", self.access_line(minute, when), None))
+        lines = sorted((item for item in lines if item[0] <= now), key=lambda item: item[0])
+        return Rendered(self, last_night, lines)
+
+    def _night_lines(self, template, night):
+        reset = self.reset_instant(night)
+        rng = random.Random(f"{self.name}:{night.isoformat()}")
+        duration = timedelta(milliseconds=rng.randint(*DURATION_MS))
+        values = {
+            "date": night.isoformat(),
+            "day_before": (night - timedelta(days=1)).isoformat(),
+            "duration_ms": str(duration // timedelta(milliseconds=1)),
+            "customers": str(rng.randint(*CUSTOMERS)),
+            "zone": self.zone_label,
+            **{k: str(v) for k, v in self.vars.items()},
+        }
+        items = self.templates[template]
+        start = None
+        for item in items:
+            if "traffic" in item:
+                spec = item["traffic"]
+                for i, offset in enumerate(range(spec["from"], spec["to"] + 1, spec["every"])):
+                    when = reset + timedelta(seconds=offset, milliseconds=rng.randint(0, 999))
+                    yield when, "stdout", self.access_line(i, when), None
+                continue
+            if "at" in item:
+                when = reset + timedelta(seconds=item["at"])
+            else:
+                when = start + duration + timedelta(seconds=item["end"])
+            start = start or when  # the reset's start is the template's first line
+            line = _fill(item["line"], {**values, "iso": iso_ms(when)})
+            yield when, item.get("stream", "stdout"), line, item.get("event")
+
+
+def _fill(text, values):
+    """Replace {name} placeholders; other braces (Node's object print) stay as they are."""
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def iso_ms(instant):
+    """JavaScript's Date.toISOString(): UTC, milliseconds, Z."""
+    return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{instant.microsecond // 1000:03d}Z"
+
+
+def to_ns(instant):
+    return int(instant.timestamp()) * 1_000_000_000 + instant.microsecond * 1000
+
+
+@dataclass
+class Rendered:
+    scenario: Scenario
+    last_night: date
+    lines: list  # (instant, stream, line, event), in time order
+
+    @property
+    def first_night(self):
+        return self.scenario.week(self.last_night)[0]
+
+    def streams(self):
+        """[(labels, [(ns, line), ...])], one entry per stream, as Loki takes them."""
+        by_stream = {}
+        for instant, stream, line, _ in self.lines:
+            by_stream.setdefault(stream, []).append((to_ns(instant), line))
+        return [(dict(self.scenario.labels[s]), entries) for s, entries in by_stream.items()]
+
+    def _last(self, event):
+        instants = [instant for instant, _, _, e in self.lines if e == event]
+        return instants[-1] if instants else None
+
+    @property
+    def started(self):
+        """The container's last start-up in the logs, or None if it started before them."""
+        return self._last("startup")
+
+    @property
+    def last_reset(self):
+        """The backend's in-memory lastReset: the last success since its last start-up, or None."""
+        success = self._last("success")
+        if success is None or (self.started is not None and self.started > success):
+            return None
+        return success

@@ -1,0 +1,158 @@
+"""The nightly suite end to end, as a separate process, against sandbox processes."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parents[2]
+NIGHT = "2026-11-29"
+SECRETS = {
+    "SANDBOX_GRAFANA_PASSWORD": "gpw-E2E-SECRET-1137",
+    "SANDBOX_GRAFANA_TOKEN": "gtok-E2E-SECRET-2281",
+    "SANDBOX_BACKEND_TOKEN": "jwt-E2E-SECRET-3390",
+}
+
+pytestmark = pytest.mark.e2e
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSVERIFY_", "SANDBOX_", "PYTEST_"))}
+    env.update(extra)
+    return env
+
+
+def nightly(reports, *args, env=None):
+    """`pytest -m nightly` from the project root, as cron would run it."""
+    command = [sys.executable, "-m", "pytest", "-m", "nightly", "-p", "no:cacheprovider",
+               f"--reports-dir={reports}", "--week-start=2026-11-23", *args]
+    return subprocess.run(command, cwd=ROOT, env=env or clean_env(**SECRETS), capture_output=True, text=True,
+                          encoding="utf-8", timeout=300)
+
+
+class Outputs:
+    def __init__(self, reports, result, ledger="ledger-sandbox.json"):
+        self.reports, self.result = reports, result
+        self.ledger = json.loads((reports / ledger).read_text(encoding="utf-8"))["nights"]
+        self.page = BeautifulSoup((reports / "report.html").read_text(encoding="utf-8"), "html.parser")
+
+    def record(self, night=NIGHT):
+        return self.ledger[night]
+
+    def week_row(self, day):
+        row = self.page.select("#week1 tbody tr")[day - 1]
+        return [td.get_text(" ", strip=True) for td in row.find_all("td")]
+
+    def everything(self):
+        texts = [self.result.stdout, self.result.stderr]
+        texts += [p.read_text(encoding="utf-8") for p in self.reports.iterdir() if p.is_file()]
+        return "\n".join(texts)
+
+
+def scenario(tmp_path, name, *args):
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--sandbox={name}", f"--night={NIGHT}", *args)
+    return Outputs(reports, result)
+
+
+def test_healthy_night_is_successful(tmp_path):
+    out = scenario(tmp_path, "healthy")
+    assert out.result.returncode == 0, out.result.stdout[-3000:]
+    record = out.record()
+    assert (record["day"], record["status"], record["issues"]) == (7, "passed", [])
+    assert 1000 <= record["reset_duration_ms"] <= 5000
+    assert record["target"] == "sandbox: healthy"
+    assert out.week_row(7)[:3] == ["Day 7", NIGHT, "✅ Successful"]
+    assert out.page.select_one("#sandbox-banner").get_text(strip=True).endswith("this is not production evidence.")
+    facts = {tr.th.get_text(): tr.td.get_text() for tr in out.page.select("#night-facts tr")}
+    assert facts["Loki version"] == "2.6.1"
+    assert facts["Promtail version"] == "2.6.1"
+    assert facts["Grafana version"][0].isdigit()
+    assert (out.reports / "junit.xml").exists()
+    assert "| Day 7 | 2026-11-29 | ✅ Successful |" in (out.reports / "week1.md").read_text(encoding="utf-8")
+
+
+def test_failed_night_fails_with_the_reason(tmp_path):
+    out = scenario(tmp_path, "failed-night")
+    assert out.result.returncode == 1
+    record = out.record()
+    assert record["status"] == "failed"
+    names = [issue.split(":")[0] for issue in record["issues"]]
+    assert "test_reset_completed" in names and "test_no_unrecovered_failure" in names
+    failure = next(i for i in record["issues"] if i.startswith("test_no_unrecovered_failure"))
+    assert "Daily reset failed: " in failure and "What to do:" in failure
+    assert out.week_row(7)[2] == "❌ Failed"
+
+
+def test_skipped_night_fails_explaining_the_utc_trap(tmp_path):
+    out = scenario(tmp_path, "skipped-night")
+    record = out.record()
+    assert record["status"] == "failed"
+    trap = next(i for i in record["issues"] if i.startswith("test_not_only_skipped"))
+    assert "UTC" in trap and "NOT reset" in trap
+    assert any(i.startswith("test_reset_started_on_time") for i in record["issues"])
+
+
+def test_restart_in_window_is_a_warning(tmp_path):
+    out = scenario(tmp_path, "restart-in-window")
+    record = out.record()
+    assert record["status"] == "warning", record["issues"]
+    assert [i.split(":")[0] for i in record["issues"]] == ["test_no_restart_in_window"]
+    assert "23:52" in record["issues"][0]
+    assert out.week_row(7)[2] == "⚠️ Successful with warnings"
+
+
+def test_no_secret_reaches_any_output(tmp_path):
+    out = scenario(tmp_path, "failed-night", "-rA")
+    everything = out.everything()
+    assert "Sandbox run" in everything  # the scan read the real outputs
+    for secret in SECRETS.values():
+        assert secret not in everything
+
+
+def start_sandbox(tmp_path, name, *args):
+    env_file = tmp_path / f"{name}.env"
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--night", NIGHT, "--env-file", str(env_file),
+                                *args], cwd=ROOT, env=clean_env(**SECRETS), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("sandbox ready:"), line + process.stdout.read()
+    values = dict(l.split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
+    return process, values
+
+
+@pytest.fixture
+def sandboxes():
+    started = []
+    yield started
+    for process in started:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.mark.parametrize("system, check", [
+    ("loki", "test_reset_started_on_time"),
+    ("grafana", "test_grafana_healthy"),
+    ("promtail", "test_promtail_ready"),
+    ("backend", "test_backend_healthy"),
+])
+def test_a_stopped_system_fails_its_checks_and_the_run_still_reports(tmp_path, sandboxes, system, check):
+    process, values = start_sandbox(tmp_path, "down", "--down", system)
+    sandboxes.append(process)
+    reports = tmp_path / "reports"
+    started = time.monotonic()
+    result = nightly(reports, f"--night={NIGHT}", "--set", "run_deadline_seconds=60",
+                     env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1
+    out = Outputs(reports, result)
+    record = out.record()
+    assert record["status"] == "failed"
+    issue = next(i for i in record["issues"] if i.startswith(check))
+    assert f"{system.capitalize()}: GET http://127.0.0.1:" in issue and "connection refused" in issue
+    assert out.week_row(7)[2] == "❌ Failed"

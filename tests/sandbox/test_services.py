@@ -1,0 +1,532 @@
+"""Fast tests of the sandbox's Grafana, Promtail, backend, scenarios and CLI."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from sandbox import backend, grafana, promtail, scenario
+from sandbox.httpserver import App, Server, json_response, text
+from sandbox.loki import LokiStore
+from sandbox.loki import make_app as make_loki_app
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVISIONING = ROOT / "sandbox" / "provisioning" / "escashop"
+NOW = datetime(2026, 11, 29, 5, 31, 48, tzinfo=timezone.utc)
+NIGHT = date(2026, 11, 29)
+MANILA = ZoneInfo("Asia/Manila")
+USER, PASSWORD, TOKEN = "admin", "s3cret-pass", "glsa_test_token"
+CREDENTIALS = (USER, PASSWORD)
+
+
+class RecordingStore:
+    """Stands in for the LokiStore where only what was added matters."""
+
+    def __init__(self):
+        self.added = []
+
+    def add(self, labels, entries):
+        self.added.append((labels, list(entries)))
+
+
+def fake_loki(answer):
+    """A Loki double: `answer(query)` -> Response for GET /loki/api/v1/query."""
+    app = App("fake-loki")
+    app.route("GET", "/loki/api/v1/query")(lambda request: answer(request.arg("query")))
+    return app
+
+
+def vector(value=None):
+    result = [] if value is None else [{"metric": {}, "value": [4, str(value)]}]
+    return json_response(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+class Servers:
+    """Servers the tests start; stopped together, since each stop waits out a poll interval."""
+
+    def __init__(self):
+        self.servers = []
+
+    def __call__(self, app):
+        self.servers.append(Server(app).start())
+        return self.servers[-1].url
+
+    def stop(self):
+        threads = [threading.Thread(target=server.stop) for server in self.servers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+@pytest.fixture(scope="module")
+def serve():
+    """Start an App for this module's tests; all of them stop together at the end."""
+    servers = Servers()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+def quiet_grafana(serve):
+    """Grafana whose Loki (a Loki 2.7+ double) has no data for any rule query."""
+    loki = serve(fake_loki(lambda query: vector(2 if query == "vector(1)+vector(1)" else None)))
+    return serve(grafana.make_app(grafana.Grafana(grafana.load(PROVISIONING, loki), USER, PASSWORD, TOKEN)))
+
+
+def dead_url():
+    """A loopback URL where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+def grafana_at(serve):
+    """Start the sandbox's Grafana over the EscaShop provisioning, its Loki at `loki_url`."""
+    def start(loki_url):
+        provisioning = grafana.load(PROVISIONING, loki_url)
+        return serve(grafana.make_app(grafana.Grafana(provisioning, USER, PASSWORD, TOKEN)))
+    return start
+
+
+# --- Grafana: provisioning in API shapes ---
+
+def test_alert_rules_come_back_in_the_api_shape(quiet_grafana):
+    rules = requests.get(quiet_grafana + "/api/v1/provisioning/alert-rules", auth=CREDENTIALS).json()
+    by_uid = {rule["uid"]: rule for rule in rules}
+    assert set(by_uid) == {"midnight_errors_001", "midnight_reset_failure_002", "midnight_queue_anomaly_003"}
+    errors = by_uid["midnight_errors_001"]
+    assert errors["for"] == "0s" and by_uid["midnight_reset_failure_002"]["for"] == "1m"
+    assert errors["ruleGroup"] == "midnight_reset_alerts" and errors["provenance"] == "file"
+    assert errors["noDataState"] == "OK" and errors["execErrState"] == "Error" and errors["condition"] == "C"
+    assert errors["labels"] == {"severity": "critical", "team": "devops", "component": "scheduler",
+                                "process": "midnight_reset"}
+    assert errors["annotations"]["runbook_url"].startswith("https://")
+    query = errors["data"][0]
+    assert query["datasourceUid"] == "loki" and query["relativeTimeRange"] == {"from": 300, "to": 0}
+    assert query["model"]["expr"] == ('sum(count_over_time({container=~"escashop-backend.*"} '
+                                      '|~ "Daily reset failed|Recovery attempt failed" [5m]))')
+    assert by_uid["midnight_queue_anomaly_003"]["labels"]["severity"] == "warning"
+
+    folder = errors["folderUID"]
+    group = requests.get(f"{quiet_grafana}/api/v1/provisioning/folder/{folder}/rule-groups/midnight_reset_alerts",
+                         auth=CREDENTIALS).json()
+    assert group["interval"] == 60 and group["folderUid"] == folder and len(group["rules"]) == 3
+    one = requests.get(quiet_grafana + "/api/v1/provisioning/alert-rules/midnight_errors_001", auth=CREDENTIALS)
+    assert one.json() == errors
+    missing = requests.get(quiet_grafana + "/api/v1/provisioning/alert-rules/nope", auth=CREDENTIALS)
+    assert missing.status_code == 404 and missing.content == b""
+    no_group = requests.get(f"{quiet_grafana}/api/v1/provisioning/folder/{folder}/rule-groups/nope", auth=CREDENTIALS)
+    assert no_group.status_code == 404 and no_group.json()["messageId"] == "alerting.alert-rule.notFound"
+
+
+def test_contact_points_redact_the_slack_webhook(quiet_grafana):
+    points = requests.get(quiet_grafana + "/api/v1/provisioning/contact-points", auth=CREDENTIALS).json()
+    by_uid = {p["uid"]: p for p in points}
+    slack = by_uid["midnight-critical-slack"]
+    assert slack["name"] == "midnight-critical" and slack["type"] == "slack"
+    assert slack["settings"]["url"] == "[REDACTED]" and slack["settings"]["recipient"] == "#alerts-critical"
+    assert by_uid["midnight-critical-email"]["settings"]["addresses"] == (
+        "devops@escashop.ph;oncall@escashop.ph;database-team@escashop.ph")
+    assert by_uid["devops-team-slack"]["settings"]["url"] == "[REDACTED]"
+    assert all(set(p) >= {"uid", "name", "type", "settings", "disableResolveMessage"} for p in points)
+    named = requests.get(quiet_grafana + "/api/v1/provisioning/contact-points", params={"name": "devops-team"},
+                         auth=CREDENTIALS).json()
+    assert [p["uid"] for p in named] == ["devops-team-slack"]
+
+
+def test_policies_keep_both_matcher_forms(quiet_grafana):
+    tree = requests.get(quiet_grafana + "/api/v1/provisioning/policies", auth=CREDENTIALS).json()
+    assert tree["receiver"] == "default-receiver" and tree["provenance"] == "file"
+    critical, devops = tree["routes"]
+    assert critical == {"receiver": "midnight-critical",
+                        "object_matchers": [["severity", "=", "critical"], ["process", "=", "midnight_reset"]],
+                        "group_wait": "0s", "repeat_interval": "30m"}
+    assert devops == {"receiver": "devops-team", "matchers": ['team="devops"']}
+
+
+def test_loader_names_the_file_and_the_key_it_does_not_understand(tmp_path):
+    copy = tmp_path / "provisioning"
+    shutil.copytree(PROVISIONING, copy)
+    rules = copy / "alerting" / "rules.yml"
+    changed = rules.read_text(encoding="utf-8").replace("  interval: 1m", "  interval: 1m\n  evaluate_every: 1m")
+    rules.write_text(changed, encoding="utf-8")
+    with pytest.raises(grafana.ProvisioningError, match=r"rules\.yml: groups\[0\].*'evaluate_every'"):
+        grafana.load(copy, "http://127.0.0.1:1")
+
+
+# --- Grafana: auth, health, datasources, dashboards ---
+
+def test_auth(quiet_grafana):
+    health = requests.get(quiet_grafana + "/api/health")
+    assert health.status_code == 200 and health.json()["database"] == "ok"
+    url = quiet_grafana + "/api/datasources/uid/loki"
+    cases = [({}, "auth.unauthorized"), ({"auth": (USER, "wrong")}, "password-auth.failed"),
+             ({"headers": {"Authorization": "Bearer wrong"}}, "api-key.invalid")]
+    for kwargs, message_id in cases:
+        response = requests.get(url, **kwargs)
+        assert response.status_code == 401 and response.json()["messageId"] == message_id
+    assert requests.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).json()["uid"] == "loki"
+    assert requests.get(url, auth=CREDENTIALS).json()["type"] == "loki"
+
+
+def test_datasource_health_asks_loki_like_the_loki_plugin(grafana_at, serve):
+    queries = []
+
+    def answer(query):
+        queries.append(query)
+        return vector(2)
+
+    up = grafana_at(serve(fake_loki(answer)))
+    ok = requests.get(up + "/api/datasources/uid/loki/health", auth=CREDENTIALS)
+    assert ok.status_code == 200
+    assert ok.json() == {"message": "Successfully queried the Loki API.", "status": "OK"}
+    assert queries == ["vector(1)+vector(1)"]
+
+    # Loki 2.6.1 (the emulated one too) has no vector(): it answers the check with a parse error.
+    old = grafana_at(serve(make_loki_app(LokiStore())))
+    rejected = requests.get(old + "/api/datasources/uid/loki/health", auth=CREDENTIALS)
+    assert rejected.status_code == 400 and rejected.json()["status"] == "ERROR"
+    assert rejected.json()["message"].endswith(": parse error at line 1, col 1: syntax error: unexpected IDENTIFIER")
+
+    down = grafana_at(dead_url())
+    refused = requests.get(down + "/api/datasources/uid/loki/health", auth=CREDENTIALS)
+    assert refused.status_code == 400 and refused.json()["status"] == "ERROR"
+    assert refused.json()["message"].startswith("There was an error returned querying the Loki API.: Get ")
+    assert "connection refused" in refused.json()["message"]
+
+    missing = requests.get(down + "/api/datasources/uid/nope", auth=CREDENTIALS)
+    assert missing.status_code == 404 and missing.json() == {"message": "Data source not found"}
+
+
+def test_dashboard_and_unknown_paths(quiet_grafana):
+    found = requests.get(quiet_grafana + "/api/dashboards/uid/midnight-reset-dashboard", auth=CREDENTIALS).json()
+    assert found["dashboard"]["title"] == "ESCashop Midnight Reset Monitoring"
+    assert found["meta"]["provisioned"] is True
+    assert all(t["datasource"] == {"type": "loki", "uid": "loki"} and 'container=~"escashop-backend.*"' in t["expr"]
+               for panel in found["dashboard"]["panels"] for t in panel["targets"])
+    missing = requests.get(quiet_grafana + "/api/dashboards/uid/nope", auth=CREDENTIALS)
+    assert missing.status_code == 404 and missing.json() == {"message": "Dashboard not found"}
+    unknown = requests.get(quiet_grafana + "/api/nothing/here", auth=CREDENTIALS)
+    assert unknown.status_code == 404 and unknown.json() == {"message": "Not found"}
+    refused = requests.post(quiet_grafana + "/api/v1/provisioning/alert-rules", auth=CREDENTIALS, json={})
+    assert refused.status_code == 501 and "sandbox" in refused.json()["message"]
+
+
+def rule_states(grafana_url):
+    """The rules of the one group, from the Prometheus-compatible rules API."""
+    body = requests.get(grafana_url + "/api/prometheus/grafana/api/v1/rules", auth=CREDENTIALS).json()
+    return body["data"]["groups"][0]["rules"]
+
+
+def test_rule_states_follow_one_evaluation(grafana_at, serve):
+    quiet = grafana_at(serve(fake_loki(lambda query: vector())))
+    groups = requests.get(quiet + "/api/prometheus/grafana/api/v1/rules", auth=CREDENTIALS).json()["data"]["groups"]
+    assert [g["name"] for g in groups] == ["midnight_reset_alerts"] and groups[0]["file"] == "alerts"
+    assert groups[0]["interval"] == 60
+    assert {(r["name"], r["state"], r["health"]) for r in groups[0]["rules"]} == {
+        ("Midnight Reset Errors", "inactive", "ok"), ("Midnight Reset Process Failure", "inactive", "ok"),
+        ("Midnight Queue Reset Anomaly", "inactive", "ok")}
+
+    failing = grafana_at(serve(fake_loki(lambda query: vector(1))))
+    rules = rule_states(failing)
+    assert {r["state"] for r in rules} == {"firing"}
+    assert rules[0]["alerts"][0]["labels"]["alertname"] == rules[0]["name"]
+
+    rejection = "parse error at line 1, col 63: syntax error: unexpected )"
+    broken = grafana_at(serve(fake_loki(lambda query: text(400, rejection))))
+    rule = rule_states(broken)[0]
+    assert rule["health"] == "error" and rule["state"] == "inactive"  # execErrState Error
+    assert rule["lastError"] == f"[sse.dataQueryError] failed to execute query [A]: {rejection}"
+
+
+@pytest.mark.parametrize("name, minutes, firing", [
+    ("healthy", 3, set()),
+    ("failed-night", 3, {"midnight_errors_001", "midnight_reset_failure_002"}),
+    ("skipped-night", 1, {"midnight_queue_anomaly_003"}),
+    ("failed-night", 30, set()),
+])
+def test_the_provisioned_rules_fire_on_the_scenarios(serve, name, minutes, firing):
+    """Each rule's query runs in the emulated Loki over a scenario's last night."""
+    sc = scenario.load(name)
+    when = sc.reset_instant(NIGHT) + timedelta(minutes=minutes)
+    store = LokiStore()
+    for labels, entries in sc.render(NIGHT, when).streams():
+        store.add(labels, entries)
+    provisioning = grafana.load(PROVISIONING, serve(make_loki_app(store)))
+    url = serve(grafana.make_app(grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when)))
+    rules = rule_states(url)
+    assert {r["uid"]: r["health"] for r in rules} == dict.fromkeys(["midnight_errors_001", "midnight_reset_failure_002",
+                                                                    "midnight_queue_anomaly_003"], "ok")
+    assert {r["uid"] for r in rules if r["state"] == "firing"} == firing
+
+
+# --- backend ---
+
+@pytest.fixture
+def backend_at(serve):
+    def start(name):
+        store = RecordingStore()
+        rendered = scenario.load(name).render(NIGHT, NOW)
+        shipper = promtail.Shipper("http://127.0.0.1:3100", store=store)
+        return serve(backend.make_app(backend.Backend(rendered, "backend-token", shipper))), store
+    return start
+
+
+def test_backend_health_and_scheduler_status(backend_at):
+    url, store = backend_at("healthy")
+    health = requests.get(url + "/health")
+    assert health.status_code == 200 and health.json()["status"] == "OK"
+    assert datetime.strptime(health.json()["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert len(health.json()["timestamp"]) == 24  # milliseconds and Z, as Date.toISOString()
+
+    missing = requests.get(url + "/api/scheduler/status")
+    assert missing.status_code == 401 and missing.json() == {"success": False, "error": "Access token required"}
+    wrong = requests.get(url + "/api/scheduler/status", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.json()["success"] is False
+
+    before = datetime.now(MANILA)
+    status = requests.get(url + "/api/scheduler/status", headers={"Authorization": "Bearer backend-token"}).json()
+    after = datetime.now(MANILA)
+    expected = {f"{moment.date() + timedelta(days=1)} 00:00:00 Philippine Time" for moment in (before, after)}
+    assert status["success"] is True and status["data"]["nextReset"] in expected
+    assert status["data"]["isScheduled"] is True and status["data"]["timezone"] == "Asia/Manila"
+    last = datetime.strptime(status["data"]["lastReset"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    assert last.date() == date(2026, 11, 28) and last.hour == 16  # the last night's 00:00 PH is 16:00 UTC
+
+    page = requests.get(url + "/api/health/database")
+    assert page.status_code == 404 and "<pre>Cannot GET /api/health/database</pre>" in page.text
+    # Every request became an Express access line on the container's stdout stream.
+    lines = [line for _, entries in store.added for _, line in entries]
+    assert len(lines) == 5 and '"GET /api/health/database HTTP/1.1" 404' in lines[-1]
+    assert store.added[0][0] == {"container": "escashop-backend-prod", "service": "backend", "stream": "stdout"}
+
+
+def test_backend_last_reset_is_null_after_a_restart_without_success():
+    rendered = scenario.load("restart-in-window").render(NIGHT, NOW)
+    assert rendered.started < rendered.last_reset  # the 00:00 reset after the 23:52 restart succeeded
+    # Rendered before midnight, the restart is the latest event: nothing succeeded since.
+    early = scenario.load("restart-in-window").render(NIGHT, scenario.load("healthy").reset_instant(NIGHT))
+    assert early.started is not None and early.last_reset is None
+
+
+# --- Promtail ---
+
+def test_promtail_metrics_count_what_was_shipped(serve):
+    store = RecordingStore()
+    shipper = promtail.Shipper("http://127.0.0.1:3100", store=store)
+    streams = scenario.load("healthy").render(NIGHT, NOW).streams()
+    shipper.ship(streams)
+    url = serve(promtail.make_app(promtail.Promtail(shipper)))
+    assert requests.get(url + "/ready").text == "Ready"
+    response = requests.get(url + "/metrics")
+    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    from prometheus_client.parser import text_string_to_metric_families
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(response.text) for s in family.samples}
+    host = (("host", "127.0.0.1:3100"),)
+    shipped = sum(len(entries) for _, entries in streams)
+    assert samples[("promtail_sent_entries_total", host)] == shipped
+    assert samples[("promtail_dropped_entries_total", host)] == 0
+    assert samples[("promtail_request_duration_seconds_count", host + (("status_code", "204"),))] == 1
+    assert samples[("promtail_targets_active_total", ())] == 2
+    assert ("process_start_time_seconds", ()) in samples
+    assert "# HELP promtail_sent_entries_total Number of log entries sent to the ingester." in response.text
+
+
+def test_promtail_counts_retries_and_drops_when_loki_is_down():
+    shipper = promtail.Shipper(dead_url())
+    status, _ = shipper.ship([({"job": "x"}, [(1, "line")])])
+    assert status == -1 and shipper.dropped_entries == 1 and shipper.batch_retries == 1
+    assert "promtail_batch_retries_total{host=" in promtail.Promtail(shipper).metrics()
+
+
+# --- scenarios ---
+
+def last_night_lines(name):
+    sc = scenario.load(name)
+    reset = sc.reset_instant(NIGHT)
+    return [(round((instant - reset).total_seconds(), 3), stream, line)
+            for instant, stream, line, _ in sc.render(NIGHT, NOW).lines
+            if -600 < (instant - reset).total_seconds() < 900 and "HTTP/1.1" not in line]
+
+
+def test_healthy_last_night():
+    lines = last_night_lines("healthy")
+    assert lines[0] == (0.05, "stdout", "🚀 Starting daily queue reset at 2026-11-29 00:00:00 Philippine Time")
+    assert lines[1] == (0.214, "stdout", "[2026-11-28T16:00:00.214Z] Starting daily queue reset...")
+    assert lines[2][2].startswith("Daily snapshot created: { date: '2026-11-28', totalCustomers: ")
+    assert [line for _, _, line in lines[3:-1]] == [
+        "Queue data archived successfully", "Skipping analytics update (not implemented)",
+        "Analytics updated with final metrics", "Active queue reset completed", "Daily counters reset",
+        "Reset activity logged", "Daily queue reset completed successfully",
+        "Daily reset notification broadcasted to all clients"]
+    offset, _, done = lines[-1]
+    duration = int(done.removeprefix("✅ Daily reset completed successfully in ").removesuffix("ms"))
+    assert 1500 <= duration <= 2500 and offset == round(0.05 + duration / 1000, 3)
+
+
+def test_failed_night_last_night():
+    error = "timeout exceeded when trying to connect"
+    lines = last_night_lines("failed-night")
+    assert [(stream, line) for _, stream, line in lines[:2]] == [
+        ("stdout", "🚀 Starting daily queue reset at 2026-11-29 00:00:00 Philippine Time"),
+        ("stdout", "[2026-11-28T16:00:00.214Z] Starting daily queue reset...")]
+    assert [(stream, line) for _, stream, line in lines[2:5]] == [
+        ("stderr", f"Daily queue reset failed: {error}"), ("stderr", f"❌ Daily reset failed: {error}"),
+        ("stdout", "🔄 Attempting reset recovery...")]
+    assert lines[5][1:] == ("stdout", "🔄 Retry attempt: Performing daily reset...")
+    assert lines[5][0] - lines[3][0] == pytest.approx(300, abs=0.01)  # 5 minutes after the failure
+    assert lines[6][2].startswith("[2026-11-28T16:05:0") and lines[6][2].endswith("Z] Starting daily queue reset...")
+    assert [(stream, line) for _, stream, line in lines[7:]] == [
+        ("stderr", f"Daily queue reset failed: {error}"), ("stderr", f"❌ Recovery attempt failed: {error}")]
+
+
+def test_skipped_night_last_night():
+    assert last_night_lines("skipped-night") == [
+        (0.1, "stdout", "ℹ\ufe0f Daily reset already performed today, skipping...")]
+
+
+def test_restart_in_window_last_night():
+    lines = last_night_lines("restart-in-window")
+    assert lines[:2] == [(-476.912, "stdout", "🕐 Initializing Daily Queue Reset Scheduler..."),
+                         (-476.905, "stdout", "📅 Daily reset cron job scheduled for midnight Philippine Time")]
+    assert datetime.combine(NIGHT, time(0), MANILA) + timedelta(seconds=-476.912) == datetime(
+        2026, 11, 28, 23, 52, 3, 88000, MANILA)
+    assert lines[2][2].startswith("🚀 Starting daily queue reset")
+    assert lines[-1][2].startswith("✅ Daily reset completed")
+
+
+def test_every_night_before_the_last_is_good_and_recent_traffic_is_there():
+    rendered = scenario.load("failed-night").render(NIGHT, NOW)
+    starts = [line for _, _, line, _ in rendered.lines if line.startswith("🚀")]
+    assert len(starts) == 7 and rendered.first_night == date(2026, 11, 23)
+    recent = [instant for instant, _, line, _ in rendered.lines if instant >= NOW - timedelta(hours=1)]
+    assert len(recent) == 60 and max(recent) <= NOW
+
+
+def test_unknown_scenario_lists_the_available_ones():
+    available = "available: failed-night, healthy, restart-in-window, skipped-night"
+    with pytest.raises(scenario.ScenarioError, match=available):
+        scenario.load("no-such-night")
+
+
+# --- the CLI ---
+
+class Sandbox:
+    """`python -m sandbox` as a subprocess, ready when it prints its ready line."""
+
+    def __init__(self, tmp_path, *args, env=None):
+        self.env_file = tmp_path / f"sandbox-{len(list(tmp_path.iterdir()))}.env"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--env-file", str(self.env_file), *args], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            env={**os.environ, **(env or {})})
+        ready = threading.Event()
+        self.first_line = None
+
+        def read():
+            self.first_line = self.process.stdout.readline()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(20) or not self.first_line.startswith("sandbox ready: "):
+            self.process.kill()
+            raise AssertionError(f"sandbox did not start: {self.first_line!r} {self.process.stderr.read()}")
+        self.env = dict(line.split("=", 1) for line in self.env_file.read_text(encoding="utf-8").splitlines())
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(10)
+
+
+@pytest.fixture
+def sandboxes(tmp_path):
+    started = []
+
+    def start(*args, env=None):
+        started.append(Sandbox(tmp_path, *args, env=env))
+        return started[-1]
+
+    yield start
+    for sandbox in started:
+        if sandbox.process.poll() is None:
+            sandbox.process.kill()
+            sandbox.process.wait()
+
+
+def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
+    box = sandboxes("--scenario", "skipped-night", "--night", "2026-11-29",
+                    env={"SANDBOX_GRAFANA_PASSWORD": "pw-from-env", "SANDBOX_BACKEND_TOKEN": "tok-from-env"})
+    assert box.first_line.strip() == f"sandbox ready: {box.env_file}"
+    assert set(box.env) == {"OPSVERIFY_GRAFANA_URL", "OPSVERIFY_GRAFANA_USER", "OPSVERIFY_GRAFANA_PASSWORD",
+                            "OPSVERIFY_LOKI_URL", "OPSVERIFY_PROMTAIL_URL", "OPSVERIFY_BACKEND_URL",
+                            "OPSVERIFY_BACKEND_TOKEN", "OPSVERIFY_CONTAINER", "OPSVERIFY_WEEK_START",
+                            "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX"}
+    assert box.env["OPSVERIFY_GRAFANA_PASSWORD"] == "pw-from-env"
+    assert box.env["OPSVERIFY_WEEK_START"] == "2026-11-23" and box.env["OPSVERIFY_NIGHT"] == "2026-11-29"
+    assert box.env["OPSVERIFY_SANDBOX"] == "skipped-night"
+    assert box.env["OPSVERIFY_CONTAINER"] == "escashop-backend-prod"
+    status = requests.get(box.env["OPSVERIFY_BACKEND_URL"] + "/api/scheduler/status",
+                          headers={"Authorization": "Bearer tok-from-env"})
+    assert status.json()["success"] is True
+    assert requests.get(box.env["OPSVERIFY_PROMTAIL_URL"] + "/ready").text == "Ready"
+    after_reset = scenario.load("skipped-night").reset_instant(NIGHT) + timedelta(minutes=5)
+    skipped = requests.get(box.env["OPSVERIFY_LOKI_URL"] + "/loki/api/v1/query", params={
+        "query": 'sum(count_over_time({container="escashop-backend-prod"} |= "already performed today" [10m]))',
+        "time": str(int(after_reset.timestamp()))}).json()
+    assert skipped["data"]["result"][0]["value"][1] == "1"
+    assert box.stop() == 0
+
+
+def test_cli_down_loki_leaves_a_url_that_refuses(sandboxes):
+    box = sandboxes("--down", "loki")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(box.env["OPSVERIFY_LOKI_URL"] + "/ready", timeout=5)
+    health = requests.get(box.env["OPSVERIFY_GRAFANA_URL"] + "/api/datasources/uid/loki/health",
+                          auth=("admin", box.env["OPSVERIFY_GRAFANA_PASSWORD"]))
+    assert health.status_code == 400 and "connection refused" in health.json()["message"]
+    assert box.stop() == 0
+
+
+def test_cli_external_loki_pushes_into_another_sandbox(sandboxes):
+    a = sandboxes("--scenario", "healthy", "--night", "2026-11-29")
+    # B pushes the week before the default night. From about 23:40 to 00:10 local,
+    # its first lines are older than Loki's reject_old_samples_max_age (168h), and
+    # then B must refuse to start, loudly.
+    sc, now = scenario.load("failed-night"), datetime.now(timezone.utc)
+    age = now - sc.render(sc.default_night(now), now).lines[0][0]
+    limit = timedelta(hours=168)
+    if abs(age - limit) < timedelta(seconds=30):
+        pytest.skip("too close to Loki's 168h limit to say whether B's first line passes it")
+    if age > limit:
+        command = [sys.executable, "-m", "sandbox", "--scenario", "failed-night",
+                   "--external-loki", a.env["OPSVERIFY_LOKI_URL"]]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2 and "timestamp too old" in result.stderr
+        return
+    b = sandboxes("--scenario", "failed-night", "--external-loki", a.env["OPSVERIFY_LOKI_URL"])
+    assert b.env["OPSVERIFY_LOKI_URL"] == a.env["OPSVERIFY_LOKI_URL"]
+    night = date.fromisoformat(b.env["OPSVERIFY_NIGHT"])
+    end = datetime.combine(night, time(0, 10), MANILA).timestamp()
+    found = requests.get(a.env["OPSVERIFY_LOKI_URL"] + "/loki/api/v1/query", params={
+        "query": 'sum(count_over_time({container="escashop-backend-prod"} |= "Recovery attempt failed" [15m]))',
+        "time": str(int(end))}).json()
+    assert found["data"]["result"][0]["value"][1] == "1"
+    assert b.stop() == 0 and a.stop() == 0
+
+
+def test_cli_startup_errors_exit_2():
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--scenario", "nope"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2 and "unknown scenario 'nope'; available:" in result.stderr
