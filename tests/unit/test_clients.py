@@ -247,3 +247,45 @@ def test_backend_without_token_gets_401_with_the_hint(httpserver):
         json.dumps({"success": False, "error": "Access token required"}), status=401)
     with pytest.raises(BadResponse, match="answered 401.*OPSVERIFY_BACKEND_TOKEN"):
         make(BackendClient, httpserver.url_for("")).scheduler_status()
+
+
+def test_labels_values_and_series_parse_the_real_answers(httpserver):
+    serve_capture(httpserver, "/loki/api/v1/labels", 17)
+    serve_capture(httpserver, "/loki/api/v1/label/container/values", 18)
+    serve_capture(httpserver, "/loki/api/v1/series", 19, query_string={"match[]": '{container=~"escashop-backend.*"}'})
+    loki = make(LokiClient, httpserver.url_for(""))
+    assert "container" in loki.labels(start=T0)
+    assert loki.label_values("container") == ["escashop-backend-prod"]
+    series = loki.series('{container=~"escashop-backend.*"}')
+    assert {"stream": "stdout", "service": "backend", "container": "escashop-backend-prod"} in series
+
+
+def test_push_expects_204_and_reports_lokis_refusal(httpserver):
+    serve_capture(httpserver, "/loki/api/v1/push", 4, method="POST")
+    loki = make(LokiClient, httpserver.url_for(""))
+    loki.push({"job": "t"}, [(1795930308854857968, "line")])
+    assert json.loads(httpserver.log[0][0].data) == {
+        "streams": [{"stream": {"job": "t"}, "values": [["1795930308854857968", "line"]]}]}
+    httpserver.clear()
+    serve_capture(httpserver, "/loki/api/v1/push", 20, method="POST")
+    with pytest.raises(BadResponse, match="answered 400.*timestamp too old") as err:
+        loki.push({"job": "push-old"}, [(1795210316000000000, "old")])
+    assert not isinstance(err.value, LokiQueryError)
+
+
+def test_alerting_provisioning_reads(httpserver):
+    httpserver.expect_request("/api/v1/provisioning/contact-points").respond_with_json(
+        [{"uid": "c1", "name": "midnight-critical", "type": "slack", "settings": {"url": "[REDACTED]"}}])
+    httpserver.expect_request("/api/v1/provisioning/policies").respond_with_json(
+        {"receiver": "default-receiver", "routes": [{"receiver": "midnight-critical",
+                                                     "object_matchers": [["severity", "=", "critical"]]}]})
+    httpserver.expect_request("/api/prometheus/grafana/api/v1/rules").respond_with_json(
+        {"status": "success", "data": {"groups": [{"name": "midnight_reset_alerts", "rules": [
+            {"name": "Midnight Reset Errors", "state": "inactive", "health": "ok",
+             "labels": {"severity": "critical"}}]}]}})
+    grafana = make(GrafanaClient, httpserver.url_for(""))
+    assert grafana.contact_points()[0]["name"] == "midnight-critical"
+    assert grafana.policies()["routes"][0]["receiver"] == "midnight-critical"
+    (state,) = grafana.rule_states()
+    assert (state.name, state.group, state.state, state.health, state.alerts) == (
+        "Midnight Reset Errors", "midnight_reset_alerts", "inactive", "ok", ())
