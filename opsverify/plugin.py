@@ -26,6 +26,7 @@ from opsverify.week import Ledger, LedgerError, NightRecord, week_rows
 RUN_KEY = pytest.StashKey[RunState]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
 JOURNAL_MARK_KEY = pytest.StashKey[int]()
+SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
 
@@ -71,7 +72,7 @@ def pytest_configure(config):
 
 
 def pytest_unconfigure(config):
-    sandbox = getattr(config, "_opsverify_sandbox", None)
+    sandbox = config.stash.get(SANDBOX_KEY, None)
     if sandbox:
         sandbox.stop()
 
@@ -104,11 +105,11 @@ def _start_run(config):
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
             raise ConfigError(f"--sandbox starts its own stack: drop --{given[0].replace('_', '-')}")
-        sandbox = Sandbox(config.rootpath, option.sandbox, night_date)
-        config._opsverify_sandbox = sandbox
+        sandbox = Sandbox(option.sandbox, night_date)
+        config.stash[SANDBOX_KEY] = sandbox
         sandbox_env = sandbox.start()
         sandbox_env.pop("OPSVERIFY_NIGHT", None)  # the night is ours to choose; we told the sandbox
-        if settings.week_start or settings.sources.get("week_start") == "environment":
+        if settings.week_start:  # the user's Day 1 wins over the scenario's
             sandbox_env.pop("OPSVERIFY_WEEK_START", None)
         settings = load_settings(cli, environ=environ_with(sandbox_env), site_file=option.site)
     reports = Path(settings.reports_dir)

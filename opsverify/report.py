@@ -5,6 +5,17 @@ from html import escape
 from opsverify.status import GLYPHS, WORDS, label
 from opsverify.week import markdown_table, streak
 
+STYLE = """<style>
+#night-facts th { text-align: left; padding-right: 1em; }
+#week1 { border-collapse: collapse; margin-bottom: 0.5em; }
+#week1 th, #week1 td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; text-align: left; }
+#week1 td:nth-child(-n+3) { white-space: nowrap; }
+#week1 ul { margin: 0; padding-left: 1.2em; }
+.week-row.status-passed td:nth-child(3) { background: #e6f4ea; }
+.week-row.status-warning td:nth-child(3) { background: #fff4d6; }
+.week-row.status-failed td:nth-child(3) { background: #fde7e9; }
+.sandbox-banner { background: #fff4d6; border: 1px solid #e0b400; padding: 6px 10px; }
+</style>"""
 LEGEND = [f"- {GLYPHS[s]} {WORDS[s]}" for s in ("passed", "warning", "failed", "pending")]
 
 
@@ -22,7 +33,7 @@ def html_header(run, status, versions):
     rows += [(f"{name} endpoint", url) for name, url in run.settings.endpoints().items()]
     rows += [(f"{name} version", version) for name, version in versions.items()]
     rows.append(("Target", run.target))
-    parts = []
+    parts = [STYLE]
     if run.is_sandbox:
         parts.append(f'<p id="sandbox-banner" class="sandbox-banner"><strong>Sandbox run ({escape(run.target)}): '
                      "this is not production evidence.</strong></p>")

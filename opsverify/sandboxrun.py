@@ -14,6 +14,7 @@ from pathlib import Path
 
 STARTUP_SECONDS = 60
 READY = "sandbox ready:"
+PROJECT = Path(__file__).resolve().parent.parent  # where `python -m sandbox` is found
 
 
 class SandboxError(Exception):
@@ -21,8 +22,8 @@ class SandboxError(Exception):
 
 
 class Sandbox:
-    def __init__(self, root, scenario, night):
-        self.root, self.scenario, self.night = Path(root), scenario, night
+    def __init__(self, scenario, night):
+        self.scenario, self.night = scenario, night
         self.process = None
         self._dir = tempfile.TemporaryDirectory(prefix="opsverify-sandbox-")
         self.env_file = Path(self._dir.name) / "sandbox.env"
@@ -32,7 +33,7 @@ class Sandbox:
         """Start it and return the OPSVERIFY_* variables that point at it."""
         command = [sys.executable, "-m", "sandbox", "--scenario", self.scenario,
                    "--night", self.night.isoformat(), "--env-file", str(self.env_file)]
-        self.process = subprocess.Popen(command, cwd=self.root, stdout=subprocess.PIPE,
+        self.process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, encoding="utf-8")
         ready = threading.Event()
         threading.Thread(target=self._read, args=(ready,), daemon=True).start()

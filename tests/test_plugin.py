@@ -142,6 +142,7 @@ def test_a_check_without_severity_is_refused(suite):
                                 "date in the form YYYY-MM-DD. Fix --night."),
     (["--night", "2026-11-20"], "ERROR: opsverify: night 2026-11-20 is before Day 1 (2026-11-23); pass a later "
                                 "--night or an earlier --week-start"),
+    (["--sandbox", "--night=2026-11-24"], "ERROR: opsverify: --sandbox starts its own stack: drop --grafana-url"),
     (["--set", "timezone=Mars/Olympus"], "ERROR: opsverify: setting 'timezone' from the command line: "
                                          "'Mars/Olympus' is not a known IANA time zone such as Asia/Manila. "
                                          "Fix --set timezone=...."),
@@ -173,3 +174,12 @@ def test_week_start_defaults_to_the_first_night_in_the_ledger(suite):
     suite.runpytest(*base, "--night", "2026-11-28")
     nights = ledger(suite)
     assert (nights["2026-11-26"]["day"], nights["2026-11-28"]["day"]) == (1, 3)
+
+
+def test_a_sandbox_that_cannot_start_is_a_usage_error(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    result = suite.runpytest("--sandbox=no-such-scenario", "--night=2026-11-24",
+                             f"--reports-dir={suite.path / 'reports'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*opsverify: the sandbox (-m sandbox --scenario no-such-scenario*exited: "
+                                 "*unknown scenario 'no-such-scenario'*"])
