@@ -61,6 +61,14 @@ class RuleSpec:
     uid: str
     title: str
     severity: str
+    receivers: tuple = ()  # the contact points its alerts must reach
+
+
+@dataclass(frozen=True)
+class ReceiverSpec:
+    name: str
+    integrations: tuple = ()  # integration types it must have: slack, email, ...
+    emails: tuple = ()  # addresses (or prefixes such as "oncall@") its email integrations must include
 
 
 @dataclass(frozen=True)
@@ -156,22 +164,50 @@ def _selector(value):
     return text
 
 
-def _rules(value):
+def _yaml_text(value, what):
     if isinstance(value, str):
         try:
-            value = yaml.safe_load(value)
+            return yaml.safe_load(value)
         except yaml.YAMLError:
-            raise ValueError("is not a YAML list of {uid, title, severity}") from None
+            raise ValueError(f"is not YAML: {what}") from None
+    return value
+
+
+def _names(value):
+    value = _yaml_text(value, "a list of names")
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("is not a list of names")
+    return tuple(value)
+
+
+def _rules(value):
+    value = _yaml_text(value, "a list of {uid, title, severity, receivers}")
     if not isinstance(value, list) or not value:
-        raise ValueError("is not a non-empty list of {uid, title, severity}")
+        raise ValueError("is not a non-empty list of {uid, title, severity, receivers}")
     rules = []
     for index, item in enumerate(value, 1):
-        if not isinstance(item, dict) or set(item) != {"uid", "title", "severity"}:
-            raise ValueError(f"item {index} must have exactly the keys uid, title, severity")
+        if not isinstance(item, dict) or not {"uid", "title", "severity"} <= set(item) \
+                or not set(item) <= {"uid", "title", "severity", "receivers"}:
+            raise ValueError(f"item {index} must have the keys uid, title, severity and may have receivers")
         if item["severity"] not in SEVERITIES:
             raise ValueError(f"item {index}: severity {item['severity']!r} is not one of {', '.join(SEVERITIES)}")
-        rules.append(RuleSpec(_text(item["uid"]), _text(item["title"]), item["severity"]))
+        receivers = _names(item.get("receivers") or [])
+        rules.append(RuleSpec(_text(item["uid"]), _text(item["title"]), item["severity"], receivers))
     return tuple(rules)
+
+
+def _receivers(value):
+    value = _yaml_text(value, "a mapping of contact point name to {integrations, emails}")
+    if not isinstance(value, dict):
+        raise ValueError("is not a mapping of contact point name to {integrations, emails}")
+    specs = {}
+    for name, item in value.items():
+        item = item or {}
+        if not isinstance(item, dict) or not set(item) <= {"integrations", "emails"}:
+            raise ValueError(f"'{name}' may only have the keys integrations and emails")
+        specs[str(name)] = ReceiverSpec(str(name), _names(item.get("integrations") or []),
+                                        _names(item.get("emails") or []))
+    return specs
 
 
 @dataclass(frozen=True)
@@ -207,6 +243,9 @@ FIELDS = (
     Field("rule_folder", ("grafana", "rule_folder"), _text),
     Field("rule_group", ("grafana", "rule_group"), _text),
     Field("rules", ("grafana", "rules"), _rules),
+    Field("required_labels", ("grafana", "required_labels"), _names),
+    Field("required_annotations", ("grafana", "required_annotations"), _names),
+    Field("receivers", ("grafana", "receivers"), _receivers),
     Field("loki_url", ("loki", "url"), _url, "--loki-url"),
     Field("log_selector", ("loki", "selector"), _selector),
     Field("promtail_url", ("promtail", "url"), _url, "--promtail-url"),
@@ -247,6 +286,9 @@ class Settings:
     rule_folder: str
     rule_group: str
     rules: tuple
+    required_labels: tuple
+    required_annotations: tuple
+    receivers: dict
     loki_url: str
     log_selector: str
     promtail_url: str

@@ -19,6 +19,7 @@ class RunState:
     deadline: Deadline
     journal: Journal = field(default_factory=Journal)
     facts: dict = field(default_factory=dict)  # what checks learnt that the ledger keeps (reset duration)
+    found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
     _clients: dict = field(default_factory=dict)
 
     @property
@@ -26,7 +27,8 @@ class RunState:
         return self.target != "production"
 
     def secrets(self):
-        return self.settings.credentials.values()
+        """Every value no output may show: the credentials and what the run decrypted."""
+        return self.settings.credentials.values() + sorted(self.found_secrets, key=len, reverse=True)
 
     def client(self, system):
         """The one client of `system` for the run (loki, grafana, promtail, backend)."""

@@ -65,6 +65,7 @@ class Dashboard:
 class RuleState:
     name: str
     group: str
+    folder: str  # the folder's title (the group's "file")
     state: str
     health: str
     last_error: str
@@ -127,6 +128,26 @@ class GrafanaClient(HttpClient):
         except (KeyError, TypeError, AttributeError):
             raise self.shape_error(response, "not a list of alert rules with uid and title") from None
 
+    def rule_group(self, folder_uid, group):
+        """The rule group (its `interval` in seconds)."""
+        return self._object(f"/api/v1/provisioning/folder/{folder_uid}/rule-groups/{group}", "interval")
+
+    def contact_points_export(self):
+        """Contact points in the provisioning-file shape with secure settings decrypted (needs Admin).
+
+        None when Grafana refuses (403): then only the redacted API view is available.
+        """
+        response = self.request("GET", "/api/v1/provisioning/contact-points/export",
+                                params={"format": "json", "decrypt": "true"}, expect=(200, 403),
+                                sensitive=True)
+        if response.status_code == 403:
+            return None
+        body = self.parse_json(response)
+        try:
+            return [dict(r, name=cp["name"]) for cp in body["contactPoints"] for r in cp["receivers"]]
+        except (KeyError, TypeError):
+            raise self.shape_error(response, "no contactPoints[].receivers[]") from None
+
     def contact_points(self):
         body = self.get_json("/api/v1/provisioning/contact-points")
         if not isinstance(body, list):
@@ -143,7 +164,8 @@ class GrafanaClient(HttpClient):
         body = self.parse_json(response)
         try:
             return [
-                RuleState(name=r["name"], group=g["name"], state=r.get("state", ""), health=r.get("health", ""),
+                RuleState(name=r["name"], group=g["name"], folder=g.get("file", ""), state=r.get("state", ""),
+                          health=r.get("health", ""),
                           last_error=r.get("lastError", ""), labels=dict(r.get("labels") or {}),
                           alerts=tuple(r.get("alerts") or ()))
                 for g in body["data"]["groups"] for r in g["rules"]

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 
 RETRY_STATUSES = (502, 503, 504)
+WITHHELD = "(body withheld: it holds secrets)"
 EXCERPT_CHARS = 300
 JOURNAL_EXCERPT_CHARS = 1000
 SENSITIVE_PARAM = re.compile(r"token|password|passwd|secret|api[-_]?key|auth|signature|sig\b", re.I)
@@ -141,8 +142,12 @@ class HttpClient:
     def __repr__(self):
         return f"{type(self).__name__}({redact_url(self.base_url)!r})"
 
-    def request(self, method, path, *, params=None, json_body=None, data=None, headers=None, expect=(200,)):
-        """Send one request with retries on connection errors and 502/503/504; return the response."""
+    def request(self, method, path, *, params=None, json_body=None, data=None, headers=None, expect=(200,),
+                sensitive=False):
+        """Send one request with retries on connection errors and 502/503/504; return the response.
+
+        `sensitive`: the answer holds secrets; its body never reaches the journal or an error.
+        """
         url = self.base_url + path
         if self._unreachable is not None:
             raise Unreachable(
@@ -173,7 +178,9 @@ class HttpClient:
                 problem = f"failed after {attempt + 1} attempt(s): {_reason(exc)}"
                 self._unreachable = Unreachable(self.system, method, url, problem, hint=self.hint)
                 raise self._unreachable from None
-            self._record(method, url, params, response.status_code, started, response.text)
+            response.sensitive = sensitive
+            self._record(method, url, params, response.status_code, started,
+                         WITHHELD if sensitive else response.text)
             if response.status_code in RETRY_STATUSES and attempt < self.retries and self._pause(attempt):
                 attempt += 1
                 continue
@@ -192,19 +199,19 @@ class HttpClient:
         except (ValueError, json.JSONDecodeError):
             raise BadResponse(self.system, response.request.method, _without_query(response.url),
                               f"answered {response.status_code} but the body is not JSON",
-                              status=response.status_code, body=response.text, hint=self.hint) from None
+                              status=response.status_code, body=_body(response), hint=self.hint) from None
 
     def shape_error(self, response, what):
         """A BadResponse for a JSON body that lacks what the API documents."""
         return BadResponse(self.system, response.request.method, _without_query(response.url),
                            f"answered {response.status_code} with an unexpected body: {what}",
-                           status=response.status_code, body=response.text, hint=self.hint)
+                           status=response.status_code, body=_body(response), hint=self.hint)
 
     def error_for(self, method, url, response):
         """The exception for an unexpected status; subclasses refine it."""
         kind = NotFound if response.status_code == 404 else BadResponse
         return kind(self.system, method, url, f"answered {response.status_code} {response.reason}",
-                    status=response.status_code, body=response.text, hint=self.hint)
+                    status=response.status_code, body=_body(response), hint=self.hint)
 
     def _pause(self, attempt):
         """Back off before a retry; False when the deadline does not allow it."""
@@ -220,6 +227,10 @@ class HttpClient:
             status=status, elapsed_ms=int((time.monotonic() - started) * 1000),
             body=excerpt(body, JOURNAL_EXCERPT_CHARS),
         ))
+
+
+def _body(response):
+    return WITHHELD if getattr(response, "sensitive", False) else response.text
 
 
 def _without_query(url):

@@ -20,7 +20,10 @@ grafana:
   rule_folder: alerts
   rule_group: group
   rules:
-    - {uid: r1, title: Rule One, severity: critical}
+    - {uid: r1, title: Rule One, severity: critical, receivers: [pager]}
+  required_labels: [severity]
+  required_annotations: [summary]
+  receivers: {pager: {integrations: [email], emails: ["oncall@"]}}
 loki: {url: "http://loki.file:3100", selector: '{container="$container"}'}
 promtail: {url: "http://promtail.file:9080"}
 backend: {url: "http://backend.file:5000", container: app-file}
