@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.site",
     "fixtures.clients",
     "fixtures.reset",
+    "fixtures.alerting",
 ]

@@ -6,18 +6,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
+from opsverify.clients.http import NotFound
+from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import require
+from opsverify.rules import RANGE_FUNCTION, expand_dashboard_variables
 from opsverify.night import next_reset
-from opsverify.plugin import RUN_KEY
 
 pytestmark = [pytest.mark.smoke, pytest.mark.nightly]
 RECENT = timedelta(minutes=15)
-
-
-def pytest_generate_tests(metafunc):
-    if "rule_spec" in metafunc.fixturenames:
-        rules = metafunc.config.stash[RUN_KEY].settings.rules
-        metafunc.parametrize("rule_spec", rules, ids=[r.uid for r in rules])
 
 
 @pytest.mark.severity("critical")
@@ -59,30 +55,43 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
 
 
 @pytest.mark.severity("warning")
-def test_dashboard_present(grafana, settings, evidence):
+def test_dashboard_queries_valid(grafana, loki, night, settings, evidence):
     dashboard = grafana.dashboard(settings.dashboard_uid)
-    queries = evidence.add("panel queries", [list(q) for q in dashboard.queries()])
+    where = f"{settings.grafana_url}/api/dashboards/uid/{settings.dashboard_uid}"
+    targets = dashboard.queries()
     evidence.add("dashboard", {"uid": dashboard.uid, "title": dashboard.title, "version": dashboard.version,
                                "url": dashboard.url})
-    require(bool(queries), "Grafana", f"{settings.grafana_url}/api/dashboards/uid/{settings.dashboard_uid}",
-            "a dashboard with panel queries", f"'{dashboard.title}' with no panel queries",
+    require(bool(targets), "Grafana", where, "a dashboard with panel queries", f"'{dashboard.title}' with none",
             "restore the dashboard's provisioning file")
-
-
-@pytest.mark.severity("critical")
-def test_alert_rule_present(grafana, settings, rule_spec, evidence):
-    rules = {rule.uid: rule for rule in grafana.alert_rules()}
-    evidence.add("rules found", sorted(rules))
-    where = f"{settings.grafana_url}/api/v1/provisioning/alert-rules"
-    require(rule_spec.uid in rules, "Grafana", where, f"alert rule uid {rule_spec.uid} ('{rule_spec.title}')",
-            f"rules {sorted(rules) or 'none'}", "provision the rule (monitoring/grafana/provisioning/alerting)")
-    rule = rules[rule_spec.uid]
-    evidence.add("rule", {"uid": rule.uid, "title": rule.title, "folderUID": rule.folder_uid,
-                          "ruleGroup": rule.rule_group, "isPaused": rule.is_paused, "labels": rule.labels})
-    require(rule.title == rule_spec.title, "Grafana", where, f"title '{rule_spec.title}'", f"'{rule.title}'",
-            "rename the rule or update the site file")
-    require(not rule.is_paused, "Grafana", where, "the rule evaluating", "the rule paused",
-            "resume the rule: a paused rule never alerts")
+    known, problems, checked = {}, [], []
+    for panel, uid, expr in targets:
+        if uid not in known:
+            try:
+                known[uid] = grafana.datasource(uid).get("type") if uid else "default"
+            except NotFound:
+                known[uid] = None
+        if known[uid] is None:
+            problems.append(f"panel '{panel}' points at datasource '{uid}', which does not exist")
+            continue
+        if uid != settings.datasource_uid or not expr:
+            continue
+        concrete = expand_dashboard_variables(expr)
+        if concrete is None:
+            checked.append({"panel": panel, "expr": expr, "result": "not run: uses dashboard variables"})
+            continue
+        try:
+            if RANGE_FUNCTION.search(concrete):
+                loki.query(concrete, at=night.reset_at)
+            else:
+                loki.query_range(concrete, start=night.window_start, end=night.window_end, limit=1)
+            checked.append({"panel": panel, "expr": concrete, "result": "accepted"})
+        except LokiQueryError as exc:
+            problems.append(f"panel '{panel}': {exc.problem}")
+            checked.append({"panel": panel, "expr": concrete, "result": exc.problem})
+    evidence.add("panel queries", checked)
+    require(not problems, "Grafana", where, f"every panel of '{dashboard.title}' to query an existing datasource "
+            "with LogQL Loki accepts", "; ".join(problems),
+            "fix the panels in the dashboard's JSON (datasource uid, LogQL), then reload its provisioning")
 
 
 @pytest.mark.severity("critical")

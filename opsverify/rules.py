@@ -83,6 +83,18 @@ def _strip_strings(expr):
     return re.sub(r'"(?:\\.|[^"\\])*"|`[^`]*`', '""', expr)
 
 
+# Grafana's built-in interval variables, with values typical of a dashboard's last hour.
+BUILTIN_VARIABLES = {"$__interval": "1m", "${__interval}": "1m", "$__range": "1h", "${__range}": "1h",
+                     "$__auto": "1m", "${__auto}": "1m", "$__rate_interval": "1m", "${__rate_interval}": "1m"}
+
+
+def expand_dashboard_variables(expr):
+    """A panel's LogQL with Grafana's built-in variables filled; None when it uses the dashboard's own."""
+    for name, value in BUILTIN_VARIABLES.items():
+        expr = expr.replace(name, value)
+    return None if "$" in _strip_strings(expr) else expr
+
+
 # --- the pipeline ---
 
 
@@ -118,9 +130,10 @@ def nodes(rule):
     return found
 
 
-def queries(rule):
-    """The rule's datasource queries (not expressions)."""
-    return [n for n in nodes(rule).values() if n.kind == "query"]
+def queries(rule, datasource_uid=None):
+    """The rule's datasource queries (not expressions), optionally only those on one datasource."""
+    return [n for n in nodes(rule).values()
+            if n.kind == "query" and datasource_uid in (None, n.datasource_uid)]
 
 
 def domain_of(ref, graph, seen=()):

@@ -135,12 +135,13 @@ class GrafanaClient(HttpClient):
     def contact_points_export(self):
         """Contact points in the provisioning-file shape with secure settings decrypted (needs Admin).
 
-        None when Grafana refuses (403): then only the redacted API view is available.
+        None when Grafana refuses (403: not an Admin) or has no export (404: before Grafana 10):
+        then only the redacted API view is available.
         """
         response = self.request("GET", "/api/v1/provisioning/contact-points/export",
-                                params={"format": "json", "decrypt": "true"}, expect=(200, 403),
+                                params={"format": "json", "decrypt": "true"}, expect=(200, 403, 404),
                                 sensitive=True)
-        if response.status_code == 403:
+        if response.status_code != 200:
             return None
         body = self.parse_json(response)
         try:

@@ -1,0 +1,171 @@
+"""Every configured alert rule as an executable test: well formed, valid on the live Loki, able to
+fire, quiet when nothing happens, healthy, and routed to the people the runbook promises.
+
+A defect here does not mean the reset failed: these checks are warnings for the night's status.
+"""
+
+from datetime import timedelta
+
+import pytest
+
+from opsverify.evidence import require
+from opsverify.rules import (NOISY_EXEC_ERR, NOISY_NO_DATA, AnalysisError, alert_labels, can_fire,
+                             email_addresses, inspect_integration, no_data_count, queries, route)
+
+pytestmark = [pytest.mark.smoke, pytest.mark.nightly, pytest.mark.severity("warning")]
+DAY = timedelta(hours=12)  # the day measured for no data: the night's reset ± 12 h
+
+
+def _rules_url(settings):
+    return f"{settings.grafana_url}/api/v1/provisioning/alert-rules/"
+
+
+def _name(rule):
+    return f"rule '{rule.title}' ({rule.uid})"
+
+
+def test_rule_well_formed(rule, rule_spec, rule_states, settings, evidence):
+    state = rule_states.get(rule.title)
+    evidence.add("rule", {"uid": rule.uid, "title": rule.title, "folder": state.folder if state else None,
+                          "ruleGroup": rule.rule_group, "isPaused": rule.is_paused, "labels": rule.labels,
+                          "annotations": sorted(rule.annotations), "noDataState": rule.no_data_state,
+                          "execErrState": rule.exec_err_state, "for": rule.for_})
+    problems = []
+    if rule.title != rule_spec.title:
+        problems.append(f"title '{rule.title}', not '{rule_spec.title}'")
+    if rule.rule_group != settings.rule_group:
+        problems.append(f"group '{rule.rule_group}', not '{settings.rule_group}'")
+    if state and state.folder != settings.rule_folder:
+        problems.append(f"folder '{state.folder}', not '{settings.rule_folder}'")
+    if rule.is_paused:
+        problems.append("paused: it never evaluates")
+    missing = [name for name in settings.required_labels if not rule.labels.get(name)]
+    if missing:
+        problems.append(f"no label {', '.join(missing)}")
+    missing = [name for name in settings.required_annotations if not str(rule.annotations.get(name, "")).strip()]
+    if missing:
+        problems.append(f"no annotation {', '.join(missing)}")
+    severity = rule.labels.get("severity")
+    if severity and severity != rule_spec.severity:
+        problems.append(f"severity '{severity}', but the site file (and the runbook) expect '{rule_spec.severity}'")
+    require(not problems, "Grafana", _rules_url(settings) + rule.uid,
+            f"{_name(rule)} as the site file describes it", "; ".join(problems),
+            "fix the rule's provisioning file (or the site file, if the runbook changed)")
+
+
+def test_rule_queries_valid(rule, query_errors, settings, evidence):
+    nodes = queries(rule)
+    evidence.add("queries", [{"refId": n.ref_id, "datasourceUid": n.datasource_uid, "expr": n.expr}
+                             for n in nodes])
+    foreign = [n.ref_id for n in nodes if n.datasource_uid != settings.datasource_uid]
+    if foreign:
+        evidence.add("not run", f"{', '.join(foreign)}: not on the Loki datasource '{settings.datasource_uid}'")
+    errors = query_errors[rule.uid]
+    consequence = NOISY_EXEC_ERR.get(rule.exec_err_state)
+    seen = "; ".join(f"{ref}: {text}" for ref, text in errors.items())
+    if consequence:
+        seen += f". With execErrState {rule.exec_err_state} it {consequence} at every evaluation, on its own error"
+    require(not errors, "Loki", f"{settings.loki_url}/loki/api/v1/query", f"every query of {_name(rule)} accepted",
+            seen, "fix the LogQL (Loki's message gives the position); test it in Grafana's Explore")
+
+
+def test_rule_can_fire(rule, settings, evidence):
+    try:
+        verdict = can_fire(rule)
+    except AnalysisError as exc:
+        pytest.skip(f"{_name(rule)}: cannot analyse its condition: {exc}")
+    evidence.add("analysis", {"condition": verdict.condition, "query values": verdict.domain,
+                              "fires for": verdict.example})
+    require(verdict.can_fire, "Grafana", _rules_url(settings) + rule.uid,
+            f"a value of the query that makes {_name(rule)} fire",
+            f"condition {verdict.condition} with {verdict.domain}: {verdict.why}",
+            "fix the threshold: to fire when the line appears, use 'gt 0' (count > 0)")
+
+
+def test_rule_quiet_without_data(rule, loki, grafana, night, settings, evidence):
+    consequence = NOISY_NO_DATA.get(rule.no_data_state)
+    evidence.add("noDataState", rule.no_data_state)
+    if consequence is None:
+        return  # OK or KeepLast: nothing happens when the query finds nothing
+    group = grafana.rule_group(rule.folder_uid, rule.rule_group)
+    interval = int(group["interval"])
+    start, end = night.reset_at - DAY, night.reset_at + DAY
+    evaluations = list(range(int(start.timestamp()) + interval, int(end.timestamp()) + 1, interval))
+    empty = 0
+    measured = {}
+    for node in queries(rule, settings.datasource_uid):
+        result = loki.query_range(node.expr, start=start, end=end, step=interval)
+        samples = [t for series in result.items for t, _ in series.points]
+        lookback = node.relative_from if node.model.get("queryType") == "range" else interval
+        count = no_data_count(evaluations, samples, max(lookback, interval))
+        measured[node.ref_id] = {"expr": node.expr, "evaluations": len(evaluations), "without_data": count}
+        empty = max(empty, count)
+    hours = 24.0 * empty / len(evaluations)
+    evidence.add("measured over the night's day", {"from": start.isoformat(), "to": end.isoformat(),
+                                                   "interval_seconds": interval, "queries": measured,
+                                                   "hours_per_day_without_data": round(hours, 1)})
+    require(empty == 0, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+            f"{_name(rule)} (noDataState {rule.no_data_state}) to have data at every evaluation",
+            f"no data at {empty} of {len(evaluations)} evaluations every {interval} s: it {consequence} about "
+            f"{hours:.1f} h a day whenever nothing happens",
+            "set noDataState to OK; to alert on a missing line, widen the query's range beyond the event's "
+            "spacing (e.g. [25h]) or write a separate absence rule")
+
+
+def test_rule_healthy_now(rule, rule_states, query_errors, settings, evidence):
+    state = rule_states.get(rule.title)
+    where = f"{settings.grafana_url}/api/prometheus/grafana/api/v1/rules"
+    require(state is not None, "Grafana", where, f"an evaluation state for {_name(rule)}", "none",
+            "check that the rule group is evaluated (Grafana's alerting scheduler)")
+    evidence.add("state", {"state": state.state, "health": state.health, "lastError": state.last_error,
+                           "alerts": list(state.alerts)})
+    if query_errors[rule.uid]:
+        pytest.skip(f"{_name(rule)} has an invalid query (test_rule_queries_valid): its health says the same")
+    require(state.health != "error", "Grafana", where, f"{_name(rule)} healthy", f"health error: {state.last_error}",
+            "read the error: a datasource that cannot be reached or a query that times out")
+    firing = [a for a in state.alerts if str(a.get("state", "")).lower() in ("alerting", "firing", "pending")]
+    require(state.state not in ("firing", "pending") and not firing, "Grafana", where,
+            f"{_name(rule)} quiet now", f"state {state.state}: " + "; ".join(
+                f"{a.get('state')} since {a.get('activeAt')} value {a.get('value')}" for a in firing),
+            "an alert is active: handle it as the runbook says, then record what was done with --action")
+
+
+def test_rule_routes_as_promised(rule, rule_spec, rule_states, grafana, settings, evidence):
+    if not rule_spec.receivers:
+        pytest.skip(f"the site file promises no receivers for {rule_spec.uid}")
+    state = rule_states.get(rule.title)
+    labels = alert_labels(rule, state.folder if state else "")
+    deliveries = route(grafana.policies(), labels)
+    reached = sorted({d.receiver for d in deliveries})
+    evidence.add("routing", {"labels": labels, "routes": [{"receiver": d.receiver, "path": " → ".join(d.path)}
+                                                          for d in deliveries]})
+    require(reached == sorted(rule_spec.receivers), "Grafana", f"{settings.grafana_url}/api/v1/provisioning/policies",
+            f"alerts of {_name(rule)} to reach {', '.join(rule_spec.receivers)}",
+            f"they reach {', '.join(reached)} via {' | '.join(' → '.join(d.path) for d in deliveries)}",
+            "fix the rule's labels or the notification policy so the runbook's receivers are paged")
+
+
+def test_contact_point_delivers(receiver_spec, grafana, run, settings, evidence):
+    exported = grafana.contact_points_export()
+    integrations = exported if exported is not None else grafana.contact_points()
+    mine = [i for i in integrations if i.get("name") == receiver_spec.name]
+    where = f"{settings.grafana_url}/api/v1/provisioning/contact-points"
+    require(bool(mine), "Grafana", where, f"contact point '{receiver_spec.name}'",
+            f"contact points {sorted({i.get('name') for i in integrations})}", "provision the contact point")
+    for integration in mine:  # what was decrypted must never be shown
+        run.found_secrets.update(str(v) for v in (integration.get("settings") or {}).values()
+                                 if isinstance(v, str) and v.startswith("http"))
+    reports = [inspect_integration(i) for i in mine]
+    evidence.add("integrations", [{"type": r.kind, **r.shown, "problems": r.problems} for r in reports])
+    if exported is None:
+        evidence.add("note", "no decrypted export (it needs an Admin token and Grafana 10 or later): webhook "
+                             "URLs were seen redacted and not checked for placeholders")
+    problems = [f"{r.kind}: {p}" for r in reports for p in r.problems]
+    kinds = {r.kind for r in reports}
+    problems += [f"no {kind} integration" for kind in receiver_spec.integrations if kind not in kinds]
+    addresses = [a for i in mine if i.get("type") == "email" for a in email_addresses(i.get("settings") or {})]
+    problems += [f"no email to {want}" for want in receiver_spec.emails
+                 if not any(a == want or a.startswith(want) for a in addresses)]
+    require(not problems, "Grafana", where, f"'{receiver_spec.name}' able to reach "
+            f"{', '.join(receiver_spec.integrations) or 'someone'}", "; ".join(problems),
+            "fix the contact point (a real webhook URL, valid addresses) and send a test notification")
