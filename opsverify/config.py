@@ -23,6 +23,7 @@ from opsverify.night import parse_clock, parse_date
 
 DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "escashop.yml"
 SEVERITIES = ("critical", "warning")
+OUTCOMES = ("failed", "missing", "recovered")  # what a night's reset can do that a rule may exist to report
 CREDENTIAL_ENV = {
     "grafana_user": "OPSVERIFY_GRAFANA_USER",
     "grafana_password": "OPSVERIFY_GRAFANA_PASSWORD",
@@ -62,6 +63,7 @@ class RuleSpec:
     title: str
     severity: str
     receivers: tuple = ()  # the contact points its alerts must reach
+    fires_on: tuple = ("failed", "missing")  # the night outcomes it exists to report
 
 
 @dataclass(frozen=True)
@@ -187,12 +189,17 @@ def _rules(value):
     rules = []
     for index, item in enumerate(value, 1):
         if not isinstance(item, dict) or not {"uid", "title", "severity"} <= set(item) \
-                or not set(item) <= {"uid", "title", "severity", "receivers"}:
-            raise ValueError(f"item {index} must have the keys uid, title, severity and may have receivers")
+                or not set(item) <= {"uid", "title", "severity", "receivers", "fires_on"}:
+            raise ValueError(f"item {index} must have the keys uid, title, severity and may have receivers "
+                             f"and fires_on")
         if item["severity"] not in SEVERITIES:
             raise ValueError(f"item {index}: severity {item['severity']!r} is not one of {', '.join(SEVERITIES)}")
         receivers = _names(item.get("receivers") or [])
-        rules.append(RuleSpec(_text(item["uid"]), _text(item["title"]), item["severity"], receivers))
+        fires_on = _names(item.get("fires_on") or list(RuleSpec.fires_on))
+        unknown = set(fires_on) - set(OUTCOMES)
+        if unknown:
+            raise ValueError(f"item {index}: fires_on {sorted(unknown)} is not among {', '.join(OUTCOMES)}")
+        rules.append(RuleSpec(_text(item["uid"]), _text(item["title"]), item["severity"], receivers, fires_on))
     return tuple(rules)
 
 

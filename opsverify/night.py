@@ -32,6 +32,10 @@ class Night:
         """An instant shown in the site's time zone."""
         return instant.astimezone(ZoneInfo(self.zone))
 
+    def clock(self, unix_seconds):
+        """'HH:MM' in the site's time zone."""
+        return datetime.fromtimestamp(unix_seconds, ZoneInfo(self.zone)).strftime("%H:%M")
+
 
 def reset_instant(local_date, reset_time, zone):
     """The UTC instant of `reset_time` on `local_date` in `zone`.

@@ -17,7 +17,7 @@ from opsverify.clients.http import ClientError, Deadline
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import Evidence, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, night_window
-from opsverify.report import html_header, html_week_table, markdown_page
+from opsverify.report import html_alert_replay, html_header, html_week_table, markdown_page
 from opsverify.runstate import RunState
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.status import CheckOutcome, issues, label, night_status
@@ -235,6 +235,7 @@ class NightRecorder:
                     reset_duration_ms=self.run.facts.get("reset_duration_ms"),
                     run_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
+                    alerts=self.run.facts.get("alerts", {}),
                 )
                 records = self.ledger.record(record)
             else:
@@ -257,6 +258,7 @@ class NightRecorder:
         if self.ledger_error:
             prefix.append(f'<p id="ledger-error"><strong>Ledger not updated:</strong> {self.ledger_error}</p>')
         prefix.append(html_week_table(self.rows))
+        prefix.append(html_alert_replay(self.run.facts.get("alerts")))
 
     def pytest_html_results_table_header(self, cells):
         cells.insert(2, '<th class="sortable" data-column-type="severity">Severity</th>')

@@ -14,6 +14,13 @@ STYLE = """<style>
 .week-row.status-passed td:nth-child(3) { background: #e6f4ea; }
 .week-row.status-warning td:nth-child(3) { background: #fff4d6; }
 .week-row.status-failed td:nth-child(3) { background: #fde7e9; }
+#alert-replay td { padding: 2px 8px; vertical-align: middle; }
+.timeline { display: flex; gap: 1px; }
+.timeline span { display: inline-block; width: 8px; height: 14px; background: #cfe8d4; }
+.timeline span.pending { background: #ffd966; }
+.timeline span.firing { background: #e06666; }
+.timeline span.nodata, .timeline span.error { background: #9999cc; }
+.verdict-false { color: #b00020; font-weight: bold; }
 .sandbox-banner { background: #fff4d6; border: 1px solid #e0b400; padding: 6px 10px; }
 </style>"""
 LEGEND = [f"- {GLYPHS[s]} {WORDS[s]}" for s in ("passed", "warning", "failed", "pending")]
@@ -56,6 +63,27 @@ def html_week_table(rows):
     return (f'<h2>Week 1 Monitoring Schedule</h2><table id="week1"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table>"
             f"<p>Consecutive successful resets so far: {streak(rows)} of 7.</p>")
+
+
+def html_alert_replay(alerts):
+    """Per rule: what replay says it would have done over the night's window, as a small timeline."""
+    if not alerts:
+        return ""
+    rows = []
+    for uid, found in sorted(alerts.items()):
+        cells = "".join(f'<span class="{escape(state)}" title="{escape(at)} {escape(state)}"></span>'
+                        for at, state in found.get("timeline", ()))
+        first, last = (found["timeline"][0][0], found["timeline"][-1][0]) if found.get("timeline") else ("", "")
+        verdict = found.get("classification", "")
+        rows.append(
+            f'<tr data-rule="{escape(uid)}"><td>{escape(found.get("title", uid))}<br><small>{escape(uid)}</small></td>'
+            f'<td class="verdict{"-false" if verdict.startswith("false") else ""}">{escape(verdict)}</td>'
+            f'<td><small>{escape(first)}</small><div class="timeline">{cells}</div><small>{escape(last)}</small></td>'
+            "</tr>")
+    outcome = next(iter(alerts.values())).get("outcome", "")
+    return (f"<h2>Alert replay</h2><p>The night's reset {escape(outcome)}. Each cell is one evaluation: "
+            "green quiet, yellow pending, red firing, blue a no-data or error alert.</p>"
+            f'<table id="alert-replay">{"".join(rows)}</table>')
 
 
 def markdown_page(run, rows):

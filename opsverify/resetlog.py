@@ -110,3 +110,15 @@ def durations_ms(log, completed_pattern):
 def lines_matching(log, pattern):
     regex = re.compile(pattern)
     return [(t, line) for t, line in log.lines if regex.search(line)]
+
+
+def outcome(log):
+    """What happened to the night's reset: succeeded | recovered | failed | missing."""
+    if log.total("start") == 0:
+        return "missing"
+    failed, recovered = log.total("failed"), log.total("recovery_ok")
+    if log.total("recovery_failed") or (failed and not recovered):
+        return "failed"
+    if not (log.total("completed") or recovered):
+        return "failed"
+    return "recovered" if failed else "succeeded"

@@ -72,6 +72,20 @@ def query_domain(expr):
     return Domain(0, INF, why="a rate is positive when anything matched")
 
 
+GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def duration_seconds(text):
+    """A Go/Prometheus duration ('5m', '1h30m', '0s') in seconds."""
+    text = str(text or "0s").strip()
+    if text == "0":
+        return 0.0
+    parts = GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise AnalysisError(f"{text!r} is not a duration such as 5m or 1h30m")
+    return sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
+
+
 def range_seconds(expr):
     """The [range] of a LogQL metric query, in seconds (None for log queries)."""
     match = RANGE.search(_strip_strings(expr))
@@ -221,69 +235,90 @@ class FireVerdict:
 
 MATH_COMPARISON = re.compile(r"^\s*\$\{?([A-Za-z0-9_]+)\}?\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 MATH_OPERATOR = {">": "gt", "<": "lt", ">=": "gte", "<=": "lte", "==": "eq", "!=": "ne"}
+CLASSIC_REDUCER = {"avg": "mean"}
 
 
-def can_fire(rule):
-    """Whether some value of the rule's queries makes its condition true, and one such value."""
+@dataclass(frozen=True)
+class Clause:
+    """One comparison of the condition: `source` (a refId) compared by `evaluator` with `params`.
+
+    Classic conditions reduce a query themselves: then `reducer` is applied to `source` first.
+    """
+
+    source: str
+    evaluator: str
+    params: tuple
+    reducer: str = ""
+
+    @property
+    def name(self):
+        return f"{self.reducer}({self.source})" if self.reducer else self.source
+
+
+def condition_clauses(rule):
+    """The condition as clauses and how they combine (all / any)."""
     graph = nodes(rule)
     condition = graph.get(rule.condition)
     if condition is None:
         raise AnalysisError(f"the condition {rule.condition!r} is not one of the rule's refIds {sorted(graph)}")
     if condition.kind == "threshold":
         evaluator = (condition.model.get("conditions") or [{}])[0].get("evaluator") or {}
-        clauses = [(condition.source, evaluator.get("type"), evaluator.get("params") or [0])]
-        return _verdict(graph, clauses, all)
+        return [_clause(condition.source, evaluator)], all
     if condition.kind == "math":
         expression = condition.model.get("expression", "")
-        parts = [p for p in re.split(r"\|\|", expression)]
-        if len(parts) == 1 and "&&" in expression:
-            parts, combine = expression.split("&&"), all
-        else:
-            combine = any
+        if "&&" in expression and "||" in expression:
+            raise AnalysisError(f"math expression {expression!r} mixes && and ||")
         clauses = []
-        for part in parts:
+        for part in re.split(r"&&|\|\|", expression):
             match = MATH_COMPARISON.match(part.strip().strip("()"))
             if not match:
                 raise AnalysisError(f"math expression {expression!r} is not a comparison opsverify analyses "
                                     f"($REF op number, joined by && or ||)")
-            clauses.append((match.group(1), MATH_OPERATOR[match.group(2)], [float(match.group(3))]))
-        return _verdict(graph, clauses, combine)
+            clauses.append(Clause(match.group(1), MATH_OPERATOR[match.group(2)], (float(match.group(3)),)))
+        return clauses, all if "&&" in expression else any
     if condition.kind == "classic_conditions":
         clauses, operators = [], []
         for item in condition.model.get("conditions") or ():
             ref = ((item.get("query") or {}).get("params") or [""])[0]
             reducer = (item.get("reducer") or {}).get("type", "last")
-            evaluator = item.get("evaluator") or {}
-            # Classic conditions reduce the query themselves: a reducer over the query's own values.
-            reduced = f"{reducer}({ref})"
-            graph = {**graph, reduced: Node(reduced, "reduce", EXPR_UID, {"expression": ref, "reducer":
-                                                                           _classic_reducer(reducer)})}
-            clauses.append((reduced, evaluator.get("type"), evaluator.get("params") or [0]))
+            clauses.append(_clause(ref, item.get("evaluator") or {}, CLASSIC_REDUCER.get(reducer, reducer)))
             operators.append((item.get("operator") or {}).get("type", "and"))
-        combine = any if "or" in operators[1:] else all
-        return _verdict(graph, clauses, combine)
+        return clauses, any if "or" in operators[1:] else all
     raise AnalysisError(f"the condition {rule.condition} is a {condition.kind or 'query'} node; opsverify "
                         f"analyses threshold, math and classic_conditions conditions")
 
 
-def _classic_reducer(name):
-    return {"avg": "mean", "count": "count", "last": "last", "max": "max", "min": "min", "sum": "sum",
-            "median": "median"}.get(name, name)
+def _clause(source, evaluator, reducer=""):
+    kind = evaluator.get("type")
+    if kind not in COMPARE:
+        raise AnalysisError(f"evaluator {kind!r} is not analysed")
+    return Clause(source, kind, tuple(float(p) for p in evaluator.get("params") or [0]), reducer)
 
 
-def _verdict(graph, clauses, combine):
+def clause_domain(clause, graph):
+    """The values a clause compares."""
+    if not clause.reducer:
+        return domain_of(clause.source, graph)
+    reduced = Node(clause.name, "reduce", EXPR_UID, {"expression": clause.source, "reducer": clause.reducer})
+    return domain_of(clause.name, {**graph, clause.name: reduced})
+
+
+def can_fire(rule):
+    """Whether some value of the rule's queries makes its condition true, and one such value."""
+    clauses, combine = condition_clauses(rule)
+    graph = nodes(rule)
     described, domains, examples = [], [], {}
-    for source, evaluator_type, params in clauses:
-        domain = domain_of(source, graph)
-        described.append(describe_evaluator(source, evaluator_type, params))
-        domains.append(f"{source}: {domain.describe()}")
-        value = witness(domain, evaluator_type, params)
+    for clause in clauses:
+        domain = clause_domain(clause, graph)
+        described.append(describe_evaluator(clause.name, clause.evaluator, clause.params))
+        domains.append(f"{clause.name}: {domain.describe()}")
+        value = witness(domain, clause.evaluator, clause.params)
         if value is not None:
-            examples[source] = value
-    joiner = " AND " if combine is all else " OR "
-    fired = combine(source in examples for source, _, _ in clauses)
+            examples[clause.name] = value
+    fired = combine(c.name in examples for c in clauses)
     why = "" if fired else "no value the queries can return satisfies it; when nothing matches, the query " \
                            "returns no data, which the rule's noDataState handles instead"
+    joiner = " AND " if combine is all else " OR "
     return FireVerdict(fired, joiner.join(described), "; ".join(domains), examples if fired else None, why)
 
 

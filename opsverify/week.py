@@ -33,6 +33,7 @@ class NightRecord:
     report: str = ""
     suite_version: str = ""
     target: str = ""  # "production", or "sandbox: <scenario>"
+    alerts: dict = field(default_factory=dict)  # rule uid -> replay verdict (classification, spans)
 
 
 class Ledger:

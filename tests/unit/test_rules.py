@@ -86,7 +86,7 @@ def test_classic_conditions():
         {"evaluator": {"type": "gt", "params": [5]}, "operator": {"type": "or"}, "query": {"params": ["A"]},
          "reducer": {"type": "avg"}}]))
     verdict = can_fire(classic)
-    assert verdict.can_fire and verdict.condition == "last(A) < 0 OR avg(A) > 5"
+    assert verdict.can_fire and verdict.condition == "last(A) < 0 OR mean(A) > 5"
 
 
 def test_an_unknown_condition_ref_is_an_analysis_error():

@@ -1,0 +1,49 @@
+"""Would each rule have told the truth about the night? Replayed over the night's window from Loki."""
+
+from datetime import timedelta
+
+import pytest
+
+from opsverify.clients.loki import LokiQueryError
+from opsverify.evidence import require
+from opsverify.replay import NOTIFYING, Replay, classify, evaluation_times, replay
+from opsverify.resetlog import outcome
+from opsverify.rules import AnalysisError, duration_seconds, queries
+
+pytestmark = [pytest.mark.nightly, pytest.mark.severity("warning")]
+
+
+def test_rule_replay(rule, rule_spec, loki, grafana, reset_log, night, run, settings, evidence):
+    interval = int(grafana.rule_group(rule.folder_uid, rule.rule_group)["interval"])
+    start, end = night.window_start, night.window_end
+    data = {}
+    for node in queries(rule, settings.datasource_uid):
+        lookback = timedelta(seconds=max(interval, node.relative_from))
+        try:
+            result = loki.query_range(node.expr, start=start - lookback, end=end, step=interval)
+            data[node.ref_id] = {frozenset(s.labels.items()): list(s.points) for s in result.items}
+        except LokiQueryError as exc:
+            data[node.ref_id] = exc.problem
+    try:
+        steps = replay(rule, data, evaluation_times(start.timestamp(), end.timestamp(), interval), interval,
+                       duration_seconds(rule.for_))
+    except AnalysisError as exc:
+        pytest.skip(f"rule '{rule.title}' cannot be replayed: {exc}")
+    result = Replay(rule.uid, interval, tuple(steps))
+    night_outcome = outcome(reset_log)
+    verdict = classify(result.notified, night_outcome, rule_spec.fires_on)
+    spans = {state: [f"{night.clock(a)}–{night.clock(b)}" for a, b in result.spans(state)] for state in ("pending",) + NOTIFYING}
+    run.facts.setdefault("alerts", {})[rule.uid] = {
+        "title": rule.title, "outcome": night_outcome, "fires_on": list(rule_spec.fires_on),
+        "classification": verdict, "interval": interval,
+        "timeline": [[night.clock(s.at), s.state] for s in steps], **{k: v for k, v in spans.items() if v},
+    }
+    evidence.add("replay", {"reset outcome": night_outcome, "classification": verdict, "spans": spans,
+                            "evaluations": [f"{night.clock(s.at)} {s.state}: {s.detail}" for s in steps]})
+    where = f"{settings.grafana_url}/api/v1/provisioning/alert-rules/{rule.uid}"
+    notified = ", ".join(f"{k} {', '.join(v)}" for k, v in spans.items() if v and k != "pending") or "quiet"
+    require(verdict in ("true positive", "true negative"), "Grafana", where,
+            f"rule '{rule.title}' to {'stay quiet' if verdict == 'false positive' else 'fire'} on a night whose "
+            f"reset {night_outcome}", f"{verdict}: {notified}",
+            "a false positive pages people for nothing: tighten the query or threshold; a false negative means "
+            "the rule would not have told anyone: fix its query, window or threshold")
