@@ -26,7 +26,8 @@ REDUCERS = {
 class Step:
     at: int  # unix seconds
     state: str
-    detail: str  # why: "B=2 > 0", "no data", Loki's error
+    detail: str  # why: "B=2", "no data", Loki's error
+    cause: str = "condition"  # condition | nodata | error: what decided the state
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,13 @@ def replay(rule, data, times, interval, for_seconds):
     """The rule's state at each of `times` (unix s)."""
     steps, since = [], None
     for t in times:
+        cause = "condition"
         try:
             holds, detail = condition_at(rule, data, t, interval)
         except QueryFailed as exc:
-            holds, detail = "error", str(exc)
+            holds, detail, cause = "error", str(exc), "error"
         if holds is None:
+            cause = "nodata"
             holds = {"Alerting": True, "NoData": NODATA_ALERT, "KeepLast": "keep"}.get(rule.no_data_state, False)
             detail = f"no data ({detail}); noDataState {rule.no_data_state}"
         elif holds == "error":
@@ -147,7 +150,7 @@ def replay(rule, data, times, interval, for_seconds):
         if holds == "keep":
             holds = steps[-1].state in (PENDING, FIRING) if steps else False
         if holds in (NODATA_ALERT, ERROR_ALERT):
-            steps.append(Step(t, holds, detail))
+            steps.append(Step(t, holds, detail, cause))
             since = None
             continue
         if holds:
@@ -155,7 +158,7 @@ def replay(rule, data, times, interval, for_seconds):
             state = FIRING if t - since >= for_seconds else PENDING
         else:
             since, state = None, NORMAL
-        steps.append(Step(t, state, detail))
+        steps.append(Step(t, state, detail, cause))
     return steps
 
 

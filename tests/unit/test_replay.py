@@ -49,7 +49,8 @@ def test_for_holds_the_alert_pending_first():
 def test_no_data_follows_no_data_state():
     assert states(replay(make_rule(no_data="OK"), {"A": {}}, TIMES, 60, 0)) == [NORMAL] * 10
     assert states(replay(make_rule(no_data="Alerting"), {"A": {}}, TIMES, 60, 0)) == [FIRING] * 10
-    assert states(replay(make_rule(no_data="NoData"), {"A": {}}, TIMES, 60, 0)) == [NODATA_ALERT] * 10
+    steps = replay(make_rule(no_data="NoData"), {"A": {}}, TIMES, 60, 0)
+    assert states(steps) == [NODATA_ALERT] * 10 and steps[0].cause == "nodata"
 
 
 def test_a_rejected_query_follows_exec_err_state():
