@@ -4,6 +4,12 @@ Starts Loki (unless --external-loki), Grafana, Promtail and the backend on
 ephemeral loopback ports, loads a scenario's week of log lines into Loki,
 writes the OPSVERIFY_* settings that point at them, then serves until SIGTERM
 or SIGINT. Startup errors go to stderr with exit code 2.
+
+Grafana is provisioned from the scenario's directory under sandbox/provisioning/
+(--grafana-provisioning and --dashboards override it). SANDBOX_GRAFANA_PASSWORD,
+SANDBOX_GRAFANA_TOKEN and SANDBOX_BACKEND_TOKEN fix the credentials; with
+SANDBOX_GRAFANA_VIEWER_PASSWORD set, Grafana also has a user "viewer" with the
+Viewer role (what Grafana refuses a non-admin, e.g. a decrypted contact point export).
 """
 
 import argparse
@@ -26,9 +32,9 @@ from .loki import LokiStore
 from .loki import make_app as make_loki_app
 
 SYSTEMS = ("loki", "grafana", "promtail", "backend")
-DEFAULT_PROVISIONING = Path(__file__).parent / "provisioning" / "escashop"
 BATCH = 500  # lines per push to an external Loki (Promtail's batches are about this size)
 GRAFANA_USER = "admin"
+GRAFANA_VIEWER = "viewer"  # exists when SANDBOX_GRAFANA_VIEWER_PASSWORD is set
 
 
 class StartupError(Exception):
@@ -43,8 +49,13 @@ def parse_args(argv):
     parser.add_argument("--env-file", type=Path, help="write the OPSVERIFY_* settings here (atomically)")
     parser.add_argument("--external-loki", metavar="URL", help="push the scenario into this Loki instead of "
                         "running one, and check that it serves every line")
-    parser.add_argument("--grafana-provisioning", type=Path, default=DEFAULT_PROVISIONING, metavar="DIR",
-                        help="a Grafana provisioning directory (default: %(default)s)")
+    parser.add_argument("--grafana-provisioning", type=Path, metavar="DIR",
+                        help="a Grafana provisioning directory (default: the scenario's, "
+                        "sandbox/provisioning/escashop unless it names another)")
+    parser.add_argument("--dashboards", type=Path, metavar="DIR",
+                        help="a directory of dashboard JSON files, read as Grafana's file dashboard provider "
+                        "reads its path; replaces the provisioning directory's dashboards (default: the "
+                        "scenario's, if it names one)")
     parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
@@ -166,9 +177,13 @@ def start(args, now):
         for batch in _batches(streams, BATCH):
             shipper.ship(batch)
 
-    provisioning = grafana.load(args.grafana_provisioning, loki_url)
+    provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
+                                dashboards=args.dashboards or sc.dashboards)
+    # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
+    viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
+    users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
     grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
-                                                                    grafana_token)))
+                                                                    grafana_token, users=users)))
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper)))
     settings = {

@@ -1,11 +1,9 @@
 """Emulated Grafana 11 HTTP API over a directory of real Grafana provisioning files.
 
-The directory has Grafana's layout: datasources/*.yml, alerting/*.yml (rule
-groups, contact points, policies) and dashboards/ (a provider file and the
-dashboard JSON beside it). `load` reads it the way Grafana's file provisioning
-does and keeps each resource in the shape Grafana's HTTP API returns it, which
-differs from the file shape. A key the loader does not understand stops it
-with the file and the key named.
+sandbox.grafana_files reads the directory the way Grafana's file provisioning
+does (datasources, alerting, dashboards) and keeps each resource in the shape
+Grafana's HTTP API returns it; this module serves them and evaluates the alert
+rules against Loki on request.
 
 Shapes and texts follow Grafana's source (pkg/api, pkg/services/ngalert,
 pkg/services/authn, pkg/tsdb/loki) and its HTTP API documentation; each
@@ -14,302 +12,160 @@ with a 501 that says so.
 """
 
 import base64
-import hashlib
 import hmac
 import json
+import math
 import re
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import requests
 import yaml
 
+from . import grafana_expr
+# load and ProvisioningError are this module's interface to the provisioning files.
+from .grafana_files import EXPR_UID, REDACTED, ProvisioningError, load, parse_duration  # noqa: F401
 from .httpserver import App, Response, json_response
 
 VERSION = "11.3.0"
-EXPR_UID = "__expr__"  # server-side expressions (reduce, threshold, ...)
 LOKI_TIMEOUT = 10
 # Headers Grafana's web server sets on API responses.
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
                "X-Frame-Options": "deny", "X-Xss-Protection": "1; mode=block"}
 ERROR_JSON = "application/json; charset=UTF-8"
 
-# What the loader understands, per file kind (Grafana's provisioning file formats).
-DATASOURCE_FILE_KEYS = {"apiVersion", "datasources"}
-DATASOURCE_KEYS = {"name", "type", "uid", "orgId", "access", "url", "user", "database", "basicAuth",
-                   "basicAuthUser", "withCredentials", "isDefault", "jsonData", "secureJsonData", "version",
-                   "editable"}
-ALERTING_FILE_KEYS = {"apiVersion", "groups", "contactPoints", "policies"}
-GROUP_KEYS = {"orgId", "name", "folder", "interval", "rules"}
-RULE_KEYS = {"uid", "title", "condition", "data", "dashboardUid", "panelId", "noDataState", "execErrState",
-             "for", "annotations", "labels", "isPaused"}
-QUERY_KEYS = {"refId", "queryType", "relativeTimeRange", "datasourceUid", "model"}
-CONTACT_POINT_KEYS = {"orgId", "name", "receivers"}
-RECEIVER_KEYS = {"uid", "type", "settings", "disableResolveMessage"}
-POLICY_KEYS = {"orgId", "receiver", "group_by", "matchers", "object_matchers", "routes", "continue",
-               "group_wait", "group_interval", "repeat_interval", "mute_time_intervals"}
-PROVIDER_FILE_KEYS = {"apiVersion", "providers"}
-PROVIDER_KEYS = {"name", "orgId", "folder", "type", "disableDeletion", "allowUiUpdates",
-                 "updateIntervalSeconds", "options"}
-NO_DATA_STATES = {"Alerting", "NoData", "OK", "KeepLast"}
-EXEC_ERR_STATES = {"Alerting", "Error", "OK", "KeepLast"}
-# Settings Grafana stores encrypted and returns as "[REDACTED]" (its notifier
-# schemas mark them secure); a type not listed here is refused at load time.
-SECURE_SETTINGS = {"email": (), "slack": ("url", "token"), "webhook": ("password", "authorization_credentials")}
-REDACTED = "[REDACTED]"
-# Grafana creates this receiver with its default Alertmanager configuration; file
-# provisioning adds receivers beside it without removing it.
-DEFAULT_CONTACT_POINT = {"uid": "ddefaultemail0", "name": "grafana-default-email", "type": "email",
-                         "settings": {"addresses": "<example@email.com>"}, "disableResolveMessage": False}
-DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-DURATION_UNITS = (("y", 365 * 86400_000), ("w", 7 * 86400_000), ("d", 86400_000), ("h", 3600_000),
-                  ("m", 60_000), ("s", 1000), ("ms", 1))
-MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
+# Roles: the admin user and the token (an Admin service account) are Admin; extra users
+# (Grafana(users=...)) carry the basic role they are given. A handler says which roles it
+# emulates; for any other it refuses with a 501 rather than guess Grafana's RBAC answer.
+ADMIN, EDITOR, VIEWER = "Admin", "Editor", "Viewer"
+ROLES = (ADMIN, EDITOR, VIEWER)
+# The evaluator the receiver service checks for decrypted reads from the provisioning API
+# (ngalert accesscontrol/receivers.go: provisioning secrets or receiver secrets), as
+# anyEvaluator.GoString() prints it into the 403's extra.permissions.
+DECRYPT_PERMISSIONS = ("any(any of alert.provisioning.secrets:read "
+                       "any of alert.notifications.receivers.secrets:read)")
+HISTORY_STATES = {"Normal", "Alerting", "Pending", "NoData", "Error"}  # eval.ParseStateString
 SHORT_UID = re.compile(r"^[a-zA-Z0-9\-_]{0,40}$")
-
-
-class ProvisioningError(Exception):
-    pass
-
-
-# --- Prometheus durations (model.ParseDuration / model.Duration.String), as Grafana uses them ---
-
-def parse_duration(text, where):
-    match = DURATION.match(str(text))
-    if not match or not str(text):
-        raise ProvisioningError(f"{where}: {text!r} is not a duration like 30s, 5m or 1h")
-    return sum(int(value or 0) * unit for value, (_, unit) in zip(match.groups(), DURATION_UNITS))
-
-
-def format_duration(ms):
-    if ms == 0:
-        return "0s"
-    out = ""
-    for name, unit in DURATION_UNITS:
-        if ms >= unit:
-            out += f"{ms // unit}{name}"
-            ms %= unit
-    return out
-
-
-# --- loading ---
-
-def _read(path):
-    try:
-        if path.suffix == ".json":
-            return json.loads(path.read_text(encoding="utf-8"))
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise ProvisioningError(f"{path}: cannot be read: {exc}") from None
-
-
-def _check_keys(path, what, mapping, allowed):
-    if not isinstance(mapping, dict):
-        raise ProvisioningError(f"{path}: {what} must be a mapping")
-    for key in mapping:
-        if key not in allowed:
-            raise ProvisioningError(f"{path}: {what}: the sandbox's Grafana does not understand the key {key!r}")
-
-
-def _short_uid(seed):
-    """A stable uid in the shape of Grafana's generated ones (14 characters, a letter first)."""
-    return "f" + hashlib.sha1(seed.encode("utf-8")).hexdigest()[:13]
-
-
-@dataclass
-class Provisioning:
-    datasources: dict = field(default_factory=dict)  # uid -> API shape
-    folders: dict = field(default_factory=dict)  # uid -> title
-    groups: list = field(default_factory=list)  # API rule-group shape
-    contact_points: list = field(default_factory=lambda: [dict(DEFAULT_CONTACT_POINT)])  # API shape, secrets in clear
-    policy: dict = None  # API shape
-    dashboards: dict = field(default_factory=dict)  # uid -> (dashboard JSON, file name)
-    loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
-
-    @property
-    def rules(self):
-        return [rule for group in self.groups for rule in group["rules"]]
-
-
-def load(directory, loki_url):
-    """Read a provisioning directory; every datasource of type loki is pointed at `loki_url`."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise ProvisioningError(f"{root}: not a directory")
-    result = Provisioning()
-    for child in sorted(root.iterdir()):
-        if child.name not in ("datasources", "alerting", "dashboards"):
-            raise ProvisioningError(f"{child}: the sandbox's Grafana provisions only datasources, alerting "
-                                    "and dashboards")
-    for path in _files(root / "datasources", (".yml", ".yaml")):
-        _load_datasources(path, loki_url, result)
-    for path in _files(root / "alerting", (".yml", ".yaml", ".json")):
-        _load_alerting(path, result)
-    for path in _files(root / "dashboards", (".yml", ".yaml", ".json")):
-        _load_dashboards(path, result)
-    return result
-
-
-def _files(directory, suffixes):
-    if not directory.is_dir():
-        return []
-    files = sorted(p for p in directory.iterdir() if p.is_file())
-    for path in files:
-        if path.suffix not in suffixes:
-            raise ProvisioningError(f"{path}: not a provisioning file ({', '.join(suffixes)})")
-    return files
-
-
-def _load_datasources(path, loki_url, result):
-    data = _read(path)
-    _check_keys(path, "the file", data, DATASOURCE_FILE_KEYS)
-    for index, ds in enumerate(data.get("datasources") or []):
-        _check_keys(path, f"datasources[{index}]", ds, DATASOURCE_KEYS)
-        uid = ds.get("uid") or _short_uid(f"datasource:{ds['name']}")
-        url = loki_url if ds["type"] == "loki" else ds.get("url", "")
-        # The DataSource DTO of GET /api/datasources/uid/{uid} (pkg/api/dtos/datasource.go).
-        result.datasources[uid] = {
-            "id": len(result.datasources) + 1, "uid": uid, "orgId": ds.get("orgId", 1), "name": ds["name"],
-            "type": ds["type"], "typeLogoUrl": f"public/app/plugins/datasource/{ds['type']}/img/{ds['type']}_icon.svg",
-            "access": ds.get("access", "proxy"), "url": url, "user": ds.get("user", ""),
-            "database": ds.get("database", ""), "basicAuth": ds.get("basicAuth", False),
-            "basicAuthUser": ds.get("basicAuthUser", ""), "withCredentials": ds.get("withCredentials", False),
-            "isDefault": ds.get("isDefault", False), "jsonData": ds.get("jsonData") or {},
-            "secureJsonFields": {key: True for key in (ds.get("secureJsonData") or {})},
-            "version": ds.get("version", 1), "readOnly": not ds.get("editable", False),
-        }
-
-
-def _load_alerting(path, result):
-    data = _read(path)
-    _check_keys(path, "the file", data, ALERTING_FILE_KEYS)
-    for index, group in enumerate(data.get("groups") or []):
-        _load_group(path, index, group, result)
-    for index, cp in enumerate(data.get("contactPoints") or []):
-        _check_keys(path, f"contactPoints[{index}]", cp, CONTACT_POINT_KEYS)
-        for j, receiver in enumerate(cp.get("receivers") or []):
-            where = f"contactPoints[{index}].receivers[{j}]"
-            _check_keys(path, where, receiver, RECEIVER_KEYS)
-            if receiver.get("type") not in SECURE_SETTINGS:
-                raise ProvisioningError(f"{path}: {where}: the sandbox's Grafana does not support contact point "
-                                        f"type {receiver.get('type')!r} (it knows {', '.join(SECURE_SETTINGS)})")
-            # EmbeddedContactPoint (ngalert definitions), as GET /api/v1/provisioning/contact-points returns it.
-            result.contact_points.append({
-                "uid": receiver["uid"], "name": cp["name"], "type": receiver["type"],
-                "settings": receiver.get("settings") or {},
-                "disableResolveMessage": receiver.get("disableResolveMessage", False), "provenance": "file"})
-    for index, policy in enumerate(data.get("policies") or []):
-        result.policy = _route(path, f"policies[{index}]", policy, root=True)
-        result.policy["provenance"] = "file"
-
-
-def _load_group(path, index, group, result):
-    where = f"groups[{index}]"
-    _check_keys(path, where, group, GROUP_KEYS)
-    folder_uid = _short_uid(f"folder:{group['folder']}")
-    result.folders[folder_uid] = group["folder"]
-    api_group = {"title": group["name"], "folderUid": folder_uid,
-                 "interval": parse_duration(group["interval"], f"{path}: {where}.interval") // 1000, "rules": []}
-    for j, rule in enumerate(group.get("rules") or []):
-        rule_where = f"{where}.rules[{j}]"
-        _check_keys(path, rule_where, rule, RULE_KEYS)
-        data = []
-        for k, query in enumerate(rule.get("data") or []):
-            _check_keys(path, f"{rule_where}.data[{k}]", query, QUERY_KEYS)
-            # AlertQuery.PreSave fills these model defaults before Grafana stores a rule.
-            model = {"intervalMs": 1000, "maxDataPoints": 43200, **(query.get("model") or {})}
-            span = query.get("relativeTimeRange") or {}
-            data.append({"refId": query["refId"], "queryType": query.get("queryType", ""),
-                         "relativeTimeRange": {"from": span.get("from", 0), "to": span.get("to", 0)},
-                         "datasourceUid": query["datasourceUid"],
-                         "model": json.loads(json.dumps(model, sort_keys=True))})  # stored as Go maps: sorted
-        no_data = rule.get("noDataState", "NoData")
-        exec_err = rule.get("execErrState", "Alerting")
-        if no_data not in NO_DATA_STATES or exec_err not in EXEC_ERR_STATES:
-            raise ProvisioningError(f"{path}: {rule_where}: noDataState {no_data!r} / execErrState {exec_err!r} "
-                                    "is not one Grafana accepts")
-        # ProvisionedAlertRule (ngalert api/tooling/definitions/provisioning_alert_rules.go), field order kept.
-        api_rule = {
-            "id": len(result.rules) + len(api_group["rules"]) + 1, "uid": rule["uid"], "orgID": group.get("orgId", 1),
-            "folderUID": folder_uid, "ruleGroup": group["name"], "title": rule["title"],
-            "condition": rule["condition"], "data": data,
-            "updated": result.loaded_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "noDataState": no_data, "execErrState": exec_err,
-            "for": format_duration(parse_duration(rule.get("for", "0s"), f"{path}: {rule_where}.for")),
-        }
-        for key in ("annotations", "labels"):  # omitempty
-            if rule.get(key):
-                api_rule[key] = {k: str(v) for k, v in rule[key].items()}
-        api_rule.update({"provenance": "file", "isPaused": bool(rule.get("isPaused", False)),
-                         "notification_settings": None, "record": None})
-        api_group["rules"].append(api_rule)
-    result.groups.append(api_group)
-
-
-def _route(path, where, route, root=False):
-    """A policy route as GET /api/v1/provisioning/policies returns it (definitions.Route, field order kept)."""
-    _check_keys(path, where, route, POLICY_KEYS - ({"continue"} if root else {"orgId"}))
-    out = {}
-    if route.get("receiver"):
-        out["receiver"] = route["receiver"]
-    if route.get("group_by"):
-        out["group_by"] = list(route["group_by"])
-    if route.get("matchers"):
-        # config.Matchers marshals each matcher with labels.Matcher.String(): name, operator, quoted value.
-        parsed = []
-        for text in route["matchers"]:
-            match = MATCHER.match(text)
-            if not match:
-                raise ProvisioningError(f"{path}: {where}.matchers: {text!r} is not a matcher like 'team = devops'")
-            parsed.append(f"{match.group(1)}{match.group(2)}{json.dumps(match.group(3))}")
-        out["matchers"] = parsed
-    if route.get("object_matchers"):
-        for matcher in route["object_matchers"]:
-            if len(matcher) != 3 or matcher[1] not in ("=", "!=", "=~", "!~"):
-                raise ProvisioningError(f"{path}: {where}.object_matchers: {matcher!r} is not [name, op, value]")
-        out["object_matchers"] = [[str(part) for part in matcher] for matcher in route["object_matchers"]]
-    if route.get("mute_time_intervals"):
-        out["mute_time_intervals"] = list(route["mute_time_intervals"])
-    if route.get("continue"):
-        out["continue"] = True
-    if route.get("routes"):
-        out["routes"] = [_route(path, f"{where}.routes[{i}]", child) for i, child in enumerate(route["routes"])]
-    for key in ("group_wait", "group_interval", "repeat_interval"):
-        if key in route:
-            out[key] = format_duration(parse_duration(route[key], f"{path}: {where}.{key}"))
-    return out
-
-
-def _load_dashboards(path, result):
-    if path.suffix == ".json":
-        dashboard = _read(path)
-        if "uid" not in dashboard or "title" not in dashboard:
-            raise ProvisioningError(f"{path}: a dashboard needs a uid and a title")
-        result.dashboards[dashboard["uid"]] = (dashboard, path.name)
-        return
-    data = _read(path)
-    _check_keys(path, "the file", data, PROVIDER_FILE_KEYS)
-    for index, provider in enumerate(data.get("providers") or []):
-        _check_keys(path, f"providers[{index}]", provider, PROVIDER_KEYS)
-        if provider.get("type", "file") != "file" or provider.get("folder"):
-            raise ProvisioningError(f"{path}: providers[{index}]: the sandbox supports only file providers "
-                                    "into the General folder")
+GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 # --- the server ---
 
-def _error(status, message, message_id):
+def _error(status, message, message_id, extra=None, content_type=ERROR_JSON):
     # errutil.Error's public form, as pkg/api/response writes it (ERROR_JSON content type).
-    body = {"extra": None, "message": message, "messageId": message_id, "statusCode": status, "traceID": ""}
-    return json_response(status, body, content_type=ERROR_JSON)
+    body = {"extra": extra, "message": message, "messageId": message_id, "statusCode": status, "traceID": ""}
+    return json_response(status, body, content_type=content_type)
 
 
-def _message(status, message):
-    # response.Error / ctx.JsonApiErr: {"message": ...}.
-    return json_response(status, {"message": message}, content_type=ERROR_JSON)
+def _message(status, message, content_type=ERROR_JSON):
+    # response.Error / ctx.JsonApiErr: {"message": ...}; response.Error itself writes application/json.
+    return json_response(status, {"message": message}, content_type=content_type)
+
+
+def _query_bool(request, name, default):
+    """ReqContext.QueryBoolWithDefault: the default when absent, else strconv.ParseBool (false if invalid)."""
+    value = request.arg(name, "")
+    if value == "":
+        return default
+    return value in GO_TRUE
+
+
+def _export_format(request):
+    """extractExportRequest: yaml by default; the Accept header, then ?format= (yaml, json, hcl)."""
+    wanted = "yaml"
+    accept = request.headers.get("accept", "")
+    if "yaml" in accept:
+        wanted = "yaml"
+    if "json" in accept:
+        wanted = "json"
+    if request.arg("format") in ("yaml", "json", "hcl"):
+        wanted = request.arg("format")
+    return wanted
+
+
+def _export_response(body, wanted, download):
+    """response.JSON / response.YAML (text/yaml), or their Download forms (an attachment export.<format>)."""
+    if wanted == "json":
+        response = json_response(200, body)
+    else:
+        response = Response(200, go_yaml(body).encode("utf-8"), "text/yaml")
+    if download:
+        response.content_type = "application/json" if wanted == "json" else "application/yaml"
+        response.headers["Content-Disposition"] = f'attachment;filename="export.{wanted}"'
+    return response
+
+
+def go_yaml(value):
+    """YAML in the layout of gopkg.in/yaml.v3's Marshal, as Grafana's exports look: nested blocks
+    4 columns in from their parent block, a sequence item's keys 2 columns after its dash."""
+    lines = _yaml_mapping(value, 0, 4) if isinstance(value, dict) and value else [_yaml_inline(value)]
+    return "".join(line + "\n" for line in lines)
+
+
+def _yaml_scalar(value):
+    """yaml.v3 encodeString: a string that would read back as another type is double-quoted,
+    one that cannot be plain is single-quoted (multi-line text is double-quoted here, where
+    yaml.v3 would write a literal block: the same string either way)."""
+    if isinstance(value, str):
+        implicit = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
+        if "\n" in value or implicit != "tag:yaml.org,2002:str":
+            return json.dumps(value, ensure_ascii=False)
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=True)
+    return text[:-len("\n...\n")] if text.endswith("\n...\n") else text.rstrip("\n")
+
+
+def _yaml_mapping(mapping, key_col, child_col):
+    lines = []
+    for key, item in mapping.items():
+        head = f"{' ' * key_col}{_yaml_scalar(str(key))}:"
+        if isinstance(item, dict) and item:
+            lines += [head] + _yaml_mapping(item, child_col, child_col + 4)
+        elif isinstance(item, list) and item:
+            lines += [head] + _yaml_sequence(item, child_col)
+        else:
+            lines.append(f"{head} {_yaml_inline(item)}")
+    return lines
+
+
+def _yaml_sequence(items, col):
+    lines = []
+    for item in items:
+        if isinstance(item, dict) and item:
+            inner = _yaml_mapping(item, col + 2, col + 4)
+        elif isinstance(item, list) and item:
+            inner = _yaml_sequence(item, col + 2)
+        else:
+            lines.append(f"{' ' * col}- {_yaml_inline(item)}")
+            continue
+        lines.append(f"{' ' * col}- {inner[0][col + 2:]}")
+        lines += inner[1:]
+    return lines
+
+
+def _yaml_inline(value):
+    if isinstance(value, dict) and not value:
+        return "{}"
+    if isinstance(value, list) and not value:
+        return "[]"
+    if value is None:
+        return "null"
+    return _yaml_scalar(value)
+
+
+def _contact_points(prov, name, decrypt):
+    """EmbeddedContactPoints as GetContactPoints gives them: sorted by name, then uid; secure settings
+    redacted unless decrypted (ReceiverService.decryptOrRedact)."""
+    out = []
+    for cp in sorted(prov.contact_points, key=lambda p: (p["name"], p["uid"])):
+        if name and cp["name"] != name:
+            continue
+        secure = prov.secure_settings(cp["type"])
+        settings = {key: (REDACTED if key in secure and value and not decrypt else value)
+                    for key, value in sorted(cp["settings"].items())}  # a Go map: keys sorted
+        out.append({**cp, "settings": settings})
+    return out
 
 
 def _unsupported(request, why=""):
@@ -322,33 +178,41 @@ def _slug(title):
 
 
 class Grafana:
-    def __init__(self, provisioning, user, password, token, clock=lambda: datetime.now(timezone.utc)):
+    def __init__(self, provisioning, user, password, token, clock=lambda: datetime.now(timezone.utc), users=None):
         self.provisioning = provisioning
         self.user, self.password, self.token = user, password, token
+        self.users = dict(users or {})  # login -> (password, basic role) besides the admin
+        for login, (_, role) in self.users.items():
+            if role not in ROLES or login in (user, "api_key"):
+                raise ValueError(f"user {login!r} with role {role!r}: the login must differ from the admin's and "
+                                 f"'api_key', the role be one of {', '.join(ROLES)}")
         self.clock = clock  # when rules are evaluated
 
     def authenticate(self, request):
-        """None when the request may pass, else Grafana's 401 (pkg/services/authn clients)."""
+        """(role, None) when the request may pass, else (None, Grafana's 401) (pkg/services/authn clients)."""
         header = request.headers.get("authorization", "")
         scheme, _, credentials = header.partition(" ")
         if scheme.lower() == "bearer" and credentials:
             if hmac.compare_digest(credentials.strip(), self.token):
-                return None
-            return _error(401, "Invalid API key", "api-key.invalid")
+                return ADMIN, None
+            return None, _error(401, "Invalid API key", "api-key.invalid")
         if scheme.lower() == "basic" and credentials:
             try:
                 user, sep, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
             except ValueError:
-                return _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
+                return None, _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
             if not sep:
-                return _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
+                return None, _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
             if user == "api_key":  # the API key client also reads basic auth with this user name
                 ok = hmac.compare_digest(password, self.token)
-                return None if ok else _error(401, "Invalid API key", "api-key.invalid")
+                return (ADMIN, None) if ok else (None, _error(401, "Invalid API key", "api-key.invalid"))
             if hmac.compare_digest(user, self.user) and hmac.compare_digest(password, self.password):
-                return None
-            return _error(401, "Invalid username or password", "password-auth.failed")
-        return _error(401, "Unauthorized", "auth.unauthorized")
+                return ADMIN, None
+            known = self.users.get(user)
+            if known and hmac.compare_digest(password, known[0]):
+                return known[1], None
+            return None, _error(401, "Invalid username or password", "password-auth.failed")
+        return None, _error(401, "Unauthorized", "auth.unauthorized")
 
     def check_health(self, ds):
         """The Loki plugin's CheckHealth (pkg/tsdb/loki/healthcheck.go): an instant query of
@@ -378,11 +242,12 @@ class Grafana:
         label tuple to {refId: value} for the condition's series.
 
         Like Grafana's evaluator it runs the datasource queries over the rule's
-        relative time range and then the server-side expressions in order. It
-        supports the Loki datasource, reduce and threshold; anything else is an
-        evaluation error that says the sandbox does not support it.
+        relative time range and then the server-side expressions in order
+        (sandbox.grafana_expr: reduce, threshold, math, resample, classic_conditions).
+        It queries Loki datasources only; anything it does not emulate is an
+        evaluation error that says so.
         """
-        frames = {}  # refId -> {labels: [values]} for queries, {labels: value} for expressions
+        frames = {}  # refId -> {labels: number or [(t, value)]}
         expressions = []
         for query in rule["data"]:
             ref, model = query["refId"], query["model"]
@@ -396,27 +261,27 @@ class Grafana:
                 except QueryError as exc:
                     return "error", f"[sse.dataQueryError] failed to execute query [{ref}]: {exc}", {}
                 continue
-            kind, source = model.get("type"), frames.get(model.get("expression"))
-            if source is None:
-                return "error", (f"[sse.dependencyError] did not execute expression [{ref}]: "
-                                 f"missing {model.get('expression')}"), {}
             try:
-                if kind == "reduce":
-                    frames[ref] = {labels: _reduce(model["reducer"], values) for labels, values in source.items()}
-                elif kind == "threshold" and "unloadEvaluator" not in model:
-                    evaluator = model["conditions"][0]["evaluator"]
-                    frames[ref] = {labels: float(_threshold(evaluator, _scalar(value)))
-                                   for labels, value in source.items()}
-                else:
-                    return "error", f"the sandbox's Grafana does not evaluate this {kind!r} expression", {}
-            except KeyError as exc:
-                return "error", f"the sandbox's Grafana does not support {exc} in the {kind!r} expression [{ref}]", {}
+                frames[ref] = grafana_expr.evaluate(ref, model, frames, query["relativeTimeRange"],
+                                                    now.timestamp())
+            except grafana_expr.ExprError as exc:
+                return "error", str(exc), {}
+            except grafana_expr.Unsupported as exc:
+                return "error", f"{exc} [{ref}]", {}
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                return "error", (f"the sandbox's Grafana cannot evaluate the {model.get('type')!r} expression "
+                                 f"[{ref}]: {exc!r}"), {}
             expressions.append(ref)
         condition = frames.get(rule["condition"])
         if not condition:
             return "nodata", "", {}
-        firing = {labels: {ref: frames[ref].get(labels, 0) for ref in expressions}
-                  for labels, value in condition.items() if _scalar(value) != 0}
+        if any(grafana_expr.is_series(value) for value in condition.values()):
+            return "error", (f"invalid format of evaluation results for the alert definition {rule['condition']}: "
+                             "looks like time series data, only reduced data can be alerted on."), {}
+        if all(value is None for value in condition.values()):
+            return "nodata", "", {}
+        firing = {labels: {ref: _scalar(frames[ref].get(labels, 0)) for ref in expressions}
+                  for labels, value in condition.items() if value is not None and value != 0}
         return "ok", "", firing
 
 
@@ -425,20 +290,10 @@ class QueryError(Exception):
 
 
 def _scalar(value):
-    return value[-1] if isinstance(value, list) else value
-
-
-def _reduce(reducer, values):
-    values = values if isinstance(values, list) else [values]
-    return {"last": lambda v: v[-1], "mean": lambda v: sum(v) / len(v), "min": min, "max": max,
-            "sum": sum, "count": len}[reducer](values)
-
-
-def _threshold(evaluator, value):
-    params = evaluator.get("params") or [0, 0]
-    return {"gt": lambda: value > params[0], "lt": lambda: value < params[0],
-            "within_range": lambda: params[0] < value < params[1],
-            "outside_range": lambda: value < params[0] or value > params[1]}[evaluator["type"]]()
+    """A number for the alert's value string (the last point of a series)."""
+    if grafana_expr.is_series(value):
+        value = value[-1][1] if value else None
+    return math.nan if value is None else value
 
 
 def _loki_query(base_url, model, span, now):
@@ -462,16 +317,24 @@ def _loki_query(base_url, model, span, now):
     if data["resultType"] == "streams":
         raise QueryError("the sandbox's Grafana cannot evaluate a log query in an alert rule (it needs a metric query)")
     if data["resultType"] == "vector":
-        return {tuple(sorted(item["metric"].items())): [float(item["value"][1])] for item in data["result"]}
-    return {tuple(sorted(item["metric"].items())): [float(v) for _, v in item["values"]] for item in data["result"]}
+        return {tuple(sorted(item["metric"].items())): [(float(item["value"][0]), float(item["value"][1]))]
+                for item in data["result"]}
+    return {tuple(sorted(item["metric"].items())): [(float(t), float(v)) for t, v in item["values"]]
+            for item in data["result"]}
 
 
 def _loki_error_text(response):
-    # pkg/tsdb/loki makeLokiError: the "message" of a JSON body, else the whole body.
+    """pkg/tsdb/loki makeLokiError: the "message" of a JSON body, else the whole body as it came
+    (Loki 2.6.1's 500 for a bad regexp ends with a newline, and so does Grafana's error then)."""
     try:
-        return response.json()["message"]
-    except (ValueError, KeyError, TypeError):
-        return response.text.strip()
+        body = response.json()
+    except ValueError:
+        return response.text
+    if isinstance(body, dict):  # encoding/json matches the field name case-insensitively
+        message = next((v for k, v in body.items() if k.lower() == "message"), None)
+        if isinstance(message, str) and message:
+            return message
+    return response.text
 
 
 def _go_dial_error(url, exc):
@@ -485,11 +348,20 @@ def make_app(grafana):
     app = App("grafana")
     prov = grafana.provisioning
 
-    def api(method, pattern):
-        """Register an authenticated API handler that gets Grafana's security headers."""
+    def api(method, pattern, roles=(ADMIN,)):
+        """Register an authenticated API handler that gets Grafana's security headers.
+
+        `roles`: the basic roles whose answers the handler emulates; any other role gets a 501.
+        """
         def register(handler):
             def wrapper(request):
-                response = grafana.authenticate(request) or handler(request)
+                role, response = grafana.authenticate(request)
+                if response is None and role not in roles:
+                    response = _unsupported(request, f"for a user with the {role} role (it emulates the answers "
+                                                     f"for {', '.join(roles)} there)")
+                if response is None:
+                    request.role = role
+                    response = handler(request)
                 for name, value in API_HEADERS.items():
                     response.headers.setdefault(name, value)
                 return response
@@ -547,6 +419,14 @@ def make_app(grafana):
                                            "organization": {"canAdd": True, "canEdit": True, "canDelete": True}}}
         return json_response(200, {"dashboard": {**body, "id": ids.index(body["uid"]) + 1}, "meta": meta})
 
+    # Endpoints of the provisioning API the sandbox does not emulate: refused, not answered 404
+    # (registered first: the alert-rules/{UID} route would take alert-rules/export).
+    for pattern in (r"/api/v1/provisioning/alert-rules/export", r"/api/v1/provisioning/alert-rules/[^/]+/export",
+                    r"/api/v1/provisioning/folder/[^/]+/rule-groups/[^/]+/export",
+                    r"/api/v1/provisioning/policies/export", r"/api/v1/provisioning/mute-timings(/.*)?",
+                    r"/api/v1/provisioning/templates(/.*)?"):
+        api("GET", pattern, roles=ROLES)(lambda request: _unsupported(request))
+
     # Alerting provisioning HTTP API: GET /api/v1/provisioning/alert-rules (ProvisionedAlertRules).
     @api("GET", "/api/v1/provisioning/alert-rules")
     def alert_rules(request):
@@ -570,26 +450,75 @@ def make_app(grafana):
                 return json_response(200, group)
         return _error(404, "Not found", "alerting.alert-rule.notFound")
 
-    # Alerting provisioning HTTP API: GET /api/v1/provisioning/contact-points[?name=]; secure settings
-    # come back as "[REDACTED]" (decrypt is for the export endpoint only).
+    # Alerting provisioning HTTP API: GET /api/v1/provisioning/contact-points[?name=]
+    # (ContactPointService.GetContactPoints): every integration, sorted by name then uid,
+    # secure settings "[REDACTED]" (decrypt is for the export endpoint only).
     @api("GET", "/api/v1/provisioning/contact-points")
     def contact_points(request):
-        name = request.arg("name")
-        out = []
-        for cp in prov.contact_points:
-            if name and cp["name"] != name:
-                continue
-            settings = {key: (REDACTED if key in SECURE_SETTINGS[cp["type"]] and value else value)
-                        for key, value in cp["settings"].items()}
-            out.append({**cp, "settings": settings})
-        return json_response(200, out)
+        return json_response(200, _contact_points(prov, request.arg("name"), decrypt=False))
 
-    # Alerting provisioning HTTP API: GET /api/v1/provisioning/policies (definitions.Route).
+    # Alerting provisioning HTTP API: GET /api/v1/provisioning/contact-points/export
+    # (api_provisioning.go RouteGetContactPointsExport, exportResponse): the file shape
+    # {"apiVersion":1,"contactPoints":[{"orgId","name","receivers":[{"uid","type","settings",
+    # "disableResolveMessage"}]}]} (AlertingFileExportFromEmbeddedContactPoints), in YAML by default
+    # (text/yaml) or JSON; Accept may ask for either, ?format=yaml|json wins; ?download=true makes it an
+    # attachment export.yaml|json. ?decrypt=true (QueryBoolWithDefault, strconv.ParseBool) returns the
+    # secure settings in clear to whoever holds alert.provisioning.secrets:read (the Admin role);
+    # anyone else gets the receiver service's 403 (ReceiverAccess.AuthorizeReadDecryptedAll,
+    # NewAuthorizationErrorWithPermissions). Viewers and Editors pass the route's own check, which
+    # accepts alert.notifications:read (authorization.go).
+    @api("GET", "/api/v1/provisioning/contact-points/export", roles=(ADMIN, EDITOR, VIEWER))
+    def contact_points_export(request):
+        wanted = _export_format(request)
+        if wanted == "hcl":
+            return _unsupported(request, "with format=hcl (it exports YAML and JSON)")
+        decrypt = _query_bool(request, "decrypt", False)
+        if decrypt and request.role != ADMIN:
+            return _error(403, "user is not authorized to read decrypted receiver", "alerting.unauthorized",
+                          extra={"permissions": DECRYPT_PERMISSIONS}, content_type="application/json")
+        body = {"apiVersion": 1}
+        exported = {}
+        for cp in _contact_points(prov, request.arg("name"), decrypt):
+            point = exported.setdefault(cp["name"], {"orgId": 1, "name": cp["name"], "receivers": []})
+            point["receivers"].append({"uid": cp["uid"], "type": cp["type"],
+                                       "settings": json.loads(json.dumps(cp["settings"], sort_keys=True)),
+                                       "disableResolveMessage": cp["disableResolveMessage"]})
+        if exported:  # omitempty
+            body["contactPoints"] = list(exported.values())
+        return _export_response(body, wanted, _query_bool(request, "download", False))
+
+    # Alerting provisioning HTTP API: GET /api/v1/provisioning/policies (RouteGetPolicyTree,
+    # definitions.Route): the provisioned tree, or Grafana's default route when none was
+    # provisioned or resetPolicies reset it.
     @api("GET", "/api/v1/provisioning/policies")
     def policies(request):
-        if prov.policy is None:
-            return _unsupported(request, "(no policy tree was provisioned, and the sandbox has no default one)")
         return json_response(200, prov.policy)
+
+    # Alert state history: GET /api/v1/rules/history?ruleUID=&from=&to=&limit= (ngalert
+    # api_ruler_history.go RouteQueryStateHistory; registered whatever the backend). Grafana 11's
+    # default backend is annotations ([unified_alerting.state_history] enabled = true, backend =
+    # annotations), and AnnotationBackend.Query (state/historian/annotation.go) answers:
+    #   no ruleUID   -> error "ruleUID is required to query annotations"
+    #   unknown rule -> error "failed to look up the requested rule"
+    # both through ErrResp(500, err, "") -> response.Error -> 500 {"message": <error>}; with a known rule,
+    # 200 and a data frame "states" (fields time, text, prev, next, data) of the rule's state-change
+    # annotations. The sandbox evaluates on request and records no transitions, so that case is a 501.
+    # The previous/current filters are checked first (eval.ParseStateString, 400 when invalid); the
+    # annotation backend then ignores them.
+    @api("GET", "/api/v1/rules/history", roles=ROLES)
+    def state_history(request):
+        for name in ("previous", "current"):
+            value = request.arg(name)
+            if value and value not in HISTORY_STATES:
+                return _unsupported(request, f"with {name}={value!r} (Grafana answers 400 for a state it cannot "
+                                             "parse; the sandbox does not emulate its text)")
+        uid = request.arg("ruleUID", "")
+        if not uid:
+            return _message(500, "ruleUID is required to query annotations", content_type="application/json")
+        if not any(rule["uid"] == uid for rule in prov.rules):
+            return _message(500, "failed to look up the requested rule", content_type="application/json")
+        return _unsupported(request, f"for rule {uid!r}: Grafana would answer the rule's state-change annotations; "
+                                     "the sandbox evaluates rules on request and records no state history")
 
     # Prometheus-compatible rules API of Grafana-managed rules (ngalert api prometheus.go
     # PrepareRuleGroupStatuses / toRuleGroup). Each request evaluates the rules once; `for`
@@ -622,9 +551,11 @@ def make_app(grafana):
 
 
 def _rule_state(grafana, rule, folder, now):
-    """One AlertingRule of the Prometheus-compatible rules API after one evaluation at `now`."""
+    """One AlertingRule of the Prometheus-compatible rules API after one evaluation at `now`.
+
+    A paused rule is not evaluated: it has no alerts, health ok and Go's zero time as its last evaluation."""
     began = time.monotonic()
-    health, error, firing = grafana.evaluate(rule, now)
+    health, error, firing = ("ok", "", {}) if rule["isPaused"] else grafana.evaluate(rule, now)
     elapsed = time.monotonic() - began
     labels = {**rule.get("labels", {}), "alertname": rule["title"], "grafana_folder": folder}
     state, alerts = "inactive", []
@@ -666,6 +597,7 @@ def _rule_state(grafana, rule, folder, now):
     out["health"] = health
     if error:  # omitempty
         out["lastError"] = error
-    out.update({"type": "alerting", "lastEvaluation": now.isoformat().replace("+00:00", "Z"),
-                "evaluationTime": elapsed})
+    out.update({"type": "alerting", "lastEvaluation": ("0001-01-01T00:00:00Z" if rule["isPaused"]
+                                                       else now.isoformat().replace("+00:00", "Z")),
+                "evaluationTime": 0 if rule["isPaused"] else elapsed})
     return out

@@ -2,7 +2,10 @@
 
 A scenario file (scenarios/NAME.yml) says which template applies to each night;
 the templates (scenarios/templates.yml) hold the lines the backend prints, byte
-for byte. Rendering a scenario for its last night gives Loki streams
+for byte. A scenario also names the Grafana configuration it runs with: a
+provisioning directory under sandbox/provisioning/ (default escashop) and,
+optionally, a directory of dashboard JSON files there that replaces the
+provisioning directory's dashboards. Rendering a scenario for its last night gives Loki streams
 [(labels, [(ns, line), ...])] and the facts the backend stand-in needs: its
 last successful reset and its start-up, both instants in UTC.
 """
@@ -17,9 +20,11 @@ from zoneinfo import ZoneInfo
 import yaml
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
+PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
+DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
-                 "nights", "templates", "vars"}
+                 "nights", "templates", "vars", "grafana_provisioning", "dashboards"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup"}
@@ -60,6 +65,10 @@ def load(name):
         templates=library["templates"],
         access_log=library["access_log"],
         requests=library["requests"],
+        grafana_provisioning=_provisioning_dir(path, "grafana_provisioning",
+                                               data.get("grafana_provisioning", DEFAULT_PROVISIONING)),
+        dashboards=(_provisioning_dir(path, "dashboards", data["dashboards"])
+                    if data.get("dashboards") is not None else None),
     )
     scenario.check(path)
     return scenario
@@ -70,6 +79,16 @@ def _yaml(path):
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ScenarioError(f"{path}: {exc}") from None
+
+
+def _provisioning_dir(path, key, name):
+    """A directory under sandbox/provisioning/, named relative to it."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ScenarioError(f"{path}: {key} must name a directory under {PROVISIONING_DIR}, not {name!r}")
+    directory = PROVISIONING_DIR / name
+    if not directory.is_dir():
+        raise ScenarioError(f"{path}: {key}: no directory {directory}")
+    return directory
 
 
 def _only_keys(path, what, mapping, allowed):
@@ -92,6 +111,8 @@ class Scenario:
     templates: dict
     access_log: str
     requests: list
+    grafana_provisioning: Path = PROVISIONING_DIR / DEFAULT_PROVISIONING
+    dashboards: Path = None  # None: the provisioning directory's own dashboards
 
     def check(self, path):
         """Fail at load time, not half-way through a render."""

@@ -252,7 +252,7 @@ def test_rule_states_follow_one_evaluation(grafana_at, serve):
 
 @pytest.mark.parametrize("name, minutes, firing", [
     ("healthy", 3, set()),
-    ("failed-night", 3, {"midnight_errors_001", "midnight_reset_failure_002"}),
+    ("failed-night", 3, {"midnight_errors_001", "midnight_reset_failure_002", "midnight_queue_anomaly_003"}),
     ("skipped-night", 1, {"midnight_queue_anomaly_003"}),
     ("failed-night", 30, set()),
 ])
@@ -416,7 +416,9 @@ def test_every_night_before_the_last_is_good_and_recent_traffic_is_there():
 
 
 def test_unknown_scenario_lists_the_available_ones():
-    available = "available: failed-night, healthy, restart-in-window, skipped-night"
+    available = ("available: contact-placeholder, dashboard-broken, failed-night, healthy, restart-in-window, "
+                 "rule-invalid-query, rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, "
+                 "skipped-night")
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
 
