@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from opsverify.clients.http import ClientError
 from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import require
 from opsverify.replay import NOTIFYING, Replay, classify, evaluation_times, replay
@@ -38,6 +39,12 @@ def test_rule_replay(rule, rule_spec, loki, grafana, reset_log, night, run, sett
         "classification": verdict, "interval": interval,
         "timeline": [[night.clock(s.at), s.state] for s in steps], **{k: v for k, v in spans.items() if v},
     }
+    try:
+        history = grafana.state_history(rule.uid, start, end)
+        evidence.add("state history", [f"{night.clock(h['time'])} {h['previous']} → {h['current']}" for h in history]
+                     or "no transitions in the window")
+    except ClientError as exc:
+        evidence.add("state history", f"unavailable ({exc.problem}): the replay below is the evidence")
     evidence.add("replay", {"reset outcome": night_outcome, "classification": verdict, "spans": spans,
                             "evaluations": [f"{night.clock(s.at)} {s.state}: {s.detail}" for s in steps]})
     causes = {s.cause for s in steps if s.state in NOTIFYING}

@@ -24,6 +24,13 @@ def _name(rule):
     return f"rule '{rule.title}' ({rule.uid})"
 
 
+def test_rule_present(alert_rules, rule_spec, settings, evidence):
+    evidence.add("rules in Grafana", sorted(alert_rules))
+    require(rule_spec.uid in alert_rules, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
+            f"alert rule {rule_spec.uid} ('{rule_spec.title}')", f"rules {sorted(alert_rules) or 'none'}",
+            "provision the rule (alerting provisioning files) or fix its uid in the site file")
+
+
 def test_rule_well_formed(rule, rule_spec, rule_states, settings, evidence):
     state = rule_states.get(rule.title)
     evidence.add("rule", {"uid": rule.uid, "title": rule.title, "folder": state.folder if state else None,

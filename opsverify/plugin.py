@@ -286,7 +286,7 @@ def _one_line(report):
     if report.skipped and isinstance(report.longrepr, tuple):
         text = report.longrepr[2]
     text = text.removeprefix("Skipped: ").removeprefix("Failed: ")
-    return " ".join(text.split())[:500]
+    return " ".join(text.split())[:1000]
 
 
 def _write_text(path, text):

@@ -316,8 +316,7 @@ def can_fire(rule):
         if value is not None:
             examples[clause.name] = value
     fired = combine(c.name in examples for c in clauses)
-    why = "" if fired else "no value the queries can return satisfies it; when nothing matches, the query " \
-                           "returns no data, which the rule's noDataState handles instead"
+    why = "" if fired else "no value the query can return satisfies it (nothing matched is no data, not 0)"
     joiner = " AND " if combine is all else " OR "
     return FireVerdict(fired, joiner.join(described), "; ".join(domains), examples if fired else None, why)
 

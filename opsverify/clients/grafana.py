@@ -5,6 +5,7 @@ Prometheus-compatible rules API of ngalert).
 Authentication: a service-account token (Bearer) when given, else basic auth.
 """
 
+import json
 from dataclasses import dataclass
 
 from opsverify.clients.http import BadResponse, HttpClient
@@ -131,6 +132,29 @@ class GrafanaClient(HttpClient):
     def rule_group(self, folder_uid, group):
         """The rule group (its `interval` in seconds)."""
         return self._object(f"/api/v1/provisioning/folder/{folder_uid}/rule-groups/{group}", "interval")
+
+    def state_history(self, rule_uid, start, end, limit=1000):
+        """A rule's state transitions in [start, end] (GET /api/v1/rules/history, ngalert state history).
+
+        Grafana answers it from its history backend (Loki, or annotations); a data frame whose
+        fields are time plus either `line` (JSON with previous/current) or `prev`/`next`.
+        """
+        params = {"ruleUID": rule_uid, "from": int(start.timestamp()), "to": int(end.timestamp()), "limit": limit}
+        response = self.request("GET", "/api/v1/rules/history", params=params)
+        body = self.parse_json(response)
+        try:
+            names = [f["name"] for f in body["schema"]["fields"]]
+            columns = dict(zip(names, body["data"]["values"]))
+            transitions = []
+            for index, millis in enumerate(columns["time"]):
+                line = columns.get("line", [None] * (index + 1))[index]
+                line = json.loads(line) if isinstance(line, str) else (line or {})
+                previous = line.get("previous") or columns.get("prev", [""] * (index + 1))[index]
+                current = line.get("current") or columns.get("next", [""] * (index + 1))[index]
+                transitions.append({"time": int(millis) // 1000, "previous": previous, "current": current})
+            return transitions
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise self.shape_error(response, "not a state-history data frame") from None
 
     def contact_points_export(self):
         """Contact points in the provisioning-file shape with secure settings decrypted (needs Admin).

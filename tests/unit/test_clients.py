@@ -289,3 +289,23 @@ def test_alerting_provisioning_reads(httpserver):
     (state,) = grafana.rule_states()
     assert (state.name, state.group, state.state, state.health, state.alerts) == (
         "Midnight Reset Errors", "midnight_reset_alerts", "inactive", "ok", ())
+
+
+def test_state_history_frames_from_either_backend(httpserver):
+    httpserver.expect_ordered_request("/api/v1/rules/history").respond_with_json({
+        "schema": {"fields": [{"name": "time"}, {"name": "line"}, {"name": "labels"}]},
+        "data": {"values": [[1795881600000], ['{"previous":"Normal","current":"Alerting","ruleUID":"r1"}'], [{}]]}})
+    httpserver.expect_ordered_request("/api/v1/rules/history").respond_with_json({
+        "schema": {"fields": [{"name": "time"}, {"name": "text"}, {"name": "prev"}, {"name": "next"}]},
+        "data": {"values": [[1795881900000], ["x"], ["Alerting"], ["Normal"]]}})
+    grafana = make(GrafanaClient, httpserver.url_for(""))
+    assert grafana.state_history("r1", T0, T1) == [{"time": 1795881600, "previous": "Normal", "current": "Alerting"}]
+    assert grafana.state_history("r1", T0, T1) == [{"time": 1795881900, "previous": "Alerting", "current": "Normal"}]
+    assert httpserver.log[0][0].args["ruleUID"] == "r1" and httpserver.log[0][0].args["from"] == "1795880700"
+
+
+def test_state_history_unavailable_is_a_client_error(httpserver):
+    httpserver.expect_request("/api/v1/rules/history").respond_with_json(
+        {"message": "ruleUID is required to query annotations"}, status=500)
+    with pytest.raises(BadResponse, match="answered 500"):
+        make(GrafanaClient, httpserver.url_for(""), retries=0).state_history("r1", T0, T1)

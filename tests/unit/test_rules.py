@@ -58,7 +58,7 @@ def test_threshold_can_fire(kind, params, fires, example):
     assert verdict.can_fire is fires
     assert (verdict.example or {}).get("B") == example
     if not fires:
-        assert "no value the queries can return satisfies it" in verdict.why
+        assert "no value the query can return satisfies it" in verdict.why
 
 
 def test_the_verdict_says_the_condition_and_the_domain():
