@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -15,7 +14,6 @@ import requests
 import yaml
 
 from sandbox import grafana, grafana_files, scenario
-from sandbox.httpserver import Server
 from sandbox.loki import LokiStore
 from sandbox.loki import make_app as make_loki_app
 
@@ -33,31 +31,6 @@ DEFECTS = ["rule-never-fires", "rule-nodata-alerting", "rule-invalid-query", "ru
            "rule-wrong-severity", "contact-placeholder", "dashboard-broken"]
 VARIANT_ENV = {"TEAM": "payments", "DEPLOY_ENV": "prod", "PROM_HOST": "prometheus.internal", "PROM_PASSWORD": "pw",
                "ONCALL_EMAIL": "oncall@example.com", "WEBHOOK_PASSWORD": "hook-secret", "VARIANT_OWNER": "sre"}
-
-
-class Servers:
-    """Servers the tests start; stopped together, since each stop waits out a poll interval."""
-
-    def __init__(self):
-        self.servers = []
-
-    def __call__(self, app):
-        self.servers.append(Server(app).start())
-        return self.servers[-1].url
-
-    def stop(self):
-        threads = [threading.Thread(target=server.stop) for server in self.servers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-
-@pytest.fixture(scope="module")
-def serve():
-    servers = Servers()
-    yield servers
-    servers.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from sandbox import backend, grafana, promtail, scenario
-from sandbox.httpserver import App, Server, json_response, text
+from sandbox.httpserver import App, json_response, text
 from sandbox.loki import LokiStore
 from sandbox.loki import make_app as make_loki_app
 
@@ -48,32 +48,6 @@ def fake_loki(answer):
 def vector(value=None):
     result = [] if value is None else [{"metric": {}, "value": [4, str(value)]}]
     return json_response(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
-
-
-class Servers:
-    """Servers the tests start; stopped together, since each stop waits out a poll interval."""
-
-    def __init__(self):
-        self.servers = []
-
-    def __call__(self, app):
-        self.servers.append(Server(app).start())
-        return self.servers[-1].url
-
-    def stop(self):
-        threads = [threading.Thread(target=server.stop) for server in self.servers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-
-@pytest.fixture(scope="module")
-def serve():
-    """Start an App for this module's tests; all of them stop together at the end."""
-    servers = Servers()
-    yield servers
-    servers.stop()
 
 
 @pytest.fixture(scope="module")
