@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from opsverify.evidence import require
-from opsverify.rules import (NOISY_EXEC_ERR, NOISY_NO_DATA, AnalysisError, alert_labels, can_fire,
-                             email_addresses, inspect_integration, no_data_count, queries, route)
+from opsverify.rules import (NOISY_EXEC_ERR, NOISY_NO_DATA, URL_SETTINGS, AnalysisError, alert_labels, can_fire,
+                             email_addresses, foreign_grafana_links, host_of, inspect_integration, no_data_count,
+                             queries, route)
 
 pytestmark = [pytest.mark.smoke, pytest.mark.nightly, pytest.mark.severity("warning")]
 DAY = timedelta(hours=12)  # the day measured for no data: the night's reset ± 12 h
@@ -182,3 +183,21 @@ def test_contact_point_delivers(receiver_spec, grafana, run, settings, evidence)
     require(not problems, "Grafana", where, f"'{receiver_spec.name}' able to reach "
             f"{', '.join(receiver_spec.integrations) or 'someone'}", "; ".join(problems),
             "fix the contact point (a real webhook URL, valid addresses) and send a test notification")
+
+
+def test_notification_links_point_at_this_grafana(grafana, settings, evidence):
+    app_url = grafana.frontend_settings().get("appUrl", "")
+    allowed = {h for h in (host_of(app_url), host_of(settings.grafana_url)) if h}
+    texts = [(f"template '{t.get('name')}'", t.get("template", "")) for t in grafana.templates()]
+    for integration in grafana.contact_points():
+        endpoint = URL_SETTINGS.get(integration.get("type"))
+        texts += [(f"contact point '{integration.get('name')}' {integration.get('type')} {key}", value)
+                  for key, value in (integration.get("settings") or {}).items()
+                  if isinstance(value, str) and key != endpoint]
+    foreign = foreign_grafana_links(texts, allowed)
+    evidence.add("links", {"Grafana's appUrl": app_url, "allowed hosts": sorted(allowed),
+                           "texts read": [where for where, _ in texts], "foreign": [list(f) for f in foreign]})
+    require(not foreign, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/contact-points",
+            f"links in notifications to this Grafana ({', '.join(sorted(allowed))})",
+            "; ".join(f"{where} links to {url}" for where, url in foreign),
+            "point the link at this Grafana's root URL, or on-call opens the wrong dashboard at midnight")

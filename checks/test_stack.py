@@ -9,11 +9,13 @@ from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
 from opsverify.clients.http import NotFound
 from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import require
+from opsverify.lokiconfig import retention_problems
 from opsverify.rules import RANGE_FUNCTION, expand_dashboard_variables
 from opsverify.night import next_reset
 
 pytestmark = [pytest.mark.smoke, pytest.mark.nightly]
 RECENT = timedelta(minutes=15)
+KEEP = timedelta(days=8)  # the week's seven nights and the day the sign-off reads them
 
 
 @pytest.mark.severity("critical")
@@ -52,6 +54,18 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
             "status OK", f"status {status}: {message}",
             f"Grafana cannot query Loki through datasource '{settings.datasource_uid}': "
             f"fix its URL ({datasource.get('url')}) or Loki")
+
+
+@pytest.mark.severity("warning")
+def test_loki_keeps_the_week(loki, settings, evidence):
+    config = loki.config()
+    evidence.add("retention settings", {
+        section: {k: v for k, v in (config.get(section) or {}).items() if "retention" in k or "reject" in k}
+        for section in ("limits_config", "compactor", "table_manager")})
+    problems = retention_problems(config, KEEP)
+    require(not problems, "Loki", f"{settings.loki_url}/config", f"Loki to keep {KEEP.days} days of logs (the "
+            "week's seven nights and the day it is signed off)", "; ".join(problems),
+            "fix Loki's retention settings (limits_config / compactor) and restart Loki")
 
 
 @pytest.mark.severity("warning")

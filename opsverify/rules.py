@@ -489,3 +489,27 @@ def inspect_integration(integration):
             elif PLACEHOLDER.search(address):
                 report.problems.append(f"{address!r} is a placeholder address")
     return report
+
+
+# --- links in notifications ---
+
+URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>)|}]+")
+GRAFANA_PATH = re.compile(r"^/(d|d-solo|alerting|explore|goto|dashboards|playlists)(/|\?|$)")
+
+
+def foreign_grafana_links(texts, allowed_hosts):
+    """(where, url) of links to a Grafana page on a host other than `allowed_hosts` (host[:port])."""
+    found = []
+    for where, text in texts:
+        for url in URL_IN_TEXT.findall(str(text)):
+            match = re.match(r"^https?://([^/?#]+)(.*)$", url)
+            host, path = match.group(1).lower(), match.group(2) or "/"
+            if GRAFANA_PATH.match(path) and host not in allowed_hosts:
+                found.append((where, url))
+    return found
+
+
+def host_of(url):
+    """host[:port] of a URL, lower-cased ('' when it has none)."""
+    match = re.match(r"^[a-z][a-z0-9+.-]*://([^/?#]+)", url or "", re.I)
+    return match.group(1).lower() if match else ""

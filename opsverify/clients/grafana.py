@@ -173,6 +173,20 @@ class GrafanaClient(HttpClient):
         except (KeyError, TypeError):
             raise self.shape_error(response, "no contactPoints[].receivers[]") from None
 
+    def frontend_settings(self):
+        """GET /api/frontend/settings: appUrl is Grafana's public root URL (root_url)."""
+        return self._object("/api/frontend/settings", "appUrl")
+
+    def templates(self):
+        """Notification templates: [{name, template}] (alerting provisioning API); [] when none."""
+        body = self.get_json("/api/v1/provisioning/templates")
+        if body is None:
+            return []
+        if not isinstance(body, list):
+            raise BadResponse(self.system, "GET", self.base_url + "/api/v1/provisioning/templates",
+                              "answered with something other than a list of templates")
+        return body
+
     def contact_points(self):
         body = self.get_json("/api/v1/provisioning/contact-points")
         if not isinstance(body, list):

@@ -9,6 +9,8 @@ is a 500 whose body says "parse error" -- an invalid query, not Loki being down.
 from dataclasses import dataclass
 from datetime import datetime
 
+import yaml
+
 from opsverify.clients.http import BadResponse, HttpClient
 
 INVALID_QUERY_MARKERS = ("parse error", "error parsing regexp")
@@ -77,6 +79,17 @@ class LokiClient(HttpClient):
 
     def buildinfo(self):
         return self.get_json("/loki/api/v1/status/buildinfo")
+
+    def config(self):
+        """The running configuration (GET /config, YAML), as a mapping."""
+        response = self.request("GET", "/config")
+        try:
+            document = yaml.safe_load(response.text)
+        except yaml.YAMLError:
+            document = None
+        if not isinstance(document, dict):
+            raise self.shape_error(response, "not Loki's YAML configuration")
+        return document
 
     def query(self, logql, *, at=None, limit=None, direction=None):
         """An instant query (GET /loki/api/v1/query)."""

@@ -3,7 +3,8 @@
 import pytest
 
 from opsverify.clients.grafana import AlertRule
-from opsverify.rules import (AnalysisError, Matcher, alert_labels, can_fire, inspect_integration, mask_url,
+from opsverify.rules import (AnalysisError, Matcher, alert_labels, can_fire, foreign_grafana_links, host_of,
+                             inspect_integration, mask_url,
                              no_data_count, parse_matcher, query_domain, range_seconds, route)
 
 COUNT = 'sum(count_over_time({container=~"escashop-backend.*"} |~ "Daily reset failed" [5m]))'
@@ -183,3 +184,13 @@ def test_email_addresses():
                                          "you@example.com"]
     assert report.problems == ["'not-an-address' is not an email address",
                                "'you@example.com' is a placeholder address"]
+
+
+def test_links_to_another_grafana_are_found_and_others_ignored():
+    texts = [("slack text", "See https://grafana-staging.escashop.ph/d/midnight-reset-dashboard now"),
+             ("template", "{{ define \"x\" }}https://grafana.escashop.ph/d/abc?orgId=1{{ end }}"),
+             ("runbook", "https://wiki.escashop.ph/runbooks/midnight-reset#errors"),
+             ("explore", "http://localhost:3002/explore?left=1")]
+    found = foreign_grafana_links(texts, {"grafana.escashop.ph", "localhost:3002"})
+    assert found == [("slack text", "https://grafana-staging.escashop.ph/d/midnight-reset-dashboard")]
+    assert host_of("https://Grafana.EscaShop.ph/") == "grafana.escashop.ph" and host_of("nope") == ""

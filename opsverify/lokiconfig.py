@@ -1,0 +1,63 @@
+"""Does Loki keep what the week's sign-off needs? Pure analysis of Loki's running configuration.
+
+Loki 2.x deletes old logs only through the compactor (`compactor.retention_enabled`, boltdb-shipper
+or tsdb stores) or the table manager (`table_manager.retention_deletes_enabled`); a retention
+period set without either is ignored (Loki docs, "Retention"). Lines older than
+`reject_old_samples_max_age` are refused at push, so a shipper catching up loses them.
+"""
+
+from datetime import timedelta
+
+from opsverify.rules import AnalysisError, duration_seconds
+
+WEEK = timedelta(days=7)
+
+
+def _get(config, *path, default=None):
+    for key in path:
+        if not isinstance(config, dict) or key not in config:
+            return default
+        config = config[key]
+    return config
+
+
+def _seconds(value):
+    try:
+        return duration_seconds(value if value not in (None, "") else "0s")
+    except AnalysisError:
+        raise AnalysisError(f"cannot read the duration {value!r} in Loki's configuration") from None
+
+
+def _days(seconds):
+    return f"{seconds / 86400:g} days"
+
+
+def retention_problems(config, keep):
+    """What stops Loki from keeping `keep` (a timedelta) of logs, with the settings at fault."""
+    problems, needed = [], keep.total_seconds()
+    compactor = bool(_get(config, "compactor", "retention_enabled", default=False))
+    table_manager = bool(_get(config, "table_manager", "retention_deletes_enabled", default=False))
+    limits_period = _seconds(_get(config, "limits_config", "retention_period"))
+    table_period = _seconds(_get(config, "table_manager", "retention_period"))
+    if compactor and 0 < limits_period < needed:
+        problems.append(f"limits_config.retention_period is {_days(limits_period)} with the compactor's "
+                        f"retention enabled: logs are deleted before the {_days(needed)} the sign-off reads")
+    if compactor:
+        for stream in _get(config, "limits_config", "retention_stream", default=None) or ():
+            period = _seconds(stream.get("period"))
+            if 0 < period < needed:
+                problems.append(f"limits_config.retention_stream {stream.get('selector')} keeps only "
+                                f"{_days(period)}")
+    if table_manager and 0 < table_period < needed:
+        problems.append(f"table_manager.retention_period is {_days(table_period)}: tables are deleted before "
+                        f"the {_days(needed)} the sign-off reads")
+    if not compactor and not table_manager and (limits_period or table_period):
+        problems.append(f"a retention period is set ({_days(limits_period or table_period)}) but neither "
+                        f"compactor.retention_enabled nor table_manager.retention_deletes_enabled is true: "
+                        f"Loki ignores it and never deletes anything")
+    if _get(config, "limits_config", "reject_old_samples", default=False):
+        max_age = _seconds(_get(config, "limits_config", "reject_old_samples_max_age", default="168h"))
+        if max_age < WEEK.total_seconds():
+            problems.append(f"limits_config.reject_old_samples_max_age is {_days(max_age)}: lines shipped late "
+                            f"(after a Promtail outage) older than that are refused")
+    return problems

@@ -1,0 +1,46 @@
+"""Loki keeps the week: retention analysis of its running configuration."""
+
+from datetime import timedelta
+
+import pytest
+
+from opsverify.lokiconfig import retention_problems
+
+KEEP = timedelta(days=8)
+
+
+def config(**sections):
+    base = {"limits_config": {"reject_old_samples": True, "reject_old_samples_max_age": "168h0m0s",
+                              "retention_period": "672h0m0s"},
+            "compactor": {"retention_enabled": True}, "table_manager": {"retention_deletes_enabled": False,
+                                                                        "retention_period": "0s"}}
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return base
+
+
+def test_escashops_intent_keeps_the_week():
+    assert retention_problems(config(), KEEP) == []
+
+
+def test_keep_forever_is_fine():
+    assert retention_problems(config(limits_config={"retention_period": "0s"}), KEEP) == []
+
+
+@pytest.mark.parametrize("sections, words", [
+    ({"limits_config": {"retention_period": "72h"}}, "limits_config.retention_period is 3 days"),
+    ({"compactor": {"retention_enabled": False}}, "Loki ignores it and never deletes anything"),
+    ({"compactor": {"retention_enabled": False}, "table_manager": {"retention_deletes_enabled": True,
+                                                                   "retention_period": "96h"}},
+     "table_manager.retention_period is 4 days"),
+    ({"limits_config": {"reject_old_samples_max_age": "72h"}}, "reject_old_samples_max_age is 3 days"),
+    ({"limits_config": {"retention_stream": [{"selector": '{container="x"}', "period": "24h"}]}},
+     'retention_stream {container="x"} keeps only 1 days'),
+])
+def test_problems_name_the_setting(sections, words):
+    problems = retention_problems(config(**sections), KEEP)
+    assert len(problems) == 1 and words in problems[0], problems
+
+
+def test_week_durations_as_loki_prints_them():
+    assert retention_problems(config(limits_config={"retention_period": "4w"}), KEEP) == []
