@@ -4,10 +4,12 @@ The session state lives in one RunState under config.stash; the hooks that
 follow the run live in NightRecorder, registered on the plugin manager.
 """
 
+import json
 import os
 import tempfile
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta, timezone
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,7 @@ class NightRecorder:
         self.rows = []
         self.versions = {}
         self.ledger_error = None
+        self.unsaved = None  # the night's record, when the ledger could not take it
 
     # --- per check ---
 
@@ -227,6 +230,7 @@ class NightRecorder:
         outcomes = list(self.outcomes.values())
         self.status = night_status(outcomes)
         settings = self.run.settings
+        record = None
         try:
             if self.nightly:
                 record = NightRecord(
@@ -242,6 +246,7 @@ class NightRecorder:
                 records = self.ledger.load()
         except LedgerError as exc:
             self.ledger_error = str(exc)
+            self.unsaved = json.dumps(asdict(record), ensure_ascii=False) if record else None
             records = {}
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.rows = week_rows(records, self.run.week_start)
@@ -256,7 +261,7 @@ class NightRecorder:
     def pytest_html_results_summary(self, prefix, summary, postfix, session):
         prefix.append(html_header(self.run, self.status, self.versions))
         if self.ledger_error:
-            prefix.append(f'<p id="ledger-error"><strong>Ledger not updated:</strong> {self.ledger_error}</p>')
+            prefix.append(f'<p id="ledger-error"><strong>Ledger not updated:</strong> {escape(self.ledger_error)}</p>')
         prefix.append(html_week_table(self.rows))
         prefix.append(html_alert_replay(self.run.facts.get("alerts")))
 
@@ -275,6 +280,8 @@ class NightRecorder:
             write(f"  - {line}")
         if self.ledger_error:
             write(f"LEDGER NOT UPDATED: {self.ledger_error}", red=True)
+            if self.unsaved:
+                write(f"the night's record, to add by hand: {self.unsaved}")
         elif self.nightly:
             write(f"ledger: {self.ledger.path}")
         write(f"week table: {Path(self.run.settings.reports_dir) / 'week1.md'}")

@@ -77,6 +77,9 @@ class Ledger:
                 return records
         except Timeout:
             raise LedgerError(f"ledger {self.path}: another run holds the lock; try again") from None
+        except OSError as exc:  # the lock file cannot be made: a read-only, full or odd reports directory
+            raise LedgerError(f"ledger {self.path}: cannot lock it ({exc.strerror}); check the reports "
+                              f"directory's permissions and free space") from None
 
     def _write(self, records):
         document = {"format": LEDGER_FORMAT,

@@ -183,3 +183,12 @@ def test_a_sandbox_that_cannot_start_is_a_usage_error(suite):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*opsverify: the sandbox (-m sandbox --scenario no-such-scenario*exited: "
                                  "*unknown scenario 'no-such-scenario'*"])
+
+
+def test_an_unwritable_ledger_keeps_the_record_on_the_console(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    (suite.path / "reports").mkdir()
+    (suite.path / "reports" / "ledger.json.lock").mkdir()  # the lock cannot be taken: the write fails
+    result = run(suite, "--night", "2026-11-24")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["LEDGER NOT UPDATED: *", 'the night\'s record, to add by hand: {"night": "2026-11-24"*'])
