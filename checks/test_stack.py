@@ -58,11 +58,11 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
 
 @pytest.mark.severity("warning")
 def test_loki_keeps_the_week(loki, settings, evidence):
-    config = loki.config()
+    config, explicit = loki.config(), loki.config(mode="diff")
     evidence.add("retention settings", {
         section: {k: v for k, v in (config.get(section) or {}).items() if "retention" in k or "reject" in k}
         for section in ("limits_config", "compactor", "table_manager")})
-    problems = retention_problems(config, KEEP)
+    problems = retention_problems(config, KEEP, explicit)
     require(not problems, "Loki", f"{settings.loki_url}/config", f"Loki to keep {KEEP.days} days of logs (the "
             "week's seven nights and the day it is signed off)", "; ".join(problems),
             "fix Loki's retention settings (limits_config / compactor) and restart Loki")

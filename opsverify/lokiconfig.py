@@ -32,8 +32,12 @@ def _days(seconds):
     return f"{seconds / 86400:g} days"
 
 
-def retention_problems(config, keep):
-    """What stops Loki from keeping `keep` (a timedelta) of logs, with the settings at fault."""
+def retention_problems(config, keep, explicit):
+    """What stops Loki from keeping `keep` (a timedelta) of logs, with the settings at fault.
+
+    `config` is the running configuration, `explicit` what the operator set (GET /config?mode=diff):
+    Loki's own default retention_period (31d) is not a retention anyone configured.
+    """
     problems, needed = [], keep.total_seconds()
     compactor = bool(_get(config, "compactor", "retention_enabled", default=False))
     table_manager = bool(_get(config, "table_manager", "retention_deletes_enabled", default=False))
@@ -51,8 +55,12 @@ def retention_problems(config, keep):
     if table_manager and 0 < table_period < needed:
         problems.append(f"table_manager.retention_period is {_days(table_period)}: tables are deleted before "
                         f"the {_days(needed)} the sign-off reads")
-    if not compactor and not table_manager and (limits_period or table_period):
-        problems.append(f"a retention period is set ({_days(limits_period or table_period)}) but neither "
+    configured = [(section, period) for section, period in (("limits_config", limits_period),
+                                                             ("table_manager", table_period))
+                  if period and _get(explicit, section, "retention_period") is not None]
+    if not compactor and not table_manager and configured:
+        section, period = configured[0]
+        problems.append(f"{section}.retention_period is set ({_days(period)}) but neither "
                         f"compactor.retention_enabled nor table_manager.retention_deletes_enabled is true: "
                         f"Loki ignores it and never deletes anything")
     if _get(config, "limits_config", "reject_old_samples", default=False):

@@ -6,7 +6,10 @@ writes the OPSVERIFY_* settings that point at them, then serves until SIGTERM
 or SIGINT. Startup errors go to stderr with exit code 2.
 
 Grafana is provisioned from the scenario's directory under sandbox/provisioning/
-(--grafana-provisioning and --dashboards override it). SANDBOX_GRAFANA_PASSWORD,
+(--grafana-provisioning and --dashboards override it) and answers with the
+scenario's root_url (--grafana-root-url overrides it). Loki runs with the
+scenario's configuration (loki_config), which it prints at GET /config.
+SANDBOX_GRAFANA_PASSWORD,
 SANDBOX_GRAFANA_TOKEN and SANDBOX_BACKEND_TOKEN fix the credentials; with
 SANDBOX_GRAFANA_VIEWER_PASSWORD set, Grafana also has a user "viewer" with the
 Viewer role (what Grafana refuses a non-admin, e.g. a decrypted contact point export).
@@ -23,6 +26,7 @@ import tempfile
 import threading
 from datetime import date, datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -56,6 +60,9 @@ def parse_args(argv):
                         help="a directory of dashboard JSON files, read as Grafana's file dashboard provider "
                         "reads its path; replaces the provisioning directory's dashboards (default: the "
                         "scenario's, if it names one)")
+    parser.add_argument("--grafana-root-url", metavar="URL",
+                        help="Grafana's [server] root_url, which /api/frontend/settings reports as appUrl (default: "
+                        f"the scenario's grafana_root_url, else {grafana.DEFAULT_ROOT_URL})")
     parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
@@ -148,6 +155,14 @@ def start(args, now):
         raise StartupError(f"--night {night}: its 00:00 reset ({sc.reset_instant(night):%Y-%m-%d %H:%M} UTC) "
                            "has not happened yet")
     rendered = sc.render(night, now)
+    root_url = args.grafana_root_url or sc.grafana_root_url or grafana.DEFAULT_ROOT_URL
+    try:
+        grafana.parse_root_url(root_url)
+    except ValueError as exc:
+        raise StartupError(f"--grafana-root-url: {exc}") from None
+    if args.external_loki and sc.loki_overrides is not None:
+        raise StartupError(f"scenario {sc.name} configures Loki (loki_config), but --external-loki runs against a "
+                           "Loki with its own configuration; run it without --external-loki")
     grafana_password = os.environ.get("SANDBOX_GRAFANA_PASSWORD") or secrets.token_urlsafe(18)
     grafana_token = os.environ.get("SANDBOX_GRAFANA_TOKEN") or "glsa_" + secrets.token_urlsafe(24)
     backend_token = os.environ.get("SANDBOX_BACKEND_TOKEN") or secrets.token_urlsafe(32)
@@ -166,8 +181,10 @@ def start(args, now):
     elif "loki" in args.down:
         loki_url = _dead_url(args.host)
     else:
-        store = LokiStore()
+        store = LokiStore(config=sc.loki_config)
         loki_url = serve("loki", make_loki_app(store))
+        listener = urlsplit(loki_url)
+        store.config = store.config.with_listener(listener.hostname, listener.port)
     shipper = promtail.Shipper(loki_url, store=store)
     streams = rendered.streams()
     if args.external_loki:
@@ -183,7 +200,8 @@ def start(args, now):
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
     users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
     grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
-                                                                    grafana_token, users=users)))
+                                                                    grafana_token, users=users,
+                                                                    root_url=root_url)))
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper)))
     settings = {

@@ -25,10 +25,14 @@ import yaml
 
 from . import grafana_expr
 # load and ProvisioningError are this module's interface to the provisioning files.
-from .grafana_files import EXPR_UID, REDACTED, ProvisioningError, load, parse_duration  # noqa: F401
+from .grafana_files import BASE_INTERVAL_S, EXPR_UID, REDACTED, ProvisioningError, load, parse_duration  # noqa: F401
 from .httpserver import App, Response, json_response
 
 VERSION = "11.3.0"
+COMMIT = "sandbox"
+BUILDSTAMP = 1729180800  # the build's Unix time, as buildInfo reports it
+# [server] root_url of EscaShop's Grafana (Grafana's own default is http://localhost:3000/).
+DEFAULT_ROOT_URL = "http://localhost:3002/"
 LOKI_TIMEOUT = 10
 # Headers Grafana's web server sets on API responses.
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
@@ -168,6 +172,33 @@ def _contact_points(prov, name, decrypt):
     return out
 
 
+def parse_root_url(text):
+    """pkg/setting parseAppUrlAndSubUrl: [server] root_url gets a trailing slash if it lacks one;
+    appSubUrl is its path without the trailing slash. Returns (appUrl, appSubUrl).
+
+    The sandbox takes absolute http(s) URLs only (Grafana would also take a root_url with
+    %(protocol)s-style placeholders, which the sandbox does not expand)."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"root_url {text!r}: give an absolute http or https URL")
+    app_url = text if text.endswith("/") else text + "/"
+    parts = urlsplit(app_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+            or "%(" in app_url:
+        raise ValueError(f"root_url {text!r}: the sandbox takes an absolute http or https URL with no query, "
+                         "fragment or %(...)s placeholder")
+    path = parts.path or "/"
+    return app_url, path[:-1] if path.endswith("/") else path  # strings.TrimSuffix(url.Path, "/")
+
+
+def template_version(content):
+    """provisioning calculateTemplateFingerprint: Go's hash/fnv New64 (FNV-1) of the content, %016x."""
+    value = 0xCBF29CE484222325
+    for byte in content.encode("utf-8"):
+        value = (value * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        value ^= byte
+    return f"{value:016x}"
+
+
 def _unsupported(request, why=""):
     return _message(501, f"the sandbox's Grafana does not support {request.method} {request.path}"
                          + (f" {why}" if why else ""))
@@ -178,8 +209,10 @@ def _slug(title):
 
 
 class Grafana:
-    def __init__(self, provisioning, user, password, token, clock=lambda: datetime.now(timezone.utc), users=None):
+    def __init__(self, provisioning, user, password, token, clock=lambda: datetime.now(timezone.utc), users=None,
+                 root_url=DEFAULT_ROOT_URL):
         self.provisioning = provisioning
+        self.app_url, self.app_sub_url = parse_root_url(root_url)
         self.user, self.password, self.token = user, password, token
         self.users = dict(users or {})  # login -> (password, basic role) besides the admin
         for login, (_, role) in self.users.items():
@@ -187,6 +220,57 @@ class Grafana:
                 raise ValueError(f"user {login!r} with role {role!r}: the login must differ from the admin's and "
                                  f"'api_key', the role be one of {', '.join(ROLES)}")
         self.clock = clock  # when rules are evaluated
+
+    def is_server_admin(self, request):
+        """The configured admin user is a Grafana server admin; service accounts and other users are not."""
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")[0]
+        except ValueError:
+            return False
+        return hmac.compare_digest(user, self.user)
+
+    def frontend_settings(self, request):
+        """dtos.FrontendSettingsDTO as getFrontendSettings fills it for a default Grafana 11 install:
+        a subset, in the DTO's field order (datasources, panels, apps, featureToggles, licenseInfo and
+        the other plugin- and licence-dependent fields are not emulated and left out)."""
+        prov = self.provisioning
+        default = next((ds["name"] for ds in prov.datasources.values() if ds["isDefault"]), "-- Grafana --")
+        return {
+            "defaultDatasource": default,
+            "minRefreshInterval": "5s",
+            "appUrl": self.app_url,
+            "appSubUrl": self.app_sub_url,
+            "allowOrgCreate": self.is_server_admin(request),  # (allow_org_create && signed in) || server admin
+            "authProxyEnabled": False,
+            "ldapEnabled": False,
+            "jwtHeaderName": "",
+            "jwtUrlLogin": False,
+            "liveEnabled": True,
+            "autoAssignOrg": True,
+            "verifyEmailEnabled": False,
+            "sigV4AuthEnabled": False,
+            "azureAuthEnabled": False,
+            "rbacEnabled": True,
+            "exploreEnabled": True,
+            "helpEnabled": True,
+            "profileEnabled": True,
+            "newsFeedEnabled": True,
+            "queryHistoryEnabled": True,
+            "disableLoginForm": False,
+            "disableUserSignUp": True,
+            "viewersCanEdit": False,
+            "buildInfo": {"hideVersion": False, "version": VERSION,
+                          "versionString": f"Grafana v{VERSION} ({COMMIT[:10]})", "commit": COMMIT,
+                          "commitShort": COMMIT[:10], "buildstamp": BUILDSTAMP, "edition": "Open Source",
+                          "latestVersion": "", "hasUpdate": False, "env": "production"},
+            "anonymousEnabled": False,
+            "expressionsEnabled": True,
+            "unifiedAlertingEnabled": True,
+            "unifiedAlerting": {"minInterval": f"{BASE_INTERVAL_S}s", "alertStateHistoryBackend": "annotations"},
+        }
 
     def authenticate(self, request):
         """(role, None) when the request may pass, else (None, Grafana's 401) (pkg/services/authn clients)."""
@@ -375,6 +459,13 @@ def make_app(grafana):
         body = json.dumps({"commit": "sandbox", "database": "ok", "version": VERSION}, indent=2, sort_keys=True)
         return Response(200, body.encode("utf-8"), ERROR_JSON, dict(API_HEADERS))
 
+    # GET /api/frontend/settings (pkg/api/api.go: in the /api group behind reqSignedIn, so any signed-in
+    # role; pkg/api/frontendsettings.go GetFrontendSettings -> c.JSON, application/json; charset=UTF-8).
+    # appUrl/appSubUrl come from [server] root_url (Grafana.root_url, the CLI's --grafana-root-url).
+    @api("GET", r"/api/frontend/settings/?", roles=ROLES)
+    def frontend_settings(request):
+        return json_response(200, grafana.frontend_settings(request), content_type=ERROR_JSON)
+
     # Data source HTTP API: GET /api/datasources/uid/{uid} (pkg/api/datasources.go GetDataSourceByUID).
     @api("GET", r"/api/datasources/uid/(?P<uid>[^/]+)")
     def datasource(request):
@@ -424,7 +515,7 @@ def make_app(grafana):
     for pattern in (r"/api/v1/provisioning/alert-rules/export", r"/api/v1/provisioning/alert-rules/[^/]+/export",
                     r"/api/v1/provisioning/folder/[^/]+/rule-groups/[^/]+/export",
                     r"/api/v1/provisioning/policies/export", r"/api/v1/provisioning/mute-timings(/.*)?",
-                    r"/api/v1/provisioning/templates(/.*)?"):
+                    r"/api/v1/provisioning/templates/.+"):
         api("GET", pattern, roles=ROLES)(lambda request: _unsupported(request))
 
     # Alerting provisioning HTTP API: GET /api/v1/provisioning/alert-rules (ProvisionedAlertRules).
@@ -486,6 +577,19 @@ def make_app(grafana):
         if exported:  # omitempty
             body["contactPoints"] = list(exported.values())
         return _export_response(body, wanted, _query_bool(request, "download", False))
+
+    # Alerting provisioning HTTP API: GET /api/v1/provisioning/templates (RouteGetTemplates ->
+    # TemplateService.GetTemplates, Grafana 11): the notification templates sorted by name, each
+    # definitions.NotificationTemplate {"name","template","provenance","version"} (provenance "file" for
+    # file-provisioned ones, version the content's FNV-1 fingerprint); with no templates GetTemplates
+    # returns a nil slice, which response.JSON writes as `null` (Grafana 9 and 10 answered []).
+    @api("GET", "/api/v1/provisioning/templates")
+    def templates(request):
+        if not prov.templates:
+            return json_response(200, None)
+        return json_response(200, [{"name": t["name"], "template": t["template"], "provenance": "file",
+                                    "version": template_version(t["template"])}
+                                   for t in sorted(prov.templates, key=lambda t: t["name"])])
 
     # Alerting provisioning HTTP API: GET /api/v1/provisioning/policies (RouteGetPolicyTree,
     # definitions.Route): the provisioned tree, or Grafana's default route when none was

@@ -654,8 +654,10 @@ class _AlertingState:
         name, content = t.raw("name"), t.raw("template")  # definitions.MessageTemplate: not interpolated
         if not isinstance(name, str) or not name.strip() or not isinstance(content, str):
             raise ProvisioningError(f"{t.here()}: a template needs a name and a template text")
+        if not content:
+            raise ProvisioningError(f"{t.here()}: template must have content")
         self.result.templates = [x for x in self.result.templates if x["name"] != name] + [
-            {"name": name, "template": content}]
+            {"name": name, "template": _stored_template(name, content)}]
 
     def delete_template(self, d):
         d.org()
@@ -692,6 +694,18 @@ class _AlertingState:
             if settings and settings["receiver"] not in names:
                 raise ProvisioningError(f"rule {rule['uid']}: notification_settings: receiver "
                                         f"{settings['receiver']!r} does not exist")
+
+
+def _stored_template(name, content):
+    """NotificationTemplate.Validate, which TemplateService.SetTemplate (and so file provisioning)
+    runs before storing: the content is trimmed, and wrapped in {{ define "<name>" }} ... {{ end }}
+    with each line indented by two spaces when it defines no template itself. (Validate then parses
+    it with Go's text and html templates; the sandbox does not emulate that parse.)"""
+    content = content.strip()
+    if not re.search(r"\{\{\s*define", content):
+        content = "\n".join("  " + line for line in content.split("\n"))
+        content = f'{{{{ define "{name}" }}}}\n{content}\n{{{{ end }}}}'
+    return content
 
 
 def _route(path, where, route, root=False):

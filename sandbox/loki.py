@@ -16,11 +16,10 @@ import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sandbox import logql
+from sandbox import logql, loki_config
 from sandbox.httpserver import App, Response, text
 
 DEFAULT_QUERY_LIMIT = 100
-MAX_ENTRIES_LIMIT_PER_QUERY = 5000  # limits_config.max_entries_limit_per_query default
 DEFAULT_SINCE_NS = logql.HOUR_NS  # pkg/loghttp/params.go defaultSince, for queries and labels
 MAX_POINTS_PER_SERIES = 11000
 
@@ -68,21 +67,35 @@ class _Stream:
 class LokiStore:
     """Thread-safe in-memory streams: label set -> entries sorted by nanosecond timestamp.
 
-    Push validation follows a Loki configured with reject_old_samples: true
-    (pkg/validation, distributor validator.go).
+    It enforces what its configuration (sandbox.loki_config, the one GET /config
+    prints) says: push validation as the distributor does it with reject_old_samples
+    and creation_grace_period (pkg/validation, distributor validator.go), and the
+    compactor's retention. Retention is applied as of each read: an entry older than
+    now - limits_config.retention_period is gone as soon as compactor.retention_enabled
+    makes that period apply (real Loki deletes it chunk by chunk, up to
+    compaction_interval + retention_delete_delay later).
     """
 
-    def __init__(
-        self,
-        reject_old_samples_max_age_ns=168 * logql.HOUR_NS,
-        creation_grace_period_ns=10 * logql.MINUTE_NS,
-        clock=time.time_ns,
-    ):
-        self.reject_old_samples_max_age_ns = reject_old_samples_max_age_ns
-        self.creation_grace_period_ns = creation_grace_period_ns
+    def __init__(self, config=None, clock=time.time_ns):
+        self.config = loki_config.LokiConfig.site() if config is None else config
         self.clock = clock
         self._lock = threading.Lock()
         self._streams = {}
+
+    @property
+    def reject_old_samples_max_age_ns(self):
+        return self.config.reject_old_samples_max_age_ns
+
+    @property
+    def creation_grace_period_ns(self):
+        return self.config.creation_grace_period_ns
+
+    def retained_since(self, now_ns=None):
+        """The oldest timestamp still kept, or None when nothing is deleted."""
+        retention = self.config.retention_ns
+        if retention is None:
+            return None
+        return (self.now_ns() if now_ns is None else now_ns) - retention
 
     def now_ns(self):
         return self.clock()
@@ -126,9 +139,10 @@ class LokiStore:
         return None
 
     def _timestamp_problem(self, labels, ns, now):
-        oldest = now - self.reject_old_samples_max_age_ns
+        max_age = self.reject_old_samples_max_age_ns
+        oldest = None if max_age is None else now - max_age
         stream = logql.label_string(labels)
-        if ns < oldest:
+        if oldest is not None and ns < oldest:
             return (
                 f"entry for stream '{stream}' has timestamp too old: {_rfc3339(ns)}, "
                 f"oldest acceptable timestamp is: {_rfc3339(oldest)}"
@@ -138,7 +152,11 @@ class LokiStore:
         return None
 
     def select(self, selects, start_ns, end_ns):
-        """[(labels, [(ns, line), ...])] of the streams `selects(labels)` keeps, start <= ts < end."""
+        """[(labels, [(ns, line), ...])] of the streams `selects(labels)` keeps, start <= ts < end,
+        without what retention has deleted."""
+        oldest = self.retained_since()
+        if oldest is not None:
+            start_ns = max(start_ns, oldest)
         with self._lock:
             found = [(dict(s.labels), s.between(start_ns, end_ns)) for s in self._streams.values() if selects(s.labels)]
         return [(labels, entries) for labels, entries in found if entries]
@@ -373,9 +391,10 @@ def _refusal(error):
     return _bad_request(error.text)
 
 
-def _entries_limit_problem(limit):
-    if limit > MAX_ENTRIES_LIMIT_PER_QUERY:
-        return f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {MAX_ENTRIES_LIMIT_PER_QUERY})"
+def _entries_limit_problem(limit, maximum):
+    """limits_config.max_entries_limit_per_query, as the querier checks it."""
+    if limit > maximum:
+        return f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {maximum})"
     return None
 
 
@@ -510,6 +529,23 @@ def make_app(store, version="2.6.1"):
     def ready(request):
         return _go_http_error(200, "ready")
 
+    # Loki: GET /config (pkg/loki/config_handler.go of 2.x, registered with no method
+    # restriction; docs/sources/api "List current configuration"). The running configuration as
+    # gopkg.in/yaml.v2 marshals it, Content-Type text/plain; charset=utf-8, status 200. ?mode=diff
+    # prints what differs from Loki's defaults (a Go map, so keys sorted), ?mode=defaults the
+    # defaults; any other mode, and every other parameter, is ignored as Loki ignores it.
+    # The configuration is a subset of Loki's (sandbox.loki_config says which keys).
+    @route(["GET", "POST"], r"/config")
+    def config(request):
+        mode = request.arg("mode", "")
+        if mode == "diff":
+            diff = loki_config.diff_document(loki_config.roundtrip(store.config.document()),
+                                             loki_config.roundtrip(loki_config.defaults().document()))
+            return text(200, loki_config.go_yaml_v2(diff, sort_keys=True))
+        if mode == "defaults":
+            return text(200, loki_config.defaults().render())
+        return text(200, store.config.render())
+
     # Loki HTTP API: GET /loki/api/v1/status/buildinfo (pkg/util/build); capture 03.
     @route(["GET"], r"/loki/api/v1/status/buildinfo")
     def buildinfo(request):
@@ -533,7 +569,7 @@ def make_app(store, version="2.6.1"):
             return _refusal(error)
         if isinstance(expr, logql.LogQuery):
             # Loki 2.6's engine reads an instant log query over [time - max_look_back_period, time).
-            problem = _entries_limit_problem(limit)
+            problem = _entries_limit_problem(limit, store.config.max_entries_limit_per_query)
             if problem:
                 return _bad_request(problem)
             streams, stats = logql.select_logs(expr, store, at - logql.INSTANT_LOG_LOOKBACK_NS, at, limit, direction)
@@ -555,7 +591,7 @@ def make_app(store, version="2.6.1"):
         if isinstance(expr, logql.LogQuery):
             if request.arg("interval"):
                 return text(400, "sandbox: the 'interval' parameter of log queries is not emulated\n")
-            problem = _entries_limit_problem(limit)
+            problem = _entries_limit_problem(limit, store.config.max_entries_limit_per_query)
             if problem:
                 return _bad_request(problem)
             streams, stats = logql.select_logs(expr, store, start, end, limit, direction)

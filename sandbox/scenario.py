@@ -5,7 +5,10 @@ the templates (scenarios/templates.yml) hold the lines the backend prints, byte
 for byte. A scenario also names the Grafana configuration it runs with: a
 provisioning directory under sandbox/provisioning/ (default escashop) and,
 optionally, a directory of dashboard JSON files there that replaces the
-provisioning directory's dashboards. Rendering a scenario for its last night gives Loki streams
+provisioning directory's dashboards; `grafana_root_url` is that Grafana's [server] root_url.
+`loki_config` is a mapping merged over the sandbox's Loki configuration
+(sandbox.loki_config: Loki's defaults and EscaShop's file), which the emulated
+Loki then enforces and prints at GET /config. Rendering a scenario for its last night gives Loki streams
 [(labels, [(ns, line), ...])] and the facts the backend stand-in needs: its
 last successful reset and its start-up, both instants in UTC.
 """
@@ -19,12 +22,16 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from .grafana import parse_root_url
+from .loki_config import LokiConfig, LokiConfigError
+
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
 DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
-                 "nights", "templates", "vars", "grafana_provisioning", "dashboards"}
+                 "nights", "templates", "vars", "grafana_provisioning", "dashboards", "grafana_root_url",
+                 "loki_config"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup"}
@@ -69,6 +76,9 @@ def load(name):
                                                data.get("grafana_provisioning", DEFAULT_PROVISIONING)),
         dashboards=(_provisioning_dir(path, "dashboards", data["dashboards"])
                     if data.get("dashboards") is not None else None),
+        grafana_root_url=_root_url(path, data.get("grafana_root_url")),
+        loki_overrides=data.get("loki_config"),
+        loki_config=_loki_config(path, data.get("loki_config")),
     )
     scenario.check(path)
     return scenario
@@ -89,6 +99,23 @@ def _provisioning_dir(path, key, name):
     if not directory.is_dir():
         raise ScenarioError(f"{path}: {key}: no directory {directory}")
     return directory
+
+
+def _root_url(path, value):
+    if value is None:
+        return None
+    try:
+        parse_root_url(value)
+    except ValueError as exc:
+        raise ScenarioError(f"{path}: grafana_root_url: {exc}") from None
+    return value
+
+
+def _loki_config(path, overrides):
+    try:
+        return LokiConfig.site(overrides, where="loki_config")
+    except LokiConfigError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
 
 
 def _only_keys(path, what, mapping, allowed):
@@ -113,6 +140,9 @@ class Scenario:
     requests: list
     grafana_provisioning: Path = PROVISIONING_DIR / DEFAULT_PROVISIONING
     dashboards: Path = None  # None: the provisioning directory's own dashboards
+    grafana_root_url: str = None  # None: the CLI's default
+    loki_overrides: dict = None  # the scenario's loki_config mapping, as written
+    loki_config: LokiConfig = None  # the configuration the emulated Loki runs with
 
     def check(self, path):
         """Fail at load time, not half-way through a render."""

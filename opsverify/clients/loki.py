@@ -80,13 +80,16 @@ class LokiClient(HttpClient):
     def buildinfo(self):
         return self.get_json("/loki/api/v1/status/buildinfo")
 
-    def config(self):
-        """The running configuration (GET /config, YAML), as a mapping."""
-        response = self.request("GET", "/config")
+    def config(self, mode=None):
+        """The running configuration (GET /config, YAML), as a mapping; mode "diff": only what differs
+        from Loki's defaults, i.e. what the operator set."""
+        response = self.request("GET", "/config", params={"mode": mode} if mode else None)
         try:
             document = yaml.safe_load(response.text)
         except yaml.YAMLError:
             document = None
+        if document is None and mode == "diff":
+            return {}  # nothing differs from the defaults
         if not isinstance(document, dict):
             raise self.shape_error(response, "not Loki's YAML configuration")
         return document

@@ -37,6 +37,13 @@ def failed_checks(out):
      ["Midnight Reset Process Failure", "severity 'warning'", "expect 'critical'", "fix the rule's provisioning"]),
     ("contact-placeholder", "test_contact_point_delivers[midnight-critical]",
      ["midnight-critical", "placeholder", "https://hooks.slack.com/***", "real webhook URL"]),
+    ("contact-wrong-grafana-link", "test_notification_links_point_at_this_grafana",
+     ["contact point 'midnight-critical' slack text links to https://grafana-staging.escashop.ph/d/",
+      "grafana.escashop.ph", "point the link at this Grafana's root URL"]),
+    ("loki-short-retention", "test_loki_keeps_the_week",
+     ["limits_config.retention_period is 3 days", "compactor", "fix Loki's retention settings"]),
+    ("loki-retention-ignored", "test_loki_keeps_the_week",
+     ["retention_period is set (28 days) but neither compactor.retention_enabled", "never deletes anything"]),
     ("dashboard-broken", "test_dashboard_queries_valid",
      ["panel 'Reset errors (24h)'", "parse error", "datasource 'loki-old', which does not exist", "fix the panels"]),
 ])

@@ -1,10 +1,18 @@
-"""Shared by the sandbox's own tests: emulated services on loopback for a module's tests."""
+"""Shared by the sandbox's own tests: emulated services on loopback for a module's tests, and
+`python -m sandbox` processes for the CLI's."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from sandbox.httpserver import Server
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Servers:
@@ -31,3 +39,47 @@ def serve():
     servers = Servers()
     yield servers
     servers.stop()
+
+
+# --- the CLI ---
+
+class CliSandbox:
+    """`python -m sandbox` as a subprocess, ready when it prints its ready line."""
+
+    def __init__(self, tmp_path, *args, env=None):
+        self.env_file = tmp_path / f"sandbox-{len(list(tmp_path.iterdir()))}.env"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--env-file", str(self.env_file), *args], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            env={**os.environ, **(env or {})})
+        ready = threading.Event()
+        self.first_line = None
+
+        def read():
+            self.first_line = self.process.stdout.readline()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(20) or not self.first_line.startswith("sandbox ready: "):
+            self.process.kill()
+            raise AssertionError(f"sandbox did not start: {self.first_line!r} {self.process.stderr.read()}")
+        self.env = dict(line.split("=", 1) for line in self.env_file.read_text(encoding="utf-8").splitlines())
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(10)
+
+
+@pytest.fixture
+def sandboxes(tmp_path):
+    started = []
+
+    def start(*args, env=None):
+        started.append(CliSandbox(tmp_path, *args, env=env))
+        return started[-1]
+
+    yield start
+    for sandbox in started:
+        if sandbox.process.poll() is None:
+            sandbox.process.kill()
+            sandbox.process.wait()

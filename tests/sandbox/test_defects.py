@@ -28,7 +28,15 @@ PLACEHOLDER = "https://hooks.slack.com/services/YOUR/WEBHOOK/URL"
 BAD_REGEXP = ("rpc error: code = Unknown desc = parse error : stage '|~ \"(?i)(reset\"' : error parsing regexp: "
               "missing closing ): `(?i)(reset`\n")
 DEFECTS = ["rule-never-fires", "rule-nodata-alerting", "rule-invalid-query", "rule-wrong-route",
-           "rule-wrong-severity", "contact-placeholder", "dashboard-broken"]
+           "rule-wrong-severity", "contact-placeholder", "dashboard-broken", "contact-wrong-grafana-link",
+           "loki-short-retention", "loki-retention-ignored"]
+# Defects in Loki's configuration run Grafana with the escashop provisioning; the others with their own copy.
+LOKI_DEFECTS = {"loki-short-retention", "loki-retention-ignored"}
+ROOT_URL = "https://grafana.escashop.ph/"
+HEALTHY_LINK = "https://grafana.escashop.ph/d/midnight-reset-dashboard"
+STAGING_TEXT = ('{{ template "slack.default.text" . }} Dashboard: '
+                "https://grafana-staging.escashop.ph/d/midnight-reset-dashboard")
+MISSING = "<missing>"
 VARIANT_ENV = {"TEAM": "payments", "DEPLOY_ENV": "prod", "PROM_HOST": "prometheus.internal", "PROM_PASSWORD": "pw",
                "ONCALL_EMAIL": "oncall@example.com", "WEBHOOK_PASSWORD": "hook-secret", "VARIANT_OWNER": "sre"}
 
@@ -40,7 +48,7 @@ def loki_with(serve):
 
     def make(name, when):
         if (name, when) not in made:
-            store = LokiStore()
+            store = LokiStore(config=scenario.load(name).loki_config, clock=lambda: scenario.to_ns(when))
             for labels, entries in scenario.load(name).render(NIGHT, when).streams():
                 store.add(labels, entries)
             made[name, when] = serve(make_loki_app(store))
@@ -57,7 +65,8 @@ def grafana_for(serve, loki_with):
         when = sc.reset_instant(NIGHT) + timedelta(minutes=minutes)
         provisioning = grafana.load(directory or sc.grafana_provisioning, loki_with(logs or name, when))
         app = grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when,
-                              users={VIEWER[0]: (VIEWER[1], grafana.VIEWER)})
+                              users={VIEWER[0]: (VIEWER[1], grafana.VIEWER)},
+                              root_url=sc.grafana_root_url or grafana.DEFAULT_ROOT_URL)
         return serve(grafana.make_app(app))
     return start
 
@@ -90,7 +99,14 @@ def api_view(directory):
     return flatten({"rules": {r["uid"]: r for r in prov.rules}, "contact_points": {c["uid"]: c
                                                                                   for c in prov.contact_points},
                     "policy": prov.policy, "datasources": prov.datasources,
-                    "dashboards": {uid: body for uid, (body, _) in prov.dashboards.items()}})
+                    "dashboards": {uid: body for uid, (body, _) in prov.dashboards.items()},
+                    "templates": {t["name"]: t for t in prov.templates}})
+
+
+def scenario_view(sc):
+    """Everything a scenario configures: its Grafana provisioning, root_url and Loki configuration."""
+    return {**api_view(sc.grafana_provisioning), "/grafana_root_url": sc.grafana_root_url,
+            **flatten(sc.loki_config.document(), "/loki")}
 
 
 # --- each defect scenario carries exactly its defect ---
@@ -119,18 +135,31 @@ EXPECTED_DIFFERENCES = {
             '[24h]))'),
         "/dashboards/midnight-reset-dashboard/panels/2/datasource/uid": ("loki", "loki-old"),
         "/dashboards/midnight-reset-dashboard/panels/2/targets/0/datasource/uid": ("loki", "loki-old")},
+    "contact-wrong-grafana-link": {"/contact_points/midnight-critical-slack/settings/text": (MISSING, STAGING_TEXT)},
+    "loki-short-retention": {"/loki/limits_config/retention_period": ("4w", "3d")},
+    "loki-retention-ignored": {"/loki/compactor/retention_enabled": (True, False)},
 }
 
 
 @pytest.mark.parametrize("name", DEFECTS)
 def test_defect_scenario_differs_from_escashop_only_by_its_defect(name):
-    sc = scenario.load(name)
-    assert sc.grafana_provisioning == PROVISIONING / name and sc.dashboards is None
-    assert sc.plan == scenario.load("healthy").plan and sc.nights == 7  # the healthy week
-    base, defect = api_view(PROVISIONING / "escashop"), api_view(sc.grafana_provisioning)
-    assert set(base) == set(defect)
-    changed = {path: (base[path], defect[path]) for path in base if base[path] != defect[path]}
+    sc, healthy = scenario.load(name), scenario.load("healthy")
+    expected_dir = PROVISIONING / ("escashop" if name in LOKI_DEFECTS else name)
+    assert sc.grafana_provisioning == expected_dir and sc.dashboards is None
+    assert sc.plan == healthy.plan and sc.nights == 7  # the healthy week
+    assert healthy.grafana_provisioning == PROVISIONING / "escashop" and healthy.grafana_root_url == ROOT_URL
+    base, defect = scenario_view(healthy), scenario_view(sc)
+    changed = {path: (base.get(path, MISSING), defect.get(path, MISSING)) for path in set(base) | set(defect)
+               if base.get(path, MISSING) != defect.get(path, MISSING)}
     assert changed == EXPECTED_DIFFERENCES[name]
+
+
+def test_every_scenario_runs_escashops_grafana_and_loki_unless_it_is_that_defect():
+    healthy = scenario_view(scenario.load("healthy"))
+    for name in scenario.names():
+        if name in DEFECTS:
+            continue
+        assert scenario_view(scenario.load(name)) == healthy, name
 
 
 def test_rule_never_fires_even_on_a_failed_night(grafana_for):
@@ -199,6 +228,105 @@ def test_dashboard_broken_points_at_a_missing_datasource_and_bad_logql(grafana_f
     assert rejected.status_code == 400 and rejected.text.startswith("parse error at line 1, col 5: ")
     fine = requests.get(loki + "/loki/api/v1/query", params={"query": panels[1]["targets"][0]["expr"]})
     assert fine.status_code == 200
+
+
+# --- Grafana's links: [server] root_url, notification templates, contact point texts ---
+
+def test_frontend_settings_report_the_root_url_to_any_signed_in_user(grafana_for, serve):
+    url = grafana_for("healthy")
+    for auth in (ADMIN, "token", VIEWER):
+        response = get(url, "/api/frontend/settings", auth=auth)
+        assert response.status_code == 200 and response.headers["Content-Type"] == "application/json; charset=UTF-8"
+        body = response.json()
+        assert (body["appUrl"], body["appSubUrl"]) == (ROOT_URL, "")
+        assert body["buildInfo"]["version"] == grafana.VERSION and body["defaultDatasource"] == "Loki"
+    assert get(url, "/api/frontend/settings", auth=ADMIN).json()["allowOrgCreate"] is True  # a server admin
+    assert get(url, "/api/frontend/settings", auth="token").json()["allowOrgCreate"] is False
+    refused = requests.get(url + "/api/frontend/settings")
+    assert refused.status_code == 401 and refused.json()["messageId"] == "auth.unauthorized"
+    assert get(url, "/api/frontend/settings/").json()["appUrl"] == ROOT_URL  # the route ends with a slash
+
+    prov = grafana.load(PROVISIONING / "escashop", "http://127.0.0.1:9")
+    default = serve(grafana.make_app(grafana.Grafana(prov, USER, PASSWORD, TOKEN)))
+    assert get(default, "/api/frontend/settings").json()["appUrl"] == "http://localhost:3002/"
+    sub = serve(grafana.make_app(grafana.Grafana(prov, USER, PASSWORD, TOKEN, root_url="http://ops.example:3000/grafana")))
+    body = get(sub, "/api/frontend/settings").json()
+    assert (body["appUrl"], body["appSubUrl"]) == ("http://ops.example:3000/grafana/", "/grafana")
+    with pytest.raises(ValueError, match="absolute http or https URL"):
+        grafana.parse_root_url("grafana.escashop.ph")
+
+
+def test_templates_list_what_the_files_provision(grafana_for, serve):
+    response = get(grafana_for("healthy"), "/api/v1/provisioning/templates")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/json"
+    [template] = response.json()
+    assert set(template) == {"name", "template", "provenance", "version"}
+    assert template["name"] == "escashop.message" and template["provenance"] == "file"
+    assert template["template"].startswith('{{ define "escashop.message" }}\n')
+    assert template["template"].endswith("{{ end }}")  # stored trimmed, as Validate leaves it
+    assert HEALTHY_LINK in template["template"]
+    assert template["version"] == grafana.template_version(template["template"]) and len(template["version"]) == 16
+    # Grafana 11 answers `null` when there is no template.
+    none = serve(grafana.make_app(grafana.Grafana(grafana.load(VARIANTS / "expressions", "http://127.0.0.1:9"),
+                                                  USER, PASSWORD, TOKEN)))
+    empty = get(none, "/api/v1/provisioning/templates")
+    assert empty.status_code == 200 and empty.text == "null"
+
+
+def test_templates_without_a_define_are_wrapped_as_grafana_stores_them(tmp_path):
+    copy = tmp_path / "escashop"
+    shutil.copytree(PROVISIONING / "escashop", copy)
+    (copy / "alerting" / "extra.yml").write_text(
+        "apiVersion: 1\ntemplates:\n  - orgId: 1\n    name: short.link\n    template: |\n"
+        "      See {{ .ExternalURL }}\n      now\n", encoding="utf-8")
+    stored = {t["name"]: t["template"] for t in grafana.load(copy, "http://127.0.0.1:9").templates}
+    assert stored["short.link"] == '{{ define "short.link" }}\n  See {{ .ExternalURL }}\n  now\n{{ end }}'
+    (copy / "alerting" / "extra.yml").write_text(
+        "apiVersion: 1\ntemplates:\n  - orgId: 1\n    name: empty\n    template: ''\n", encoding="utf-8")
+    with pytest.raises(grafana.ProvisioningError, match="template must have content"):
+        grafana.load(copy, "http://127.0.0.1:9")
+
+
+def test_contact_point_texts_come_back_as_provisioned(grafana_for):
+    url = grafana_for("contact-wrong-grafana-link")
+    points = {p["uid"]: p for p in get(url, "/api/v1/provisioning/contact-points").json()}
+    slack = points["midnight-critical-slack"]["settings"]
+    assert slack == {"recipient": "#alerts-critical", "text": STAGING_TEXT,
+                     "title": '{{ template "slack.default.title" . }}', "url": "[REDACTED]"}
+    for wanted in ("json", "yaml"):
+        exported = get(url, "/api/v1/provisioning/contact-points/export", params={"decrypt": "true", "format": wanted})
+        body = exported.json() if wanted == "json" else yaml.safe_load(exported.text)
+        receivers = {r["uid"]: r for cp in body["contactPoints"] for r in cp["receivers"]}
+        assert receivers["midnight-critical-slack"]["settings"]["text"] == STAGING_TEXT
+        assert receivers["midnight-critical-slack"]["settings"]["title"] == '{{ template "slack.default.title" . }}'
+    # The link in the Slack text names another Grafana than this one's root_url; the template's does not.
+    app_url = get(url, "/api/frontend/settings").json()["appUrl"]
+    assert app_url == ROOT_URL and not STAGING_TEXT.split("Dashboard: ")[1].startswith(app_url)
+    [template] = get(url, "/api/v1/provisioning/templates").json()
+    assert HEALTHY_LINK.startswith(app_url) and HEALTHY_LINK in template["template"]
+    healthy = {p["uid"]: p for p in get(grafana_for("healthy"), "/api/v1/provisioning/contact-points").json()}
+    assert "text" not in healthy["midnight-critical-slack"]["settings"]
+
+
+def test_contact_point_settings_keep_email_subject_and_message(tmp_path, serve):
+    copy = tmp_path / "escashop"
+    shutil.copytree(PROVISIONING / "escashop", copy)
+    path = copy / "alerting" / "contact-points.yml"
+    text = path.read_text(encoding="utf-8")
+    old = "          addresses: devops@escashop.ph\n          singleEmail: false\n"
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, old + "          subject: '[{{ .Status }}] {{ .CommonLabels.alertname }}'\n"
+                                           "          message: |\n            {{ template \"escashop.message\" . }}\n"
+                                           "            Runbook: https://wiki.escashop.ph/runbooks/midnight-reset\n"),
+                    encoding="utf-8")
+    url = serve(grafana.make_app(grafana.Grafana(grafana.load(copy, "http://127.0.0.1:9"), USER, PASSWORD, TOKEN)))
+    email = {p["uid"]: p for p in get(url, "/api/v1/provisioning/contact-points").json()}["default-receiver-email"]
+    assert email["settings"]["subject"] == "[{{ .Status }}] {{ .CommonLabels.alertname }}"
+    assert email["settings"]["message"] == ('{{ template "escashop.message" . }}\n'
+                                           "Runbook: https://wiki.escashop.ph/runbooks/midnight-reset\n")
+    exported = yaml.safe_load(get(url, "/api/v1/provisioning/contact-points/export").text)
+    receivers = {r["uid"]: r for cp in exported["contactPoints"] for r in cp["receivers"]}
+    assert receivers["default-receiver-email"]["settings"] == email["settings"]
 
 
 # --- GET /api/v1/provisioning/contact-points/export ---
@@ -276,7 +404,7 @@ def test_state_history_answers_as_the_annotation_backend(grafana_for):
 def test_known_endpoints_the_sandbox_does_not_emulate_are_refused(grafana_for):
     url = grafana_for("healthy")
     for path in ("/api/v1/provisioning/alert-rules/export", "/api/v1/provisioning/policies/export",
-                 "/api/v1/provisioning/mute-timings", "/api/v1/provisioning/templates"):
+                 "/api/v1/provisioning/mute-timings", "/api/v1/provisioning/templates/escashop.message"):
         response = get(url, path)
         assert response.status_code == 501 and "does not support GET" in response.json()["message"]
 

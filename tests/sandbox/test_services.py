@@ -1,12 +1,9 @@
 """Fast tests of the sandbox's Grafana, Promtail, backend, scenarios and CLI."""
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -390,56 +387,14 @@ def test_every_night_before_the_last_is_good_and_recent_traffic_is_there():
 
 
 def test_unknown_scenario_lists_the_available_ones():
-    available = ("available: contact-placeholder, dashboard-broken, failed-night, healthy, restart-in-window, "
-                 "rule-invalid-query, rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, "
-                 "skipped-night")
+    available = ("available: contact-placeholder, contact-wrong-grafana-link, dashboard-broken, failed-night, "
+                 "healthy, loki-retention-ignored, loki-short-retention, restart-in-window, rule-invalid-query, "
+                 "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, skipped-night")
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
 
 
 # --- the CLI ---
-
-class Sandbox:
-    """`python -m sandbox` as a subprocess, ready when it prints its ready line."""
-
-    def __init__(self, tmp_path, *args, env=None):
-        self.env_file = tmp_path / f"sandbox-{len(list(tmp_path.iterdir()))}.env"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "--env-file", str(self.env_file), *args], cwd=ROOT,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-            env={**os.environ, **(env or {})})
-        ready = threading.Event()
-        self.first_line = None
-
-        def read():
-            self.first_line = self.process.stdout.readline()
-            ready.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(20) or not self.first_line.startswith("sandbox ready: "):
-            self.process.kill()
-            raise AssertionError(f"sandbox did not start: {self.first_line!r} {self.process.stderr.read()}")
-        self.env = dict(line.split("=", 1) for line in self.env_file.read_text(encoding="utf-8").splitlines())
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(10)
-
-
-@pytest.fixture
-def sandboxes(tmp_path):
-    started = []
-
-    def start(*args, env=None):
-        started.append(Sandbox(tmp_path, *args, env=env))
-        return started[-1]
-
-    yield start
-    for sandbox in started:
-        if sandbox.process.poll() is None:
-            sandbox.process.kill()
-            sandbox.process.wait()
-
 
 def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
     box = sandboxes("--scenario", "skipped-night", "--night", "2026-11-29",

@@ -19,17 +19,25 @@ def config(**sections):
     return base
 
 
+SET = {"limits_config": {"retention_period": "4w"}}  # what /config?mode=diff shows the operator set
+
+
 def test_escashops_intent_keeps_the_week():
-    assert retention_problems(config(), KEEP) == []
+    assert retention_problems(config(), KEEP, SET) == []
 
 
 def test_keep_forever_is_fine():
-    assert retention_problems(config(limits_config={"retention_period": "0s"}), KEEP) == []
+    assert retention_problems(config(limits_config={"retention_period": "0s"}), KEEP, {}) == []
+
+
+def test_lokis_default_retention_period_is_not_a_configured_one():
+    defaults = config(limits_config={"retention_period": "31d"}, compactor={"retention_enabled": False})
+    assert retention_problems(defaults, KEEP, {}) == []
 
 
 @pytest.mark.parametrize("sections, words", [
     ({"limits_config": {"retention_period": "72h"}}, "limits_config.retention_period is 3 days"),
-    ({"compactor": {"retention_enabled": False}}, "Loki ignores it and never deletes anything"),
+    ({"compactor": {"retention_enabled": False}}, "limits_config.retention_period is set (28 days) but neither"),
     ({"compactor": {"retention_enabled": False}, "table_manager": {"retention_deletes_enabled": True,
                                                                    "retention_period": "96h"}},
      "table_manager.retention_period is 4 days"),
@@ -38,9 +46,9 @@ def test_keep_forever_is_fine():
      'retention_stream {container="x"} keeps only 1 days'),
 ])
 def test_problems_name_the_setting(sections, words):
-    problems = retention_problems(config(**sections), KEEP)
+    problems = retention_problems(config(**sections), KEEP, SET)
     assert len(problems) == 1 and words in problems[0], problems
 
 
 def test_week_durations_as_loki_prints_them():
-    assert retention_problems(config(limits_config={"retention_period": "4w"}), KEEP) == []
+    assert retention_problems(config(limits_config={"retention_period": "4w"}), KEEP, SET) == []
