@@ -57,6 +57,40 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
 
 
 @pytest.mark.severity("warning")
+def test_promtail_jobs_have_targets(promtail, settings, evidence):
+    jobs = promtail.targets()
+    evidence.add("jobs", [{"job": j.name, "ready": j.ready, "targets": j.total} for j in jobs])
+    names = [j.name.split("/")[0] for j in jobs]  # a docker_sd job is shown as job/host
+    problems = [f"job '{want}' is not configured" for want in settings.promtail_jobs if want not in names]
+    problems += [f"job '{j.name}' has {j.ready} of {j.total} targets ready" + (
+        ": its path matches no file inside the Promtail container" if j.total else ": it discovers nothing")
+        for j in jobs if j.ready == 0]
+    require(not problems, "Promtail", f"{settings.promtail_url}/targets",
+            f"every scrape job ({', '.join(settings.promtail_jobs)}) shipping at least one target",
+            "; ".join(problems), "fix the job's __path__ (or the volume mounted into the Promtail container) "
+            "and restart Promtail; its lines are not reaching Loki")
+
+
+@pytest.mark.severity("warning")
+def test_log_labels_bounded(loki, night, settings, evidence):
+    series = loki.series(settings.selector, start=night.window_start, end=night.window_end)
+    values = {}
+    for labels in series:
+        for name, value in labels.items():
+            values.setdefault(name, set()).add(value)
+    counts = {name: len(found) for name, found in sorted(values.items())}
+    evidence.add("label values in the night's window", {"selector": settings.selector, "streams": len(series),
+                                                        "distinct values per label": counts})
+    unbounded = [f"'{name}' has {n} values (e.g. {', '.join(sorted(values[name])[:3])})"
+                 for name, n in counts.items() if n > settings.max_label_values]
+    require(not unbounded, "Loki", f"{settings.loki_url}/loki/api/v1/series",
+            f"at most {settings.max_label_values} values per label of {settings.selector} in a night",
+            "; ".join(unbounded) + f" across {len(series)} streams",
+            "stop promoting that field to a label in Promtail's pipeline (keep it in the line): every value "
+            "makes a stream, and Loki slows and drops streams past its limits")
+
+
+@pytest.mark.severity("warning")
 def test_loki_keeps_the_week(loki, settings, evidence):
     config, explicit = loki.config(), loki.config(mode="diff")
     evidence.add("retention settings", {

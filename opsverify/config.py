@@ -255,7 +255,9 @@ FIELDS = (
     Field("receivers", ("grafana", "receivers"), _receivers),
     Field("loki_url", ("loki", "url"), _url, "--loki-url"),
     Field("log_selector", ("loki", "selector"), _selector),
+    Field("max_label_values", ("loki", "max_label_values"), _int),
     Field("promtail_url", ("promtail", "url"), _url, "--promtail-url"),
+    Field("promtail_jobs", ("promtail", "jobs"), _names),
     Field("backend_url", ("backend", "url"), _url, "--backend-url"),
     Field("container", ("backend", "container"), _text, "--container"),
     Field("pattern_start", ("patterns", "start"), _regex),
@@ -298,7 +300,9 @@ class Settings:
     receivers: dict
     loki_url: str
     log_selector: str
+    max_label_values: int
     promtail_url: str
+    promtail_jobs: tuple
     backend_url: str
     container: str
     pattern_start: str

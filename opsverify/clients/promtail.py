@@ -1,6 +1,10 @@
 """Promtail 2.x client: /ready and /metrics (Prometheus text exposition format,
 parsed with prometheus_client's parser)."""
 
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from opsverify.clients.http import HttpClient
@@ -21,6 +25,41 @@ class Metrics:
         return {n for n, _, _ in self.samples}
 
 
+@dataclass(frozen=True)
+class Job:
+    name: str
+    ready: int
+    total: int
+
+
+class _JobHeaders(HTMLParser):
+    """The texts of <h2 class="job_header"><a>NAME (R/T ready)</a> on Promtail's /targets page."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts, self._in_header, self._in_link = [], False, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h2" and "job_header" in (dict(attrs).get("class") or "").split():
+            self._in_header = True
+        elif tag == "a" and self._in_header:
+            self._in_link = True
+            self.texts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "a":
+            self._in_link = False
+        elif tag == "h2":
+            self._in_header = False
+
+    def handle_data(self, data):
+        if self._in_link:
+            self.texts[-1] += data
+
+
+JOB_HEADER = re.compile(r"^(.*) \((\d+)/(\d+) ready\)$")
+
+
 class PromtailClient(HttpClient):
     system = "Promtail"
     hint = "Check that Promtail runs and is reachable from this host (curl <promtail>/ready)"
@@ -28,6 +67,19 @@ class PromtailClient(HttpClient):
     def ready(self):
         """Promtail's /ready: 'Ready' with 200."""
         return self.request("GET", "/ready").text.strip()
+
+    def targets(self):
+        """The scrape jobs of Promtail's /targets page (HTML; Promtail has no JSON targets API)."""
+        response = self.request("GET", "/targets")
+        parser = _JobHeaders()
+        parser.feed(response.text)
+        jobs = []
+        for text in parser.texts:
+            match = JOB_HEADER.match(" ".join(text.split()))
+            if not match:
+                raise self.shape_error(response, f"a job header {text.strip()!r} without '(ready/total ready)'")
+            jobs.append(Job(match.group(1), int(match.group(2)), int(match.group(3))))
+        return jobs
 
     def metrics(self):
         response = self.request("GET", "/metrics")

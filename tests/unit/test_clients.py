@@ -309,3 +309,18 @@ def test_state_history_unavailable_is_a_client_error(httpserver):
         {"message": "ruleUID is required to query annotations"}, status=500)
     with pytest.raises(BadResponse, match="answered 500"):
         make(GrafanaClient, httpserver.url_for(""), retries=0).state_history("r1", T0, T1)
+
+
+def test_promtail_targets_page_gives_jobs_and_readiness(httpserver):
+    serve_capture(httpserver, "/targets", 26)
+    jobs = make(PromtailClient, httpserver.url_for("")).targets()
+    assert [(j.name, j.ready, j.total) for j in jobs] == [
+        ("docker-containers/unix:///var/run/docker.sock:80", 1, 1), ("escashop-backend", 1, 1),
+        ("midnight-reset-logs", 1, 1)]
+
+
+def test_promtail_targets_page_of_another_shape_is_a_bad_response(httpserver):
+    httpserver.expect_request("/targets").respond_with_data(
+        '<h2 class="job_header"><a id="job-x">x</a></h2>', content_type="text/html")
+    with pytest.raises(BadResponse, match="a job header 'x' without"):
+        make(PromtailClient, httpserver.url_for("")).targets()

@@ -24,8 +24,8 @@ grafana:
   required_labels: [severity]
   required_annotations: [summary]
   receivers: {pager: {integrations: [email], emails: ["oncall@"]}}
-loki: {url: "http://loki.file:3100", selector: '{container="$container"}'}
-promtail: {url: "http://promtail.file:9080"}
+loki: {url: "http://loki.file:3100", selector: '{container="$container"}', max_label_values: 30}
+promtail: {url: "http://promtail.file:9080", jobs: [app]}
 backend: {url: "http://backend.file:5000", container: app-file}
 patterns:
   start: start
