@@ -1,4 +1,5 @@
-"""Does Loki keep what the week's sign-off needs? Pure analysis of Loki's running configuration.
+"""Does Loki keep what the week's sign-off needs, and are its streams sane? Pure analysis of Loki's
+running configuration and of the labels of the streams it holds.
 
 Loki 2.x deletes old logs only through the compactor (`compactor.retention_enabled`, boltdb-shipper
 or tsdb stores) or the table manager (`table_manager.retention_deletes_enabled`); a retention
@@ -69,3 +70,12 @@ def retention_problems(config, keep, explicit):
             problems.append(f"limits_config.reject_old_samples_max_age is {_days(max_age)}: lines shipped late "
                             f"(after a Promtail outage) older than that are refused")
     return problems
+
+
+MIN_VALUES_FOR_RATIO = 10  # below this, a label with one value per line is just a quiet night
+
+
+def unbounded_label(values, lines, maximum):
+    """A label is unbounded when it has more than `maximum` values in a night, or a value for
+    (nearly) every other line: a timestamp or an id promoted to a label, one stream per line."""
+    return values > maximum or (values >= MIN_VALUES_FOR_RATIO and values * 2 >= lines)

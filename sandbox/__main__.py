@@ -8,7 +8,9 @@ or SIGINT. Startup errors go to stderr with exit code 2.
 Grafana is provisioned from the scenario's directory under sandbox/provisioning/
 (--grafana-provisioning and --dashboards override it) and answers with the
 scenario's root_url (--grafana-root-url overrides it). Loki runs with the
-scenario's configuration (loki_config), which it prints at GET /config.
+scenario's configuration (loki_config), which it prints at GET /config; Promtail
+with the scenario's scrape jobs and container files (promtail_jobs, promtail_files),
+which its /targets, /service-discovery and /metrics show.
 SANDBOX_GRAFANA_PASSWORD,
 SANDBOX_GRAFANA_TOKEN and SANDBOX_BACKEND_TOKEN fix the credentials; with
 SANDBOX_GRAFANA_VIEWER_PASSWORD set, Grafana also has a user "viewer" with the
@@ -202,7 +204,7 @@ def start(args, now):
     grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
                                                                     grafana_token, users=users,
                                                                     root_url=root_url)))
-    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper)))
+    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper)))
     settings = {
         "OPSVERIFY_GRAFANA_URL": grafana_url,

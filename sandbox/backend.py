@@ -40,7 +40,7 @@ class Backend:
         agent = request.headers.get("user-agent", "-")
         line = (f'::ffff:127.0.0.1 - - [{clf}] "{request.method} {request.path} HTTP/1.1" '
                 f'{status} {size} "-" "{agent}"')
-        self.shipper.ship([(dict(self.scenario.labels["stdout"]), [(to_ns(now), line)])])
+        self.shipper.ship([(self.scenario.stream_labels("stdout", now), [(to_ns(now), line)])])
 
 
 def _express_404(request):

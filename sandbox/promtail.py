@@ -1,33 +1,37 @@
-"""Emulated Promtail 2.6.1: what it ships to Loki, and its /ready and /metrics.
+"""Emulated Promtail 2.6.1: what it ships to Loki, and its /ready, /metrics, /targets and /service-discovery.
 
 The `Shipper` is the part of Promtail that sends log lines to Loki; everything
 the sandbox puts in Loki goes through it, so /metrics counts exactly what was
 shipped. Lines go into an in-process LokiStore when there is one, else by
 POST /loki/api/v1/push. Metric names, HELP texts, types and labels follow
 Promtail 2.6's clients/pkg/promtail/client/metrics and targets/file/metrics,
-and the capture real-responses/...-25-promtail-metrics.txt.
+and the capture real-responses/...-25-promtail-metrics.txt. Its targets follow
+the scenario's Promtail configuration (sandbox.promtail_config); the HTML pages are
+sandbox.promtail_pages.
 """
 
 import json
 import threading
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import requests
 
+from . import promtail_pages
 from .httpserver import App, text
+from .promtail_config import PromtailConfig
 
 EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
+HTML = "text/html; charset=utf-8"  # what Go's http.DetectContentType gives the pages (captures 26, 27)
 # client_golang's prometheus.DefBuckets, which promtail_request_duration_seconds uses.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Promtail retries up to 10 times with a backoff of up to 5 minutes; the sandbox
 # cannot wait that long inside a request, so it tries twice without waiting.
 ATTEMPTS = 2
-# The file targets of the capture (a configuration close to production). The
-# sandbox ships no lines from them: its lines come from docker discovery, which
-# promtail_targets_active_total does not count.
-FILE_TARGETS = ("/var/log/app/backend.log", "/var/log/midnight_reset.log")
+# server/server.go: what /ready answers (500, through http.Error) when no target manager is ready.
+NOT_READY = "Not ready: Unable to find any logs to tail. Please verify permissions, volumes, scrape_config, etc."
 
 
 class Shipper:
@@ -93,17 +97,69 @@ class Shipper:
 
 
 class Promtail:
-    """/ready and /metrics of one Promtail whose client is `shipper`."""
+    """/ready, /metrics, /targets and /service-discovery of one Promtail whose client is `shipper`.
 
-    def __init__(self, shipper, file_targets=FILE_TARGETS):
+    `config` (sandbox.promtail_config.PromtailConfig, EscaShop's by default) says which jobs it
+    runs and which files exist in its container; the file targets, their readiness and the
+    file metrics follow from it as in Promtail 2.6 (see promtail_config).
+    """
+
+    def __init__(self, shipper, config=None):
         self.shipper = shipper
-        self.file_targets = tuple(file_targets)
+        self.config = config if config is not None else PromtailConfig.site()
         self.started = time.time()
+
+    # --- targets, as Promtail's target managers hold them ---
+
+    def file_targets(self):
+        """[(job, Target)] for the file jobs: one target each, ready or not (targetSyncer.sync)."""
+        targets = []
+        for job in self.config.file_jobs:
+            tailed = self.config.tailed(job)
+            targets.append((job.job_name, Target("File", bool(tailed), job.discovered_labels, dict(job.labels),
+                                                 {p: self.config.files[p].position for p in tailed})))
+        return targets
+
+    def docker_targets(self):
+        """[(job key, [Target])] for the docker jobs: one running target per discovered container.
+
+        Promtail 2.6's docker Target gets the discovered labels as its labels (relabeling is
+        applied per entry), so both pages show the __meta labels (captures 26, 27).
+        """
+        return [(job.key, [Target("Docker", True, dict(c), dict(c), None)
+                           for c in sorted(job.containers, key=lambda c: sorted(c.items()))])
+                for job in self.config.docker_jobs]
+
+    def pools(self):
+        """{job: [Target]}: the file and docker managers' targets (TargetManagers.ActiveTargets/AllTargets).
+
+        The file manager lists every target; the docker manager only running ones, and all of the
+        sandbox's containers run, so both pages list the same targets here.
+        """
+        pools = {}
+        for name, target in self.file_targets():
+            pools.setdefault(name, []).append(target)
+        for key, targets in self.docker_targets():
+            pools.setdefault(key, []).extend(t for t in targets if t.ready)
+        return pools
+
+    def tailed_files(self):
+        """{path: PromtailFile} of every file some file target tails."""
+        return {p: self.config.files[p] for job in self.config.file_jobs for p in self.config.tailed(job)}
+
+    def ready(self):
+        """TargetManagers.Ready(): any manager ready. The file manager is ready when one of its targets
+        tails a file; the docker manager as soon as it has a docker_sd job (its syncer's Ready()
+        returns true even without a running target, targets/docker/targetmanager.go)."""
+        return bool(self.config.docker_jobs) or any(t.ready for _, t in self.file_targets())
 
     def metrics(self):
         """The exposition text: families sorted by name, as client_golang writes them."""
         s = self.shipper
         host = f'host="{s.host}"'
+        tailed = self.tailed_files()
+        files_active = sum(len(self.config.tailed(job)) for job in self.config.file_jobs)
+        paths = sorted(tailed)
         with s._lock:
             families = [
                 _family("process_start_time_seconds", "gauge",
@@ -118,18 +174,23 @@ class Promtail:
                         [(host, s.dropped_entries)]),
                 _family("promtail_encoded_bytes_total", "counter",
                         "Number of bytes encoded and ready to send.", [(host, s.encoded_bytes)]),
-                _family("promtail_files_active_total", "gauge", "Number of active files.",
-                        [("", len(self.file_targets))]),
+                # targets/file/metrics.go: files_active_total counts running tailers, file_bytes_total is
+                # each tailed file's size, read_bytes_total its position, read_lines_total the lines read.
+                _family("promtail_file_bytes_total", "gauge", "Number of bytes total.",
+                        [(f'path="{_label_value(p)}"', tailed[p].size) for p in paths]),
+                _family("promtail_files_active_total", "gauge", "Number of active files.", [("", files_active)]),
                 _family("promtail_read_bytes_total", "gauge", "Number of bytes read.",
-                        [(f'path="{p}"', 0) for p in self.file_targets]),
+                        [(f'path="{_label_value(p)}"', tailed[p].position) for p in paths]),
                 _family("promtail_read_lines_total", "counter", "Number of lines read.",
-                        [(f'path="{p}"', 0) for p in self.file_targets]),
+                        [(f'path="{_label_value(p)}"', tailed[p].lines) for p in paths]),
                 _histogram("promtail_request_duration_seconds", "Duration of send requests.", s.host, s.durations),
                 _family("promtail_sent_bytes_total", "counter", "Number of bytes sent.", [(host, s.sent_bytes)]),
                 _family("promtail_sent_entries_total", "counter",
                         "Number of log entries sent to the ingester.", [(host, s.sent_entries)]),
+                # filetargetmanager.go adds 1 for every FileTarget it creates, whether it tails anything or not;
+                # docker targets are not counted (README of the captures, capture 25).
                 _family("promtail_targets_active_total", "gauge", "Number of active total.",
-                        [("", len(self.file_targets))]),
+                        [("", len(self.config.file_jobs))]),
             ]
             # Vectors nobody touched have no series, and client_golang then
             # prints nothing for them: retries appear after the first retry,
@@ -139,6 +200,21 @@ class Promtail:
                                         "Number of times batches has had to be retried.", [(host, s.batch_retries)]))
         families.sort(key=lambda f: f[0])
         return "".join(body for _, body in families if body)
+
+
+@dataclass
+class Target:
+    """What Promtail's pages read of a target (targets/target.Target)."""
+    type: str  # "File" | "Docker" (target.TargetType)
+    ready: bool
+    discovered_labels: dict
+    labels: dict
+    details: dict  # File: {path: position} of the tailed files; Docker: not shown
+
+
+def _label_value(value):
+    """A label value in the exposition format: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
 
 
 def _go_float(value):
@@ -189,10 +265,32 @@ def _histogram(name, help_text, host, durations):
 def make_app(promtail):
     app = App("promtail")
 
-    # Promtail's /ready: 200 "Ready" in plain text (capture 02).
+    # Promtail's /ready (server/server.go): 200 "Ready" in plain text (capture 02) while some target
+    # manager is ready, else http.Error's 500 with the readiness probe's failure text.
     @app.route("GET", "/ready")
     def ready(request):
+        if not promtail.ready():
+            return text(500, NOT_READY + "\n", X_Content_Type_Options="nosniff")
         return text(200, "Ready")
+
+    # server/server.go: "/" is http.RedirectHandler(".../targets", 303); Go writes this body for a GET.
+    @app.route("GET", "/")
+    def root(request):
+        return text(303, '<a href="/targets">See Other</a>.\n\n', content_type=HTML, Location="/targets")
+
+    # The HTML pages of server/ui/templates (targets.html, service-discovery.html), captures 26 and 27.
+    @app.route("GET", "/targets")
+    def targets(request):
+        return text(200, promtail_pages.targets_page(promtail.pools()), content_type=HTML)
+
+    @app.route("GET", "/service-discovery")
+    def service_discovery(request):
+        return text(200, promtail_pages.service_discovery_page(promtail.pools()), content_type=HTML)
+
+    # The rest of Promtail's UI the sandbox does not serve: say so rather than answer a 404 Promtail would not.
+    @app.route("GET", r"/(config|static/.*)")
+    def not_emulated(request):
+        return text(501, f"sandbox promtail does not emulate GET {request.path}\n")
 
     # Prometheus text exposition format 0.0.4 (capture 25).
     @app.route("GET", "/metrics")

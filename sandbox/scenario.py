@@ -8,7 +8,11 @@ optionally, a directory of dashboard JSON files there that replaces the
 provisioning directory's dashboards; `grafana_root_url` is that Grafana's [server] root_url.
 `loki_config` is a mapping merged over the sandbox's Loki configuration
 (sandbox.loki_config: Loki's defaults and EscaShop's file), which the emulated
-Loki then enforces and prints at GET /config. Rendering a scenario for its last night gives Loki streams
+Loki then enforces and prints at GET /config. `promtail_jobs` and `promtail_files` are Promtail's
+scrape jobs and the files inside its container (sandbox.promtail_config; default EscaShop's, as
+captures 26 and 27 show); the backend's lines reach Loki through the docker job that discovers
+`container`, with that job's `line_labels` added to each line's stream labels.
+Rendering a scenario for its last night gives Loki streams
 [(labels, [(ns, line), ...])] and the facts the backend stand-in needs: its
 last successful reset and its start-up, both instants in UTC.
 """
@@ -24,6 +28,7 @@ import yaml
 
 from .grafana import parse_root_url
 from .loki_config import LokiConfig, LokiConfigError
+from .promtail_config import PromtailConfig, PromtailConfigError
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
@@ -31,7 +36,7 @@ DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
                  "nights", "templates", "vars", "grafana_provisioning", "dashboards", "grafana_root_url",
-                 "loki_config"}
+                 "loki_config", "promtail_jobs", "promtail_files"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup"}
@@ -79,6 +84,7 @@ def load(name):
         grafana_root_url=_root_url(path, data.get("grafana_root_url")),
         loki_overrides=data.get("loki_config"),
         loki_config=_loki_config(path, data.get("loki_config")),
+        promtail=_promtail_config(path, data.get("promtail_jobs"), data.get("promtail_files")),
     )
     scenario.check(path)
     return scenario
@@ -118,6 +124,13 @@ def _loki_config(path, overrides):
         raise ScenarioError(f"{path}: {exc}") from None
 
 
+def _promtail_config(path, jobs, files):
+    try:
+        return PromtailConfig.site(jobs, files)
+    except PromtailConfigError as exc:
+        raise ScenarioError(f"{path}: {exc}") from None
+
+
 def _only_keys(path, what, mapping, allowed):
     unknown = set(mapping) - allowed
     if unknown:
@@ -143,9 +156,23 @@ class Scenario:
     grafana_root_url: str = None  # None: the CLI's default
     loki_overrides: dict = None  # the scenario's loki_config mapping, as written
     loki_config: LokiConfig = None  # the configuration the emulated Loki runs with
+    promtail: PromtailConfig = None  # the emulated Promtail's jobs and files (None: EscaShop's)
+
+    def __post_init__(self):
+        if self.promtail is None:
+            self.promtail = PromtailConfig.site()
 
     def check(self, path):
         """Fail at load time, not half-way through a render."""
+        try:
+            shipping = self.promtail.shipping_job(self.container)
+        except PromtailConfigError as exc:
+            raise ScenarioError(f"{path}: {exc}") from None
+        for stream, labels in self.labels.items():
+            clash = sorted(set(shipping.line_labels) & set(labels))
+            if clash:
+                raise ScenarioError(f"{path}: promtail_jobs ({shipping.job_name}) line_labels {', '.join(clash)} "
+                                    f"would replace the {stream} stream's own label")
         if "default" not in self.plan:
             raise ScenarioError(f"{path}: templates needs a 'default' entry")
         for night, names_ in self.plan.items():
@@ -170,6 +197,19 @@ class Scenario:
                     raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: no labels for stream {item['stream']!r}")
                 if item.get("event", "success") not in EVENTS:
                     raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: unknown event {item['event']!r}")
+
+    def stream_labels(self, stream, instant):
+        """The Loki labels of a line the container printed on `stream` at `instant` (an aware datetime).
+
+        The stream's labels, plus the shipping docker job's line_labels: `local_time` is the
+        line's instant in the scenario's zone to the second, as capture 07's `timestamp` label.
+        """
+        labels = dict(self.labels[stream])
+        for name, source in self.promtail.shipping_job(self.container).line_labels.items():
+            if source != "local_time":  # PromtailConfig refuses any other; refuse here too rather than guess
+                raise ScenarioError(f"line label {name}: unknown source {source!r}")
+            labels[name] = instant.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
+        return labels
 
     def week(self, last_night):
         """The local dates of the week's resets, first to last."""
@@ -256,11 +296,12 @@ class Rendered:
         return self.scenario.week(self.last_night)[0]
 
     def streams(self):
-        """[(labels, [(ns, line), ...])], one entry per stream, as Loki takes them."""
-        by_stream = {}
+        """[(labels, [(ns, line), ...])], one entry per label set, as Loki takes them."""
+        by_labels = {}
         for instant, stream, line, _ in self.lines:
-            by_stream.setdefault(stream, []).append((to_ns(instant), line))
-        return [(dict(self.scenario.labels[s]), entries) for s, entries in by_stream.items()]
+            labels = self.scenario.stream_labels(stream, instant)
+            by_labels.setdefault(tuple(labels.items()), []).append((to_ns(instant), line))
+        return [(dict(key), entries) for key, entries in by_labels.items()]
 
     def _last(self, event):
         instants = [instant for instant, _, _, e in self.lines if e == event]

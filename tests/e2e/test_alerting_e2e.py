@@ -44,6 +44,11 @@ def failed_checks(out):
      ["limits_config.retention_period is 3 days", "compactor", "fix Loki's retention settings"]),
     ("loki-retention-ignored", "test_loki_keeps_the_week",
      ["retention_period is set (28 days) but neither compactor.retention_enabled", "never deletes anything"]),
+    ("promtail-path-matches-nothing", "test_promtail_jobs_have_targets",
+     ["job 'midnight-reset-logs' has 0 of 1 targets ready", "matches no file inside the Promtail container",
+      "fix the job's __path__"]),
+    ("labels-unbounded", "test_log_labels_bounded",
+     ["'timestamp' has", "values for", "stop promoting that field to a label"]),
     ("dashboard-broken", "test_dashboard_queries_valid",
      ["panel 'Reset errors (24h)'", "parse error", "datasource 'loki-old', which does not exist", "fix the panels"]),
 ])

@@ -29,9 +29,11 @@ BAD_REGEXP = ("rpc error: code = Unknown desc = parse error : stage '|~ \"(?i)(r
               "missing closing ): `(?i)(reset`\n")
 DEFECTS = ["rule-never-fires", "rule-nodata-alerting", "rule-invalid-query", "rule-wrong-route",
            "rule-wrong-severity", "contact-placeholder", "dashboard-broken", "contact-wrong-grafana-link",
-           "loki-short-retention", "loki-retention-ignored"]
-# Defects in Loki's configuration run Grafana with the escashop provisioning; the others with their own copy.
-LOKI_DEFECTS = {"loki-short-retention", "loki-retention-ignored"}
+           "loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing", "labels-unbounded"]
+# Defects in Loki's or Promtail's configuration run Grafana with the escashop provisioning; the others with
+# their own copy.
+ESCASHOP_GRAFANA = {"loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing",
+                    "labels-unbounded"}
 ROOT_URL = "https://grafana.escashop.ph/"
 HEALTHY_LINK = "https://grafana.escashop.ph/d/midnight-reset-dashboard"
 STAGING_TEXT = ('{{ template "slack.default.text" . }} Dashboard: '
@@ -104,9 +106,9 @@ def api_view(directory):
 
 
 def scenario_view(sc):
-    """Everything a scenario configures: its Grafana provisioning, root_url and Loki configuration."""
+    """Everything a scenario configures: its Grafana provisioning, root_url, Loki and Promtail configuration."""
     return {**api_view(sc.grafana_provisioning), "/grafana_root_url": sc.grafana_root_url,
-            **flatten(sc.loki_config.document(), "/loki")}
+            **flatten(sc.loki_config.document(), "/loki"), **flatten(sc.promtail.document(), "/promtail")}
 
 
 # --- each defect scenario carries exactly its defect ---
@@ -138,13 +140,16 @@ EXPECTED_DIFFERENCES = {
     "contact-wrong-grafana-link": {"/contact_points/midnight-critical-slack/settings/text": (MISSING, STAGING_TEXT)},
     "loki-short-retention": {"/loki/limits_config/retention_period": ("4w", "3d")},
     "loki-retention-ignored": {"/loki/compactor/retention_enabled": (True, False)},
+    "promtail-path-matches-nothing": {"/promtail/jobs/midnight-reset-logs/path": (
+        "/var/log/midnight_reset*.log", "/var/log/midnight-reset/*.log")},
+    "labels-unbounded": {"/promtail/jobs/docker-containers/line_labels/timestamp": (MISSING, "local_time")},
 }
 
 
 @pytest.mark.parametrize("name", DEFECTS)
 def test_defect_scenario_differs_from_escashop_only_by_its_defect(name):
     sc, healthy = scenario.load(name), scenario.load("healthy")
-    expected_dir = PROVISIONING / ("escashop" if name in LOKI_DEFECTS else name)
+    expected_dir = PROVISIONING / ("escashop" if name in ESCASHOP_GRAFANA else name)
     assert sc.grafana_provisioning == expected_dir and sc.dashboards is None
     assert sc.plan == healthy.plan and sc.nights == 7  # the healthy week
     assert healthy.grafana_provisioning == PROVISIONING / "escashop" and healthy.grafana_root_url == ROOT_URL

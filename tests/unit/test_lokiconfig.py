@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from opsverify.lokiconfig import retention_problems
+from opsverify.lokiconfig import retention_problems, unbounded_label
 
 KEEP = timedelta(days=8)
 
@@ -52,3 +52,10 @@ def test_problems_name_the_setting(sections, words):
 
 def test_week_durations_as_loki_prints_them():
     assert retention_problems(config(limits_config={"retention_period": "4w"}), KEEP, SET) == []
+
+
+def test_unbounded_labels():
+    assert not unbounded_label(2, 5000, 30)  # stream=stdout|stderr
+    assert unbounded_label(31, 5000, 30)  # too many values in a night
+    assert unbounded_label(20, 26, 30)  # a value for nearly every line
+    assert not unbounded_label(5, 6, 30)  # a quiet night with few lines says nothing
