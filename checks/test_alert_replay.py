@@ -6,7 +6,7 @@ import pytest
 
 from opsverify.clients.http import ClientError
 from opsverify.clients.loki import LokiQueryError
-from opsverify.evidence import require
+from opsverify.evidence import not_applicable, require
 from opsverify.replay import NOTIFYING, Replay, classify, evaluation_times, replay
 from opsverify.resetlog import outcome
 from opsverify.rules import AnalysisError, duration_seconds, queries
@@ -49,7 +49,7 @@ def test_rule_replay(rule, rule_spec, loki, grafana, reset_log, night, run, sett
                             "evaluations": [f"{night.clock(s.at)} {s.state}: {s.detail}" for s in steps]})
     causes = {s.cause for s in steps if s.state in NOTIFYING}
     if verdict == "false positive" and causes <= {"nodata", "error"}:
-        pytest.skip(f"rule '{rule.title}' would notify only because of its no-data or error handling: "
+        not_applicable(f"rule '{rule.title}' would notify only because of its no-data or error handling: "
                     f"test_rule_quiet_without_data and test_rule_queries_valid say why")
     where = f"{settings.grafana_url}/api/v1/provisioning/alert-rules/{rule.uid}"
     notified = ", ".join(f"{k} {', '.join(v)}" for k, v in spans.items() if v and k != "pending") or "quiet"

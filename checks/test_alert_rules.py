@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from opsverify.evidence import require
+from opsverify.evidence import not_applicable, require
 from opsverify.rules import (NOISY_EXEC_ERR, NOISY_NO_DATA, URL_SETTINGS, AnalysisError, alert_labels, can_fire,
                              email_addresses, foreign_grafana_links, host_of, inspect_integration, no_data_count,
                              queries, route)
@@ -128,14 +128,14 @@ def test_rule_healthy_now(rule, rule_states, query_errors, settings, evidence):
     evidence.add("state", {"state": state.state, "health": state.health, "lastError": state.last_error,
                            "alerts": list(state.alerts)})
     if query_errors[rule.uid]:
-        pytest.skip(f"{_name(rule)} has an invalid query (test_rule_queries_valid): its health says the same")
+        not_applicable(f"{_name(rule)} has an invalid query (test_rule_queries_valid): its health says the same")
     require(state.health != "error", "Grafana", where, f"{_name(rule)} healthy", f"health error: {state.last_error}",
             "read the error: a datasource that cannot be reached or a query that times out")
     firing = [a for a in state.alerts if str(a.get("state", "")).split(" ")[0].lower() in
               ("alerting", "firing", "pending", "nodata", "error")]
     # Grafana says why an instance fires: "Alerting (NoData)" comes from noDataState, whose check owns it.
     if firing and all("NoData" in str(a.get("state")) for a in firing) and rule.no_data_state in NOISY_NO_DATA:
-        pytest.skip(f"{_name(rule)} fires now because its query has no data (test_rule_quiet_without_data)")
+        not_applicable(f"{_name(rule)} fires now because its query has no data (test_rule_quiet_without_data)")
     require(state.state not in ("firing", "pending") and not firing, "Grafana", where,
             f"{_name(rule)} quiet now", f"state {state.state}: " + "; ".join(
                 f"{a.get('state')} since {a.get('activeAt')} value {a.get('value')}" for a in firing),
@@ -144,9 +144,9 @@ def test_rule_healthy_now(rule, rule_states, query_errors, settings, evidence):
 
 def test_rule_routes_as_promised(rule, rule_spec, rule_states, grafana, settings, evidence):
     if not rule_spec.receivers:
-        pytest.skip(f"the site file promises no receivers for {rule_spec.uid}")
+        not_applicable(f"the site file promises no receivers for {rule_spec.uid}")
     if rule.labels.get("severity") != rule_spec.severity:
-        pytest.skip(f"{_name(rule)} carries the wrong severity (test_rule_well_formed); routing depends on it")
+        not_applicable(f"{_name(rule)} carries the wrong severity (test_rule_well_formed); routing depends on it")
     state = rule_states.get(rule.title)
     labels = alert_labels(rule, state.folder if state else "")
     deliveries = route(grafana.policies(), labels)

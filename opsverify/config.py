@@ -109,6 +109,12 @@ def _url(value):
     return text.rstrip("/")
 
 
+def _text_or_empty(value):
+    if value is None or value == "":
+        return ""
+    return _text(value)
+
+
 def _int(value):
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a whole number")
@@ -260,6 +266,7 @@ FIELDS = (
     Field("promtail_jobs", ("promtail", "jobs"), _names),
     Field("backend_url", ("backend", "url"), _url, "--backend-url"),
     Field("container", ("backend", "container"), _text, "--container"),
+    Field("docker_host", ("backend", "docker_host"), _text_or_empty),
     Field("pattern_start", ("patterns", "start"), _regex),
     Field("pattern_completed", ("patterns", "completed"), _regex),
     Field("pattern_failed", ("patterns", "failed"), _regex),
@@ -305,6 +312,7 @@ class Settings:
     promtail_jobs: tuple
     backend_url: str
     container: str
+    docker_host: str
     pattern_start: str
     pattern_completed: str
     pattern_failed: str

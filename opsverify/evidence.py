@@ -34,6 +34,16 @@ def require(condition, system, where, expected, seen, todo):
         pytest.fail(problem(system, where, expected, seen, todo), pytrace=False)
 
 
+NOT_APPLICABLE = "n/a: "
+
+
+def not_applicable(reason):
+    """Skip a check that does not apply here (no healthcheck defined, reported by the check that owns
+    the cause): unlike a check that could not see, it does not make the night a warning."""
+    __tracebackhide__ = True
+    pytest.skip(NOT_APPLICABLE + reason)
+
+
 def scrub(text, secrets):
     """`text` with every secret value replaced by ***."""
     for secret in secrets:

@@ -17,7 +17,7 @@ import pytest
 from opsverify import __version__
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.config import ConfigError, load_settings, parse_set_options
-from opsverify.evidence import Evidence, scrub, scrub_value
+from opsverify.evidence import NOT_APPLICABLE, Evidence, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, night_window
 from opsverify.report import html_alert_replay, html_header, html_week_table, markdown_page
 from opsverify.runstate import RunState
@@ -52,6 +52,9 @@ def pytest_addoption(parser):
     group.addoption("--sandbox", nargs="?", const="healthy", default=None, metavar="SCENARIO",
                     help="start the bundled sandbox stack (scenario default: healthy) and check it, "
                          "not production")
+    group.addoption("--sandbox-docker", action="store_true",
+                    help="with --sandbox: also run the stand-in backend container on the Docker engine "
+                         "at DOCKER_HOST (never touches a container the sandbox did not create)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -107,10 +110,12 @@ def _start_run(config):
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
             raise ConfigError(f"--sandbox starts its own stack: drop --{given[0].replace('_', '-')}")
-        sandbox = Sandbox(option.sandbox, night_date)
+        sandbox = Sandbox(option.sandbox, night_date, docker=option.sandbox_docker)
         config.stash[SANDBOX_KEY] = sandbox
         sandbox_env = sandbox.start()
         sandbox_env.pop("OPSVERIFY_NIGHT", None)  # the night is ours to choose; we told the sandbox
+        if "DOCKER_HOST" in sandbox_env:
+            sandbox_env["OPSVERIFY_DOCKER_HOST"] = sandbox_env.pop("DOCKER_HOST")
         if settings.week_start:  # the user's Day 1 wins over the scenario's
             sandbox_env.pop("OPSVERIFY_WEEK_START", None)
         settings = load_settings(cli, environ=environ_with(sandbox_env), site_file=option.site)
@@ -220,6 +225,8 @@ class NightRecorder:
             return
         name = nodeid.split("::")[-1]
         reason = _one_line(report) if outcome != "passed" else ""
+        if outcome == "skipped" and reason.startswith(NOT_APPLICABLE):
+            outcome, reason = "n/a", reason[len(NOT_APPLICABLE):]
         self.outcomes[nodeid] = CheckOutcome(nodeid, name, severity, outcome, scrub(reason, self.run.secrets()))
         if "nightly" in report.keywords:
             self.nightly.add(nodeid)

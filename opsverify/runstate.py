@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from opsverify.clients.backend import BackendClient
+from opsverify.clients.docker import DockerClient
 from opsverify.clients.grafana import GrafanaClient
 from opsverify.clients.http import ClientError, Deadline, Journal
 from opsverify.clients.loki import LokiClient
@@ -43,6 +44,7 @@ class RunState:
                                                  token=creds.grafana_token, **common),
                 "promtail": lambda: PromtailClient(s.promtail_url, **common),
                 "backend": lambda: BackendClient(s.backend_url, token=creds.backend_token, **common),
+                "docker": lambda: DockerClient(s.docker_host, timeout=s.read_timeout_seconds),
             }
             self._clients[system] = factories[system]()
         return self._clients[system]

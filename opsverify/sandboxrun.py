@@ -22,8 +22,8 @@ class SandboxError(Exception):
 
 
 class Sandbox:
-    def __init__(self, scenario, night):
-        self.scenario, self.night = scenario, night
+    def __init__(self, scenario, night, docker=False):
+        self.scenario, self.night, self.docker = scenario, night, docker
         self.process = None
         self._dir = tempfile.TemporaryDirectory(prefix="opsverify-sandbox-")
         self.env_file = Path(self._dir.name) / "sandbox.env"
@@ -33,6 +33,8 @@ class Sandbox:
         """Start it and return the OPSVERIFY_* variables that point at it."""
         command = [sys.executable, "-m", "sandbox", "--scenario", self.scenario,
                    "--night", self.night.isoformat(), "--env-file", str(self.env_file)]
+        if self.docker:
+            command.append("--docker")
         self.process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, encoding="utf-8")
         ready = threading.Event()

@@ -18,12 +18,13 @@ class CheckOutcome:
     nodeid: str
     name: str
     severity: str  # critical | warning
-    outcome: str  # passed | failed | error | skipped
+    outcome: str  # passed | failed | error | skipped | n/a (does not apply here)
     reason: str = ""  # one line
 
 
 def night_status(outcomes):
     """The night's status; PENDING when nothing was checked."""
+    outcomes = [o for o in outcomes if o.outcome != "n/a"]
     if not outcomes:
         return PENDING
     bad = [o for o in outcomes if o.outcome in ("failed", "error")]
@@ -39,7 +40,7 @@ def issues(outcomes):
     order = {"critical": 0, "warning": 1}
     lines = []
     for o in sorted(outcomes, key=lambda o: order.get(o.severity, 2)):
-        if o.outcome == "passed":
+        if o.outcome in ("passed", "n/a"):
             continue
         prefix = "not checked: " if o.outcome == "skipped" else ""
         lines.append(f"{prefix}{o.name}: {o.reason}" if o.reason else f"{prefix}{o.name}")

@@ -192,3 +192,28 @@ def test_an_unwritable_ledger_keeps_the_record_on_the_console(suite):
     result = run(suite, "--night", "2026-11-24")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["LEDGER NOT UPDATED: *", 'the night\'s record, to add by hand: {"night": "2026-11-24"*'])
+
+
+def test_a_check_that_does_not_apply_keeps_the_night_green(suite):
+    suite.makepyfile(test_checks="""
+import pytest
+from opsverify.evidence import not_applicable
+
+pytestmark = pytest.mark.nightly
+
+@pytest.mark.severity("critical")
+def test_ok():
+    pass
+
+@pytest.mark.severity("warning")
+def test_healthcheck():
+    not_applicable("no healthcheck defined")
+
+@pytest.mark.severity("warning")
+def test_blind():
+    pytest.skip("could not see")
+""")
+    run(suite, "--night", "2026-11-24", "-k", "not blind").assert_outcomes(passed=1, skipped=1)
+    assert ledger(suite)["2026-11-24"]["status"] == "passed"
+    run(suite, "--night", "2026-11-24").assert_outcomes(passed=1, skipped=2)
+    assert ledger(suite)["2026-11-24"]["issues"] == ["not checked: test_blind: could not see"]

@@ -22,6 +22,8 @@ SENSITIVE_PARAM = re.compile(r"token|password|passwd|secret|api[-_]?key|auth|sig
 def redact_url(url):
     """The URL without user-info, with the values of secret-looking parameters masked."""
     parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return url.split("?", 1)[0] if "@" not in url else f"{parts.scheme}://***"  # unix sockets, ssh://
     netloc = parts.hostname or ""
     if ":" in netloc:  # an IPv6 literal
         netloc = f"[{netloc}]"

@@ -20,6 +20,7 @@ def outcome(name, severity, result, reason=""):
     ([outcome("a", "critical", "failed"), outcome("b", "warning", "passed")], FAILED),
     ([outcome("a", "critical", "error")], FAILED),
     ([outcome("a", "critical", "skipped"), outcome("b", "warning", "passed")], WARNING),  # could not see
+    ([outcome("a", "critical", "n/a"), outcome("b", "warning", "passed")], PASSED),  # does not apply here
     ([], PENDING),
 ])
 def test_night_status(outcomes, expected):
