@@ -15,6 +15,12 @@ SANDBOX_GRAFANA_PASSWORD,
 SANDBOX_GRAFANA_TOKEN and SANDBOX_BACKEND_TOKEN fix the credentials; with
 SANDBOX_GRAFANA_VIEWER_PASSWORD set, Grafana also has a user "viewer" with the
 Viewer role (what Grafana refuses a non-admin, e.g. a decrypted contact point export).
+
+With --docker, the backend's container runs for real on the Docker engine at DOCKER_HOST
+(default unix:///var/run/docker.sock): the stand-in of sandbox.standin, named as the
+scenario's container, healthy before the sandbox is ready, removed when it stops. The
+settings then carry DOCKER_HOST. A same-named container the sandbox did not create
+(no label opsverify.sandbox=1) is never touched: the sandbox refuses to start.
 """
 
 import argparse
@@ -32,7 +38,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import backend, grafana, promtail, scenario
+from . import backend, grafana, promtail, scenario, standin
 from .httpserver import Server
 from .loki import LokiStore
 from .loki import make_app as make_loki_app
@@ -69,6 +75,9 @@ def parse_args(argv):
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--docker", action="store_true",
+                        help="also run the backend's container (the stand-in) on the Docker engine at DOCKER_HOST "
+                        f"(default {standin.DEFAULT_DOCKER_HOST}), with --network none")
     args = parser.parse_args(argv)
     if args.external_loki and "loki" in args.down:
         parser.error("--external-loki and --down loki exclude each other")
@@ -165,6 +174,13 @@ def start(args, now):
     if args.external_loki and sc.loki_overrides is not None:
         raise StartupError(f"scenario {sc.name} configures Loki (loki_config), but --external-loki runs against a "
                            "Loki with its own configuration; run it without --external-loki")
+    engine = None
+    if args.docker:  # before anything starts: no engine, no image, no sandbox
+        try:
+            engine = standin.connect()
+            standin.ensure_image(engine[0])
+        except standin.StandinError as exc:
+            raise StartupError(f"--docker: {exc}") from None
     grafana_password = os.environ.get("SANDBOX_GRAFANA_PASSWORD") or secrets.token_urlsafe(18)
     grafana_token = os.environ.get("SANDBOX_GRAFANA_TOKEN") or "glsa_" + secrets.token_urlsafe(24)
     backend_token = os.environ.get("SANDBOX_BACKEND_TOKEN") or secrets.token_urlsafe(32)
@@ -219,6 +235,15 @@ def start(args, now):
         "OPSVERIFY_NIGHT": night.isoformat(),
         "OPSVERIFY_SANDBOX": sc.name,
     }
+    if engine is not None:
+        client, docker_host = engine
+        try:
+            container = standin.run(client, sc.container, sc.startup_lines(), scenario=sc.name,
+                                    timezone=sc.zone.key)
+        except standin.StandinError as exc:
+            raise StartupError(f"--docker: {exc}") from None
+        servers.append(standin.Standin(client, container))
+        settings["DOCKER_HOST"] = docker_host
     return settings, servers
 
 
@@ -227,6 +252,7 @@ def main(argv=None):
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    servers = []
     try:
         settings, servers = start(args, datetime.now(timezone.utc))
         if args.env_file:
@@ -236,15 +262,20 @@ def main(argv=None):
             print("".join(f"{key}={value}\n" for key, value in settings.items()), end="", flush=True)
     except (StartupError, scenario.ScenarioError, grafana.ProvisioningError, OSError) as exc:
         print(f"sandbox: {exc}", file=sys.stderr, flush=True)
+        stop_all(servers)  # the stand-in container, if it started: the sandbox leaves none behind
         return 2
     stop.wait()
-    # Each stop waits out its server's poll interval: stop them all at once.
+    stop_all(servers)
+    return 0
+
+
+def stop_all(servers):
+    """Stop the servers (and the stand-in container) at once: each stop waits out its poll interval."""
     stoppers = [threading.Thread(target=server.stop) for server in servers]
     for thread in stoppers:
         thread.start()
     for thread in stoppers:
         thread.join()
-    return 0
 
 
 if __name__ == "__main__":

@@ -211,6 +211,18 @@ class Scenario:
             labels[name] = instant.astimezone(self.zone).strftime("%Y-%m-%d %H:%M:%S")
         return labels
 
+    def startup_lines(self):
+        """What the backend prints when it starts, for its stand-in container: the template line marked
+        `startup` and the lines within a second after it, filled in for this scenario's zone."""
+        values = {"zone": self.zone_label, **{k: str(v) for k, v in self.vars.items()}}
+        for items in self.templates.values():
+            timed = [item for item in items if "at" in item]
+            for index, item in enumerate(timed):
+                if item.get("event") == "startup":
+                    return [_fill(later["line"], values) for later in timed[index:]
+                            if later["at"] - item["at"] < 1]
+        raise ScenarioError(f"{TEMPLATES_FILE}: no template has a line with event: startup")
+
     def week(self, last_night):
         """The local dates of the week's resets, first to last."""
         return [last_night - timedelta(days=self.nights - 1 - i) for i in range(self.nights)]

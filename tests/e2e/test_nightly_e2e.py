@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,37 @@ def test_a_stack_whose_logs_live_in_another_loki(tmp_path, sandboxes):
     assert record["status"] == "failed"
     assert sorted(i.split(":")[0] for i in record["issues"] if not i.startswith("not checked")) == [
         "test_no_unrecovered_failure", "test_reset_completed"]
+
+
+def engine_or_skip():
+    """DOCKER_HOST's engine answers; a machine without one skips, except in CI (OPSVERIFY_REQUIRE_DOCKER)."""
+    import docker
+
+    try:
+        docker.from_env(timeout=5).ping()
+    except docker.errors.DockerException as exc:
+        message = f"no Docker engine at DOCKER_HOST={os.environ.get('DOCKER_HOST', '(unset)')}: {exc}"
+        if os.environ.get("OPSVERIFY_REQUIRE_DOCKER"):
+            pytest.fail(message + " (OPSVERIFY_REQUIRE_DOCKER is set: the engine must be up)")
+        pytest.skip(message)
+
+
+def test_container_checks_run_against_the_stand_in_container(tmp_path):
+    engine_or_skip()
+    reports = tmp_path / "reports"
+    env = clean_env(**SECRETS, DOCKER_HOST=os.environ.get("DOCKER_HOST", ""))
+    result = nightly(reports, "--sandbox=healthy", "--sandbox-docker", f"--night={NIGHT}", env=env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    cases = {case.get("name"): [child.tag for child in case]
+             for case in ET.parse(reports / "junit.xml").getroot().iter("testcase")
+             if case.get("classname", "").endswith("test_container")}
+    assert sorted(cases) == ["test_container_healthy", "test_container_not_oom_killed",
+                             "test_container_not_restarted_in_window", "test_container_running"]
+    assert all("skipped" not in tags and "failure" not in tags for tags in cases.values()), cases
+    assert Outputs(reports, result).record()["status"] == "passed"
+
+
+def test_without_the_stand_in_the_container_checks_do_not_apply(tmp_path):
+    out = scenario(tmp_path, "healthy", "-rs")
+    assert "n/a: the sandbox runs no backend container here" in out.result.stdout
+    assert out.record()["status"] == "passed"

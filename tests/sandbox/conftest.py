@@ -1,5 +1,5 @@
-"""Shared by the sandbox's own tests: emulated services on loopback for a module's tests, and
-`python -m sandbox` processes for the CLI's."""
+"""Shared by the sandbox's own tests: emulated services on loopback for a module's tests,
+`python -m sandbox` processes for the CLI's, and the Docker engine at DOCKER_HOST for the stand-in's."""
 
 import os
 import signal
@@ -39,6 +39,34 @@ def serve():
     servers = Servers()
     yield servers
     servers.stop()
+
+
+# --- the Docker engine ---
+
+REQUIRE_DOCKER = "OPSVERIFY_REQUIRE_DOCKER"  # "1" (CI): no engine is a failure, not a skip
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A docker SDK client of the engine at DOCKER_HOST. Without one the test skips, saying where it
+    looked, unless OPSVERIFY_REQUIRE_DOCKER=1, where that is a failure."""
+    from sandbox import standin
+
+    try:
+        client, _ = standin.connect()
+    except standin.StandinError as exc:
+        if os.environ.get(REQUIRE_DOCKER) == "1":
+            pytest.fail(f"{exc} ({REQUIRE_DOCKER}=1: the docker tests must run)", pytrace=False)
+        pytest.skip(str(exc))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def standin_image(docker_client):
+    from sandbox import standin
+
+    return standin.ensure_image(docker_client)
 
 
 # --- the CLI ---
