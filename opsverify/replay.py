@@ -15,7 +15,6 @@ from opsverify.rules import COMPARE, AnalysisError, condition_clauses, nodes
 NORMAL, PENDING, FIRING = "normal", "pending", "firing"
 NODATA_ALERT, ERROR_ALERT = "nodata", "error"  # DatasourceNoData / DatasourceError alerts: they notify too
 NOTIFYING = (FIRING, NODATA_ALERT, ERROR_ALERT)
-SEVERITY = {NORMAL: 0, PENDING: 1, NODATA_ALERT: 2, ERROR_ALERT: 2, FIRING: 3}
 REDUCERS = {
     "last": lambda v: v[-1], "min": min, "max": max, "sum": sum, "count": len,
     "mean": lambda v: sum(v) / len(v), "median": lambda v: sorted(v)[len(v) // 2],

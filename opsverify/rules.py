@@ -50,7 +50,6 @@ RANGE_FUNCTION = re.compile(r"\b(count_over_time|rate|bytes_over_time|bytes_rate
                             r"max_over_time|min_over_time|absent_over_time)\s*\(")
 RANGE = re.compile(r"\[\s*(\d+(?:\.\d+)?)(ms|s|m|h|d|w)\s*\]")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-SAFE_AGGREGATIONS = re.compile(r"\b(sum|count|max|min|avg|topk|bottomk)\b")
 ARITHMETIC = re.compile(r"\)\s*[-+*/%^]|[-+*/%^]\s*\(|\b(or|unless|vector|label_replace)\b")
 
 
@@ -322,17 +321,6 @@ def can_fire(rule):
 
 
 # --- no data ---
-
-
-@dataclass(frozen=True)
-class NoDataVerdict:
-    evaluations: int
-    without_data: int
-    interval_seconds: int
-
-    @property
-    def hours_per_day(self):
-        return 24.0 * self.without_data / self.evaluations if self.evaluations else 0.0
 
 
 def no_data_count(eval_times, sample_times, lookback_seconds):

@@ -21,8 +21,6 @@ class Metrics:
         values = [v for n, l, v in self.samples if n == name and all(l.get(k) == x for k, x in labels.items())]
         return sum(values) if values else None
 
-    def names(self):
-        return {n for n, _, _ in self.samples}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from test_nightly_e2e import NIGHT, ROOT, Outputs, clean_env, nightly, sandboxes, start_sandbox  # noqa: F401
+from suite_runs import NIGHT, ROOT, Outputs, clean_env, nightly, start_sandbox
 
 pytestmark = pytest.mark.e2e
 

@@ -1,64 +1,14 @@
 """The nightly suite end to end, as a separate process, against sandbox processes."""
 
-import json
 import os
-import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
-from bs4 import BeautifulSoup
 
-ROOT = Path(__file__).resolve().parents[2]
-NIGHT = "2026-11-29"
-SECRETS = {
-    "SANDBOX_GRAFANA_PASSWORD": "gpw-E2E-SECRET-1137",
-    "SANDBOX_GRAFANA_TOKEN": "gtok-E2E-SECRET-2281",
-    "SANDBOX_BACKEND_TOKEN": "jwt-E2E-SECRET-3390",
-}
+from suite_runs import NIGHT, SECRETS, Outputs, clean_env, nightly, scenario, start_sandbox
 
 pytestmark = pytest.mark.e2e
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSVERIFY_", "SANDBOX_", "PYTEST_"))}
-    env.update(extra)
-    return env
-
-
-def nightly(reports, *args, env=None):
-    """`pytest -m nightly` from the project root, as cron would run it."""
-    command = [sys.executable, "-m", "pytest", "-m", "nightly", "-p", "no:cacheprovider",
-               f"--reports-dir={reports}", "--week-start=2026-11-23", *args]
-    return subprocess.run(command, cwd=ROOT, env=env or clean_env(**SECRETS), capture_output=True, text=True,
-                          encoding="utf-8", timeout=300)
-
-
-class Outputs:
-    def __init__(self, reports, result, ledger="ledger-sandbox.json"):
-        self.reports, self.result = reports, result
-        self.ledger = json.loads((reports / ledger).read_text(encoding="utf-8"))["nights"]
-        self.page = BeautifulSoup((reports / "report.html").read_text(encoding="utf-8"), "html.parser")
-
-    def record(self, night=NIGHT):
-        return self.ledger[night]
-
-    def week_row(self, day):
-        row = self.page.select("#week1 tbody tr")[day - 1]
-        return [td.get_text(" ", strip=True) for td in row.find_all("td")]
-
-    def everything(self):
-        texts = [self.result.stdout, self.result.stderr]
-        texts += [p.read_text(encoding="utf-8") for p in self.reports.iterdir() if p.is_file()]
-        return "\n".join(texts)
-
-
-def scenario(tmp_path, name, *args):
-    reports = tmp_path / "reports"
-    result = nightly(reports, f"--sandbox={name}", f"--night={NIGHT}", *args)
-    return Outputs(reports, result)
 
 
 def test_healthy_night_is_successful(tmp_path):
@@ -114,30 +64,6 @@ def test_no_secret_reaches_any_output(tmp_path):
     assert "Sandbox run" in everything  # the scan read the real outputs
     for secret in SECRETS.values():
         assert secret not in everything
-
-
-def start_sandbox(tmp_path, name, *args):
-    """A sandbox process and the OPSVERIFY_* values it wrote; args may set --night."""
-    env_file = tmp_path / f"{name}.env"
-    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--env-file", str(env_file), *args], cwd=ROOT,
-                               env=clean_env(**SECRETS), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
-    line = process.stdout.readline()
-    if not line.startswith("sandbox ready:"):
-        process.wait(10)
-        return process, line + process.stdout.read()
-    values = dict(l.split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
-    return process, values
-
-
-@pytest.fixture
-def sandboxes():
-    started = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(10)
 
 
 @pytest.mark.parametrize("system, check", [

@@ -1,6 +1,6 @@
 """Queries the reset checks send, and the pure judgements on what Loki answered."""
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, time, timedelta
 
 from opsverify.night import night_window
 from opsverify.resetlog import (EVENTS, EventCount, ResetLog, count_query, durations_ms, excerpt_query,
