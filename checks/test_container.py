@@ -1,6 +1,13 @@
-"""The backend container, from the Docker engine: running, healthy, not restarted during the night."""
+"""The backend container, from the Docker engine (running, healthy, not restarted during the night)
+and from inside it through testinfra (user, clock, zone data, free space): read-only commands only."""
+
+import os
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+import testinfra
 
 from opsverify.evidence import not_applicable, require
 
@@ -58,3 +65,68 @@ def test_container_not_oom_killed(container, docker_engine, settings, evidence):
     require(not container.oom_killed, "Docker", f"{docker_engine.base_url}/containers/{settings.container}/json",
             "OOMKilled false", f"OOMKilled true (finished {container.finished_at})",
             "the kernel killed the backend for memory: raise its memory limit or find the leak")
+
+
+@pytest.fixture(scope="session")
+def inside(container, docker_engine, settings):
+    """testinfra's docker backend on the backend container: `docker exec` of read-only commands."""
+    if not container.running:
+        not_applicable(f"{settings.container} is not running (test_container_running)")
+    previous = os.environ.get("DOCKER_HOST")
+    os.environ["DOCKER_HOST"] = docker_engine.base_url  # testinfra runs the docker CLI, which reads it
+    yield testinfra.get_host(f"docker://{settings.container}")
+    if previous is None:
+        os.environ.pop("DOCKER_HOST", None)
+    else:
+        os.environ["DOCKER_HOST"] = previous
+
+
+def _run(inside, command, evidence):
+    """A command's output inside the container, kept as evidence."""
+    result = inside.run(command)
+    evidence.add(f"$ {command}", f"exit {result.rc}\n{result.stdout}{result.stderr}")
+    return result
+
+
+@pytest.mark.severity("warning")
+def test_container_process_user(inside, settings, evidence):
+    result = _run(inside, "stat -c %U /proc/1", evidence)
+    user = result.stdout.strip()
+    require(result.rc == 0 and user == settings.container_user, "Docker", f"docker exec {settings.container}",
+            f"its main process running as {settings.container_user}", f"{user or result.stderr.strip()!r}",
+            "set USER in the image (or --user) back to the unprivileged user the runbook names")
+
+
+@pytest.mark.severity("warning")
+def test_container_clock(inside, settings, evidence):
+    before = time.time()
+    result = _run(inside, "date +%s", evidence)
+    after = time.time()
+    skew = int(result.stdout.strip() or 0) - (before + after) / 2
+    allowed = settings.max_clock_skew_seconds + (after - before) / 2 + 1  # date prints whole seconds
+    evidence.add("clock", {"host": before, "container": result.stdout.strip(), "skew_seconds": round(skew, 1)})
+    require(result.rc == 0 and abs(skew) <= allowed, "Docker", f"docker exec {settings.container}",
+            f"its clock within {settings.max_clock_skew_seconds:g} s of this host's", f"{skew:+.1f} s",
+            "the host's clock drives the midnight reset: check NTP (timedatectl) on the Docker host")
+
+
+@pytest.mark.severity("warning")
+def test_container_zone_data(inside, settings, evidence):
+    expected = datetime.now(ZoneInfo(settings.timezone)).strftime("%z")
+    result = _run(inside, f"TZ={settings.timezone} date +%z", evidence)
+    seen = result.stdout.strip()
+    require(result.rc == 0 and seen == expected, "Docker", f"docker exec {settings.container}",
+            f"zone data for {settings.timezone} (UTC offset {expected} now)", f"{seen or result.stderr.strip()!r}",
+            "install the zone database in the image (e.g. apk add tzdata): without it the zone silently "
+            "falls back to UTC and local midnight is 8 hours off")
+
+
+@pytest.mark.severity("warning")
+def test_container_free_space(inside, settings, evidence):
+    result = _run(inside, f"df -Pk {settings.app_dir}", evidence)
+    fields = result.stdout.strip().splitlines()[-1].split() if result.rc == 0 else []
+    free_mb = int(fields[3]) // 1024 if len(fields) >= 4 and fields[3].isdigit() else None
+    require(free_mb is not None and free_mb >= settings.min_free_mb, "Docker", f"docker exec {settings.container}",
+            f"at least {settings.min_free_mb} MB free in {settings.app_dir}",
+            f"{free_mb} MB" if free_mb is not None else repr(result.stderr.strip()),
+            "free space on the Docker host's volume: the reset writes its snapshot and activity log there")

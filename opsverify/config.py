@@ -267,6 +267,10 @@ FIELDS = (
     Field("backend_url", ("backend", "url"), _url, "--backend-url"),
     Field("container", ("backend", "container"), _text, "--container"),
     Field("docker_host", ("backend", "docker_host"), _text_or_empty),
+    Field("container_user", ("backend", "container_user"), _text),
+    Field("app_dir", ("backend", "app_dir"), _text),
+    Field("min_free_mb", ("backend", "min_free_mb"), _int),
+    Field("max_clock_skew_seconds", ("backend", "max_clock_skew_seconds"), _seconds),
     Field("pattern_start", ("patterns", "start"), _regex),
     Field("pattern_completed", ("patterns", "completed"), _regex),
     Field("pattern_failed", ("patterns", "failed"), _regex),
@@ -313,6 +317,10 @@ class Settings:
     backend_url: str
     container: str
     docker_host: str
+    container_user: str
+    app_dir: str
+    min_free_mb: int
+    max_clock_skew_seconds: float
     pattern_start: str
     pattern_completed: str
     pattern_failed: str

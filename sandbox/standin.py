@@ -24,9 +24,10 @@ import sys
 import tarfile
 import tempfile
 import time
+from importlib import resources
 from pathlib import Path
 
-IMAGE = "opsverify-standin:1"  # bump the tag when the root filesystem or the image config changes
+IMAGE = "opsverify-standin:2"  # bump the tag when the root filesystem or the image config changes
 LABEL = "opsverify.sandbox"  # "1" on every container the sandbox creates, and on no other
 SCENARIO_LABEL = "opsverify.scenario"
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -51,6 +52,9 @@ APPLETS = ("sh", "echo", "date", "sleep", "cat", "test", "[", "id", "df", "touch
            "mkdir", "rm", "true", "false", "grep", "env", "ps", "stat", "uname", "head", "tail", "wc",
            "kill", "readlink")
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
+# Zone data the scheduler's time zone needs inside the container (TZ=Asia/Manila date); from the
+# tzdata package, the same IANA files an image's tzdata package installs under /usr/share/zoneinfo.
+ZONES = ("Asia/Manila", "UTC")
 
 # The stand-in's main process. Its arguments are the start-up lines. Signals end it at
 # once: the trap runs as soon as `wait` returns, not after a 30 s sleep.
@@ -200,6 +204,10 @@ def make_rootfs(root, busybox):
         os.symlink("busybox", root / "bin" / applet)
     for name, (content, _) in FILES.items():
         (root / name).write_text(content, encoding="utf-8")
+    for zone in ZONES:
+        target = root / "usr" / "share" / "zoneinfo" / zone
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(resources.files("tzdata.zoneinfo").joinpath(*zone.split("/")).read_bytes())
 
 
 def tar_stream(root):

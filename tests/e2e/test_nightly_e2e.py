@@ -135,8 +135,9 @@ def test_container_checks_run_against_the_stand_in_container(tmp_path):
     cases = {case.get("name"): [child.tag for child in case]
              for case in ET.parse(reports / "junit.xml").getroot().iter("testcase")
              if case.get("classname", "").endswith("test_container")}
-    assert sorted(cases) == ["test_container_healthy", "test_container_not_oom_killed",
-                             "test_container_not_restarted_in_window", "test_container_running"]
+    assert sorted(cases) == ["test_container_clock", "test_container_free_space", "test_container_healthy",
+                             "test_container_not_oom_killed", "test_container_not_restarted_in_window",
+                             "test_container_process_user", "test_container_running", "test_container_zone_data"]
     assert all("skipped" not in tags and "failure" not in tags for tags in cases.values()), cases
     assert Outputs(reports, result).record()["status"] == "passed"
 
@@ -145,3 +146,18 @@ def test_without_the_stand_in_the_container_checks_do_not_apply(tmp_path):
     out = scenario(tmp_path, "healthy", "-rs")
     assert "n/a: the sandbox runs no backend container here" in out.result.stdout
     assert out.record()["status"] == "passed"
+
+
+def test_inside_checks_fail_on_what_the_container_lacks(tmp_path):
+    """The stand-in has zone data for Manila only and runs as node: ask for Berlin and root."""
+    engine_or_skip()
+    reports = tmp_path / "reports"
+    env = clean_env(**SECRETS, DOCKER_HOST=os.environ.get("DOCKER_HOST", ""))
+    result = nightly(reports, "--sandbox=healthy", "--sandbox-docker", f"--night={NIGHT}",
+                     "-k", "zone_data or process_user", "--set", "timezone=Europe/Berlin",
+                     "--set", "container_user=root", env=env)
+    issues = Outputs(reports, result).record()["issues"]
+    assert [i.split(":")[0] for i in issues] == ["test_container_process_user", "test_container_zone_data"]
+    assert "expected its main process running as root; saw 'node'" in issues[0]
+    assert "expected zone data for Europe/Berlin" in issues[1] and "saw '+0000'" in issues[1]
+    assert "tzdata" in issues[1]

@@ -26,7 +26,8 @@ grafana:
   receivers: {pager: {integrations: [email], emails: ["oncall@"]}}
 loki: {url: "http://loki.file:3100", selector: '{container="$container"}', max_label_values: 30}
 promtail: {url: "http://promtail.file:9080", jobs: [app]}
-backend: {url: "http://backend.file:5000", container: app-file, docker_host: ""}
+backend: {url: "http://backend.file:5000", container: app-file, docker_host: "", container_user: node,
+          app_dir: /app, min_free_mb: 100, max_clock_skew_seconds: 5}
 patterns:
   start: start
   completed: 'done in (?P<ms>[0-9]+)ms'
