@@ -8,7 +8,7 @@ import pytest
 from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
 from opsverify.clients.http import NotFound
 from opsverify.clients.loki import LokiQueryError
-from opsverify.evidence import require
+from opsverify.evidence import not_applicable, require
 from opsverify.lokiconfig import retention_problems, unbounded_label
 from opsverify.rules import RANGE_FUNCTION, expand_dashboard_variables
 from opsverify.night import next_reset
@@ -69,6 +69,19 @@ def test_promtail_jobs_have_targets(promtail, settings, evidence):
             f"every scrape job ({', '.join(settings.promtail_jobs)}) shipping at least one target",
             "; ".join(problems), "fix the job's __path__ (or the volume mounted into the Promtail container) "
             "and restart Promtail; its lines are not reaching Loki")
+
+
+@pytest.mark.severity("warning")
+def test_promtail_discovers_the_backend_container(promtail, settings, evidence):
+    jobs = [j for j in promtail.targets() if any("__meta_docker_container_name" in t for t in j.discovered)]
+    if not jobs:
+        not_applicable("Promtail has no docker discovery job: the backend's log is shipped from files")
+    names = sorted({t["__meta_docker_container_name"] for j in jobs for t in j.discovered
+                    if "__meta_docker_container_name" in t})
+    evidence.add("containers discovered", {j.name: names for j in jobs})
+    require(f"/{settings.container}" in names, "Promtail", f"{settings.promtail_url}/targets",
+            f"container {settings.container} among the docker-discovered targets", f"{', '.join(names) or 'none'}",
+            "check Promtail's docker_sd_configs (socket mounted, filters) and the container's name")
 
 
 @pytest.mark.severity("warning")

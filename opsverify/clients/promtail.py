@@ -28,21 +28,27 @@ class Job:
     name: str
     ready: int
     total: int
+    discovered: tuple = ()  # per target, its labels before relabeling: the "__meta_*" of discovery
 
 
-class _JobHeaders(HTMLParser):
-    """The texts of <h2 class="job_header"><a>NAME (R/T ready)</a> on Promtail's /targets page."""
+class _TargetsPage(HTMLParser):
+    """Promtail's /targets page: each <h2 class="job_header"><a>NAME (R/T ready)</a>, and per target
+    the tooltip listing its labels before relabeling (`data-original-title`)."""
 
     def __init__(self):
         super().__init__()
-        self.texts, self._in_header, self._in_link = [], False, False
+        self.texts, self.discovered, self._in_header, self._in_link = [], [], False, False
 
     def handle_starttag(self, tag, attrs):
-        if tag == "h2" and "job_header" in (dict(attrs).get("class") or "").split():
+        attrs = dict(attrs)
+        if tag == "h2" and "job_header" in (attrs.get("class") or "").split():
             self._in_header = True
         elif tag == "a" and self._in_header:
             self._in_link = True
             self.texts.append("")
+            self.discovered.append([])
+        elif tag == "span" and "data-original-title" in attrs and self.discovered:
+            self.discovered[-1].append(_labels(attrs["data-original-title"]))
 
     def handle_endtag(self, tag):
         if tag == "a":
@@ -56,6 +62,12 @@ class _JobHeaders(HTMLParser):
 
 
 JOB_HEADER = re.compile(r"^(.*) \((\d+)/(\d+) ready\)$")
+LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _labels(tooltip):
+    """{name: value} from a tooltip such as '<b>Before relabeling:</b><br>job="x"<br>...'."""
+    return dict(LABEL.findall(tooltip))
 
 
 class PromtailClient(HttpClient):
@@ -69,14 +81,14 @@ class PromtailClient(HttpClient):
     def targets(self):
         """The scrape jobs of Promtail's /targets page (HTML; Promtail has no JSON targets API)."""
         response = self.request("GET", "/targets")
-        parser = _JobHeaders()
+        parser = _TargetsPage()
         parser.feed(response.text)
         jobs = []
-        for text in parser.texts:
+        for text, discovered in zip(parser.texts, parser.discovered):
             match = JOB_HEADER.match(" ".join(text.split()))
             if not match:
                 raise self.shape_error(response, f"a job header {text.strip()!r} without '(ready/total ready)'")
-            jobs.append(Job(match.group(1), int(match.group(2)), int(match.group(3))))
+            jobs.append(Job(match.group(1), int(match.group(2)), int(match.group(3)), tuple(discovered)))
         return jobs
 
     def metrics(self):

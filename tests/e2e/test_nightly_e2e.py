@@ -161,3 +161,11 @@ def test_inside_checks_fail_on_what_the_container_lacks(tmp_path):
     assert "expected its main process running as root; saw 'node'" in issues[0]
     assert "expected zone data for Europe/Berlin" in issues[1] and "saw '+0000'" in issues[1]
     assert "tzdata" in issues[1]
+
+
+def test_promtail_discovery_check_names_what_it_found(tmp_path):
+    out = scenario(tmp_path, "healthy", "-k", "discovers", "--container=escashop-backend-staging")
+    (issue,) = out.record()["issues"]
+    assert issue.startswith("test_promtail_discovers_the_backend_container: Promtail (http://127.0.0.1:")
+    assert "expected container escashop-backend-staging among the docker-discovered targets; " \
+           "saw /escashop-backend-prod" in issue

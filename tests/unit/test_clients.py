@@ -317,6 +317,10 @@ def test_promtail_targets_page_gives_jobs_and_readiness(httpserver):
     assert [(j.name, j.ready, j.total) for j in jobs] == [
         ("docker-containers/unix:///var/run/docker.sock:80", 1, 1), ("escashop-backend", 1, 1),
         ("midnight-reset-logs", 1, 1)]
+    (docker_target,) = jobs[0].discovered
+    assert docker_target["__meta_docker_container_name"] == "/escashop-backend-prod"
+    assert jobs[1].discovered == ({"__address__": "localhost", "__path__": "/var/log/app/*.log",
+                                   "container": "escashop-backend-prod", "job": "escashop-backend"},)
 
 
 def test_promtail_targets_page_of_another_shape_is_a_bad_response(httpserver):
