@@ -2,14 +2,16 @@
 and from inside it through testinfra (user, clock, zone data, free space): read-only commands only."""
 
 import os
+import re
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 import testinfra
 
 from opsverify.evidence import not_applicable, require
+from opsverify.resetlog import EVENTS, EXCERPT_LIMIT, reconcile
 
 pytestmark = [pytest.mark.smoke, pytest.mark.nightly]
 
@@ -130,3 +132,67 @@ def test_container_free_space(inside, settings, evidence):
             f"at least {settings.min_free_mb} MB free in {settings.app_dir}",
             f"{free_mb} MB" if free_mb is not None else repr(result.stderr.strip()),
             "free space on the Docker host's volume: the reset writes its snapshot and activity log there")
+
+
+SPAN_MARGIN = timedelta(seconds=1)
+SPAN_LIMIT = 1000  # lines of the reset's own span fetched from Loki
+
+
+@pytest.fixture(scope="session")
+def shipping(container, docker_engine, loki, reset_log, night, settings):
+    """The reset's lines as the container printed them and as Loki holds them: the scheduler's lines
+    anywhere in the window, and every line of the reset's own span (start to its last outcome)."""
+    if container.started_at and container.started_at > night.window_end:
+        not_applicable(f"{settings.container} started at {night.local(container.started_at):%Y-%m-%d %H:%M %Z}, "
+                       "after the night's window: its own log does not cover the night")
+    scheduler, outcome = _regex(settings, EVENTS), _regex(settings, ("completed", "failed", "recovery_ok",
+                                                                      "recovery_failed"))
+    own = docker_engine.logs(settings.container, night.window_start, night.window_end)
+    printed = [(t, text) for t, text in own if scheduler.search(text)]
+    shipped = list(reset_log.lines)
+    starts = [t for t, text in own if re.search(settings.pattern_start, text)]
+    span = None
+    if starts:
+        ends = [t for t, text in own if outcome.search(text) and t >= min(starts)]
+        span = (min(starts) - SPAN_MARGIN, (max(ends) if ends else min(starts) + settings.grace) + SPAN_MARGIN)
+        printed += [(t, text) for t, text in own if span[0] <= t <= span[1] and not scheduler.search(text)]
+        result = loki.query_range(settings.selector, start=span[0], end=span[1], limit=SPAN_LIMIT, direction="forward")
+        shipped += [(_at_ns(ns), line) for ns, line, _ in result.entries() if not scheduler.search(line)]
+    return {"printed": sorted(printed), "shipped": sorted(shipped), "span": span,
+            "excerpt_complete": len(reset_log.lines) < EXCERPT_LIMIT}
+
+
+def _regex(settings, events):
+    return re.compile("|".join(f"(?:{getattr(settings, f'pattern_{event}')})" for event in events))
+
+
+def _at_ns(ns):
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc)
+
+
+def _shown(night, lines):
+    return [f"{night.local(t):%H:%M:%S.%f} {text}" for t, text in lines]
+
+
+@pytest.mark.severity("critical")
+def test_container_log_reached_loki(shipping, night, settings, evidence):
+    missing, _ = reconcile(shipping["printed"], shipping["shipped"])
+    evidence.add("reconciliation", {
+        "reset span (UTC)": [t.isoformat() for t in shipping["span"]] if shipping["span"] else None,
+        "printed by the container": len(shipping["printed"]), "found in Loki": len(shipping["shipped"]),
+        "missing from Loki": _shown(night, missing), "excerpt complete": shipping["excerpt_complete"]})
+    require(not missing, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+            f"every reset line {settings.container} printed to be in Loki (same text, within 1 s)",
+            f"{len(missing)} missing: " + " | ".join(_shown(night, missing)),
+            "log shipping lost lines: check Promtail's log and promtail_dropped_entries_total; the night's "
+            "judgement and its alerts saw an incomplete log")
+
+
+@pytest.mark.severity("warning")
+def test_no_duplicated_lines_in_loki(shipping, night, settings, evidence):
+    _, duplicated = reconcile(shipping["printed"], shipping["shipped"])
+    evidence.add("shipped more than once", _shown(night, duplicated))
+    require(not duplicated, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+            "each reset line once in Loki", f"{len(duplicated)} line(s) twice: " + " | ".join(_shown(night, duplicated)),
+            "Promtail re-sent lines (it does after a Docker restart): counts over the night are inflated; "
+            "the reset checks count such copies once")

@@ -98,9 +98,11 @@ def parse_date(text):
 
 
 def parse_clock(text):
-    """HH:MM (24 h) to a time."""
+    """HH:MM or HH:MM:SS (24 h) to a time."""
     try:
-        hours, minutes = str(text).split(":")
-        return time(int(hours), int(minutes))
-    except ValueError:
+        parts = [int(p) for p in str(text).split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
+        return time(*parts)
+    except (ValueError, TypeError):
         raise ValueError(f"{text!r} is not a time of day in the form HH:MM") from None

@@ -122,3 +122,29 @@ def outcome(log):
     if not (log.total("completed") or recovered):
         return "failed"
     return "recovered" if failed else "succeeded"
+
+
+DUPLICATE_TOLERANCE = timedelta(seconds=1)
+
+
+def reconcile(printed, shipped, tolerance=DUPLICATE_TOLERANCE):
+    """Lines the container printed against the lines Loki holds: (missing, duplicated), each a list of
+    (time, text) of the container's lines; a line matches when its text is equal and its time within
+    `tolerance`."""
+    missing, duplicated = [], []
+    for moment, text in printed:
+        found = sum(1 for t, line in shipped if line == text and abs(t - moment) <= tolerance)
+        if found == 0:
+            missing.append((moment, text))
+        elif found > 1:
+            duplicated.append((moment, text))
+    return missing, duplicated
+
+
+def distinct(lines, tolerance=DUPLICATE_TOLERANCE):
+    """`lines` [(time, text)] without the re-sent copies: equal text within `tolerance` counts once."""
+    kept = []
+    for moment, text in sorted(lines):
+        if not any(line == text and abs(moment - t) <= tolerance for t, line in kept):
+            kept.append((moment, text))
+    return kept

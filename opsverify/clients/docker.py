@@ -97,6 +97,28 @@ class DockerClient:
             raise ClientError(self.system, "GET", self._url(f"/containers/{name}/json"), f"answered {exc}",
                               status=getattr(exc, "status_code", None), hint=self.hint) from None
 
+    def logs(self, name, since, until):
+        """The container's own log lines in [since, until] (aware datetimes): [(UTC datetime, text)],
+        stdout and stderr, as the json-file driver stamped them."""
+        from docker.errors import APIError, NotFound as SdkNotFound
+
+        try:
+            raw = self._client().api.logs(name, stdout=True, stderr=True, timestamps=True,
+                                          since=int(since.timestamp()), until=int(until.timestamp()) + 1)
+        except SdkNotFound:
+            raise NotFound(self.system, "GET", self._url(f"/containers/{name}/logs"),
+                           f"has no container '{name}'", status=404) from None
+        except APIError as exc:
+            raise ClientError(self.system, "GET", self._url(f"/containers/{name}/logs"), f"answered {exc}",
+                              hint=self.hint) from None
+        lines = []
+        for row in raw.decode("utf-8", errors="replace").splitlines():
+            stamp, _, text = row.partition(" ")
+            moment = parse_time(stamp)
+            if moment is not None and since <= moment <= until:
+                lines.append((moment, text))
+        return lines
+
     def _url(self, path):
         return self.base_url.rstrip("/") + path
 

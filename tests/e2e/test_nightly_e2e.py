@@ -135,10 +135,14 @@ def test_container_checks_run_against_the_stand_in_container(tmp_path):
     cases = {case.get("name"): [child.tag for child in case]
              for case in ET.parse(reports / "junit.xml").getroot().iter("testcase")
              if case.get("classname", "").endswith("test_container")}
-    assert sorted(cases) == ["test_container_clock", "test_container_free_space", "test_container_healthy",
-                             "test_container_not_oom_killed", "test_container_not_restarted_in_window",
-                             "test_container_process_user", "test_container_running", "test_container_zone_data"]
-    assert all("skipped" not in tags and "failure" not in tags for tags in cases.values()), cases
+    shipping = {"test_container_log_reached_loki", "test_no_duplicated_lines_in_loki"}
+    assert sorted(set(cases) - shipping) == [
+        "test_container_clock", "test_container_free_space", "test_container_healthy",
+        "test_container_not_oom_killed", "test_container_not_restarted_in_window", "test_container_process_user",
+        "test_container_running", "test_container_zone_data"]
+    assert all(tags == ["properties"] for name, tags in cases.items() if name not in shipping), cases
+    # The stand-in started now, after the night's window: its own log cannot be reconciled with that night.
+    assert all("skipped" in cases[name] for name in shipping), cases
     assert Outputs(reports, result).record()["status"] == "passed"
 
 

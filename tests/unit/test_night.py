@@ -92,5 +92,6 @@ def test_parse_date_names_the_expected_form(bad):
 
 def test_parse_clock():
     assert parse_clock("00:00") == time(0, 0)
+    assert parse_clock("15:04:05") == time(15, 4, 5)
     with pytest.raises(ValueError, match="HH:MM"):
         parse_clock("24:61")

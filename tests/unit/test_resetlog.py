@@ -3,8 +3,8 @@
 from datetime import date, time, timedelta
 
 from opsverify.night import night_window
-from opsverify.resetlog import (EVENTS, EventCount, ResetLog, count_query, durations_ms, excerpt_query,
-                                lines_matching, logql_string, starts_on_time)
+from opsverify.resetlog import (EVENTS, EventCount, ResetLog, count_query, distinct, durations_ms, excerpt_query,
+                                lines_matching, logql_string, reconcile, starts_on_time)
 
 NIGHT = night_window(date(2026, 11, 29), time(0, 0), "Asia/Manila", grace=timedelta(minutes=5),
                      before=timedelta(minutes=15), after=timedelta(minutes=30))
@@ -60,3 +60,18 @@ def test_evidence_holds_window_queries_counts_and_excerpt():
     assert evidence["counts"]["start"]["total"] == 1
     assert evidence["excerpt"] == ["2026-11-28T16:00:00+00:00 x"]
     assert set(evidence["counts"]) == {"start"}
+
+
+def test_reconcile_finds_lines_lost_and_lines_shipped_twice():
+    printed = [(at(0), "🚀 Starting daily queue reset at x"), (at(0, 1), "Queue data archived successfully"),
+               (at(0, 2), "✅ Daily reset completed successfully in 1834ms")]
+    shipped = [(at(0), "🚀 Starting daily queue reset at x"), (at(0) + timedelta(milliseconds=1),
+                                                             "🚀 Starting daily queue reset at x"),
+               (at(0, 2), "✅ Daily reset completed successfully in 1834ms")]
+    missing, duplicated = reconcile(printed, shipped)
+    assert missing == [printed[1]] and duplicated == [printed[0]]
+
+
+def test_distinct_collapses_resent_copies_only():
+    lines = [(at(0), "start"), (at(0) + timedelta(milliseconds=1), "start"), (at(1), "start")]
+    assert distinct(lines) == [lines[0], lines[2]]  # a second start a minute later is a second reset
