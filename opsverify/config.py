@@ -127,6 +127,16 @@ def _int(value):
     return number
 
 
+def _minutes(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a number of minutes") from None
+    if number < 0:
+        raise ValueError(f"{value!r} is negative")
+    return number
+
+
 def _seconds(value):
     try:
         number = float(value)
@@ -245,8 +255,8 @@ FIELDS = (
     Field("reset_time", ("reset_time",), _clock),
     Field("grace_minutes", ("grace_minutes",), _int),
     Field("settle_minutes", ("settle_minutes",), _int),
-    Field("window_before_minutes", ("window_before_minutes",), _int),
-    Field("window_after_minutes", ("window_after_minutes",), _int),
+    Field("window_before_minutes", ("window_before_minutes",), _minutes),
+    Field("window_after_minutes", ("window_after_minutes",), _minutes),
     Field("max_reset_seconds", ("max_reset_seconds",), _seconds),
     Field("week_start", ("week_start",), _date, "--week-start"),
     Field("night", (), _date, "--night"),
@@ -295,8 +305,8 @@ class Settings:
     reset_time: object
     grace_minutes: int
     settle_minutes: int
-    window_before_minutes: int
-    window_after_minutes: int
+    window_before_minutes: float
+    window_after_minutes: float
     max_reset_seconds: float
     week_start: object
     night: object

@@ -21,6 +21,16 @@ With --docker, the backend's container runs for real on the Docker engine at DOC
 scenario's container, healthy before the sandbox is ready, removed when it stops. The
 settings then carry DOCKER_HOST. A same-named container the sandbox did not create
 (no label opsverify.sandbox=1) is never touched: the sandbox refuses to start.
+
+With --docker --live (sandbox.live), the last night's reset R is --live-lead (3) s from now, rounded up to the
+whole second, and every night resets at R's local time of day: nights 1..N-1 are preloaded, the
+last night's lines are printed by the container at their offsets from R (those before R at once
+when it starts: the past cannot be printed) up to --live-horizon seconds after R, and shipped from
+its log into Loki as Promtail's docker discovery does. A scenario whose last night starts the
+container before R (restart-in-window) has it restarted 2 s before R. The settings then carry
+OPSVERIFY_RESET_TIME and SANDBOX_LIVE_HORIZON, and the sandbox is ready only once R + the horizon
+has passed and every line the container printed was shipped. Scenarios with ship_drop or
+ship_duplicate are live-only.
 """
 
 import argparse
@@ -38,7 +48,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import backend, grafana, promtail, scenario, standin
+from . import backend, grafana, live, promtail, scenario, standin
 from .httpserver import Server
 from .loki import LokiStore
 from .loki import make_app as make_loki_app
@@ -78,7 +88,24 @@ def parse_args(argv):
     parser.add_argument("--docker", action="store_true",
                         help="also run the backend's container (the stand-in) on the Docker engine at DOCKER_HOST "
                         f"(default {standin.DEFAULT_DOCKER_HOST}), with --network none")
+    parser.add_argument("--live", action="store_true",
+                        help="with --docker: the last night's reset happens --live-lead seconds from now (rounded "
+                        "up to the second) and its lines are printed live by the container and shipped from its log")
+    parser.add_argument("--live-lead", type=float, default=live.LEAD, metavar="SECONDS",
+                        help="with --live: seconds from now to the reset (default: %(default)s); the container "
+                        "starts at once, so a longer lead puts its start further before the reset")
+    parser.add_argument("--live-horizon", type=float, default=live.DEFAULT_HORIZON, metavar="SECONDS",
+                        help="with --live: print the last night's lines up to this many seconds after its reset "
+                        "(default: %(default)s; later ones, e.g. a failed night's retry at +300 s, are cut)")
     args = parser.parse_args(argv)
+    if args.live and not args.docker:
+        parser.error("--live needs --docker (the container prints the last night live)")
+    if args.live and args.night:
+        parser.error("--live and --night exclude each other (live, the last night is today's)")
+    if args.live_horizon < 0:
+        parser.error("--live-horizon must not be negative")
+    if args.live_lead < live.LEAD:
+        parser.error(f"--live-lead must be at least {live.LEAD} s (the container needs that to start)")
     if args.external_loki and "loki" in args.down:
         parser.error("--external-loki and --down loki exclude each other")
     return args
@@ -161,11 +188,28 @@ def write_env_file(path, values):
 def start(args, now):
     """Start everything; returns (settings, servers)."""
     sc = scenario.load(args.scenario)
+    if sc.live_only and not args.live:
+        raise StartupError(f"scenario {sc.name} shapes how the container's lines are shipped to Loki (ship_drop/"
+                           "ship_duplicate): it only means something live; run it with --docker --live")
     night = args.night or sc.default_night(now)
-    if sc.reset_instant(night) > now:
+    if not args.live and sc.reset_instant(night) > now:
         raise StartupError(f"--night {night}: its 00:00 reset ({sc.reset_instant(night):%Y-%m-%d %H:%M} UTC) "
                            "has not happened yet")
-    rendered = sc.render(night, now)
+    engine = None
+    if args.docker:  # before anything starts: no engine, no image, no sandbox
+        try:
+            engine = standin.connect()
+            standin.ensure_image(engine[0])
+        except standin.StandinError as exc:
+            raise StartupError(f"--docker: {exc}") from None
+    if args.live:
+        now = datetime.now(timezone.utc)
+        reset = live.reset_instant(now, args.live_lead)
+        sc, rendered, streams, live_lines = sc.render_live(reset, args.live_horizon, now)
+        night = rendered.last_night
+    else:
+        rendered = sc.render(night, now)
+        streams = rendered.streams()
     root_url = args.grafana_root_url or sc.grafana_root_url or grafana.DEFAULT_ROOT_URL
     try:
         grafana.parse_root_url(root_url)
@@ -174,13 +218,6 @@ def start(args, now):
     if args.external_loki and sc.loki_overrides is not None:
         raise StartupError(f"scenario {sc.name} configures Loki (loki_config), but --external-loki runs against a "
                            "Loki with its own configuration; run it without --external-loki")
-    engine = None
-    if args.docker:  # before anything starts: no engine, no image, no sandbox
-        try:
-            engine = standin.connect()
-            standin.ensure_image(engine[0])
-        except standin.StandinError as exc:
-            raise StartupError(f"--docker: {exc}") from None
     grafana_password = os.environ.get("SANDBOX_GRAFANA_PASSWORD") or secrets.token_urlsafe(18)
     grafana_token = os.environ.get("SANDBOX_GRAFANA_TOKEN") or "glsa_" + secrets.token_urlsafe(24)
     backend_token = os.environ.get("SANDBOX_BACKEND_TOKEN") or secrets.token_urlsafe(32)
@@ -204,7 +241,6 @@ def start(args, now):
         listener = urlsplit(loki_url)
         store.config = store.config.with_listener(listener.hostname, listener.port)
     shipper = promtail.Shipper(loki_url, store=store)
-    streams = rendered.streams()
     if args.external_loki:
         push_to_external(shipper, streams)
         verify_served(loki_url, streams)
@@ -235,7 +271,13 @@ def start(args, now):
         "OPSVERIFY_NIGHT": night.isoformat(),
         "OPSVERIFY_SANDBOX": sc.name,
     }
-    if engine is not None:
+    if engine is not None and args.live:
+        settings["DOCKER_HOST"] = engine[1]
+        settings["OPSVERIFY_RESET_TIME"] = sc.reset_time.strftime("%H:%M:%S")
+        # Only the last night's lines up to this many seconds after the reset are printed and shipped.
+        settings["SANDBOX_LIVE_HORIZON"] = f"{args.live_horizon:g}"
+        run_live(args, engine[0], sc, reset, live_lines, shipper, servers)
+    elif engine is not None:
         client, docker_host = engine
         try:
             container = standin.run(client, sc.container, sc.startup_lines(), scenario=sc.name,
@@ -245,6 +287,32 @@ def start(args, now):
         servers.append(standin.Standin(client, container))
         settings["DOCKER_HOST"] = docker_host
     return settings, servers
+
+
+def run_live(args, client, sc, reset, live_lines, shipper, servers):
+    """Run the container that prints the last night live, ship its log, and return once R + the
+    horizon has passed and every line it printed was shipped (or dropped, as the scenario says)."""
+    import time
+
+    # Lines before R (a start-up inside the window): the container starts, then restarts 2 s before
+    # R, so that State.StartedAt lies in the night's window, and prints them after that restart.
+    startup = set(sc.startup_lines())
+    restarted = any(w < reset and text in startup for w, _, text in live_lines)
+    restart_at = reset.timestamp() - live.RESTART_BEFORE if restarted else None
+    try:
+        container = standin.run(client, sc.container, [], scenario=sc.name, timezone=sc.zone.key,
+                                script=live.schedule(reset, live_lines), restart_at=restart_at)
+    except standin.StandinError as exc:
+        raise StartupError(f"--docker --live: {exc}") from None
+    servers.append(standin.Standin(client, container))
+    follower = live.DockerShipper(container, sc, shipper).start()
+    servers.append(follower)
+    done = reset.timestamp() + args.live_horizon
+    time.sleep(max(0.0, done - time.time()))
+    if not follower.wait_for([text for _, _, text in live_lines], done + live.SHIPPED_WITHIN):
+        missing = [text for _, _, text in live_lines if text not in follower.seen_texts()]
+        raise StartupError(f"--live: the container did not print (or the sandbox did not ship) within "
+                           f"{live.SHIPPED_WITHIN} s after the horizon: {missing[:5]}")
 
 
 def main(argv=None):

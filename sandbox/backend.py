@@ -9,7 +9,7 @@ shipped to the container's Loki stream, as Promtail would ship it.
 
 import hmac
 import html
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from .httpserver import App, json_response, text
 from .scenario import iso_ms, to_ns
@@ -28,10 +28,13 @@ class Backend:
         self.shipper = shipper
 
     def next_reset(self, now):
-        """The coming local midnight, as the app prints it ("2026-11-30 00:00:00 Philippine Time")."""
+        """The coming reset, as the app prints it ("2026-11-30 00:00:00 Philippine Time"): local midnight,
+        or the live reset's time of day."""
         local = now.astimezone(self.scenario.zone)
-        midnight = datetime.combine(local.date() + timedelta(days=1), time(0, 0))
-        return f"{midnight:%Y-%m-%d %H:%M:%S} {self.scenario.zone_label}"
+        coming = datetime.combine(local.date(), self.scenario.reset_time, self.scenario.zone)
+        if coming <= local:
+            coming = datetime.combine(local.date() + timedelta(days=1), self.scenario.reset_time)
+        return f"{coming:%Y-%m-%d %H:%M:%S} {self.scenario.zone_label}"
 
     def log_request(self, request, status, size):
         """Ship the access log line Express prints for this request."""

@@ -12,6 +12,11 @@ Loki then enforces and prints at GET /config. `promtail_jobs` and `promtail_file
 scrape jobs and the files inside its container (sandbox.promtail_config; default EscaShop's, as
 captures 26 and 27 show); the backend's lines reach Loki through the docker job that discovers
 `container`, with that job's `line_labels` added to each line's stream labels.
+`ship_drop` and `ship_duplicate` are lists of regular expressions for the live mode's shipping
+from the real container to Loki (python -m sandbox --docker --live): lines matching the first are
+not shipped (log-shipping loss), lines matching the second are shipped twice. A scenario with either
+is live-only. Live, the scenario's resets are at the live reset's time of day (`reset_time`) instead
+of 00:00 (render_live).
 Rendering a scenario for its last night gives Loki streams
 [(labels, [(ns, line), ...])] and the facts the backend stand-in needs: its
 last successful reset and its start-up, both instants in UTC.
@@ -19,7 +24,7 @@ last successful reset and its start-up, both instants in UTC.
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,7 +41,7 @@ DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
                  "nights", "templates", "vars", "grafana_provisioning", "dashboards", "grafana_root_url",
-                 "loki_config", "promtail_jobs", "promtail_files"}
+                 "loki_config", "promtail_jobs", "promtail_files", "ship_drop", "ship_duplicate"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup"}
@@ -85,6 +90,8 @@ def load(name):
         loki_overrides=data.get("loki_config"),
         loki_config=_loki_config(path, data.get("loki_config")),
         promtail=_promtail_config(path, data.get("promtail_jobs"), data.get("promtail_files")),
+        ship_drop=_patterns(path, "ship_drop", data.get("ship_drop")),
+        ship_duplicate=_patterns(path, "ship_duplicate", data.get("ship_duplicate")),
     )
     scenario.check(path)
     return scenario
@@ -131,6 +138,17 @@ def _promtail_config(path, jobs, files):
         raise ScenarioError(f"{path}: {exc}") from None
 
 
+def _patterns(path, key, values):
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise ScenarioError(f"{path}: {key} must be a list of regular expressions")
+    try:
+        return [re.compile(value) for value in values]
+    except (re.error, TypeError) as exc:
+        raise ScenarioError(f"{path}: {key}: {values!r}: {exc}") from None
+
+
 def _only_keys(path, what, mapping, allowed):
     unknown = set(mapping) - allowed
     if unknown:
@@ -157,6 +175,14 @@ class Scenario:
     loki_overrides: dict = None  # the scenario's loki_config mapping, as written
     loki_config: LokiConfig = None  # the configuration the emulated Loki runs with
     promtail: PromtailConfig = None  # the emulated Promtail's jobs and files (None: EscaShop's)
+    ship_drop: list = field(default_factory=list)  # compiled regexes: live lines not shipped to Loki
+    ship_duplicate: list = field(default_factory=list)  # compiled regexes: live lines shipped twice
+    reset_time: time = time(0, 0)  # the resets' local time of day (live mode moves it)
+
+    @property
+    def live_only(self):
+        """Whether the scenario only means something with --live (it shapes the live shipping)."""
+        return bool(self.ship_drop or self.ship_duplicate)
 
     def __post_init__(self):
         if self.promtail is None:
@@ -228,8 +254,8 @@ class Scenario:
         return [last_night - timedelta(days=self.nights - 1 - i) for i in range(self.nights)]
 
     def reset_instant(self, night):
-        """00:00 local on `night`, in UTC."""
-        return datetime.combine(night, time(0, 0), self.zone).astimezone(timezone.utc)
+        """The reset (00:00 local unless reset_time moves it) on `night`, in UTC."""
+        return datetime.combine(night, self.reset_time, self.zone).astimezone(timezone.utc)
 
     def default_night(self, now):
         """The most recent local midnight at least 10 minutes before `now` (an aware datetime)."""
@@ -253,6 +279,31 @@ class Scenario:
         lines = sorted((item for item in lines if item[0] <= now), key=lambda item: item[0])
         return Rendered(self, last_night, lines)
 
+    def render_live(self, reset, horizon, now):
+        """The live mode's week: (scenario, rendered, preload, live).
+
+        `reset` (aware, a whole second) is the last night's reset; every night's reset is at its
+        local time of day. `preload`: nights 1..N-1 and the recent traffic before `now`, as Loki
+        streams. `live`: the last night's lines up to `horizon` seconds after `reset`, as
+        [(instant, stream, line)] for the container to print. `rendered` holds both.
+        """
+        local = reset.astimezone(self.zone)
+        live_scenario = replace(self, reset_time=local.time().replace(microsecond=0))
+        week = live_scenario.week(local.date())
+        earlier, last = [], []
+        for number, night in enumerate(week, start=1):
+            for template in self.plan.get(number, self.plan["default"]):
+                (last if number == len(week) else earlier).extend(live_scenario._night_lines(template, night))
+        for minute in range(self.recent_traffic_minutes, 0, -1):
+            when = now - timedelta(minutes=minute)
+            earlier.append((when, "stdout", self.access_line(minute, when), None))
+        earlier = sorted((item for item in earlier if item[0] <= now), key=lambda item: item[0])
+        cut = reset + timedelta(seconds=horizon)
+        last = sorted((item for item in last if item[0] <= cut), key=lambda item: item[0])
+        rendered = Rendered(live_scenario, local.date(), sorted(earlier + last, key=lambda item: item[0]))
+        preload = Rendered(live_scenario, local.date(), earlier).streams()
+        return live_scenario, rendered, preload, [(when, stream, line) for when, stream, line, _ in last]
+
     def _night_lines(self, template, night):
         reset = self.reset_instant(night)
         rng = random.Random(f"{self.name}:{night.isoformat()}")
@@ -263,6 +314,7 @@ class Scenario:
             "duration_ms": str(duration // timedelta(milliseconds=1)),
             "customers": str(rng.randint(*CUSTOMERS)),
             "zone": self.zone_label,
+            "reset_clock": self.reset_time.strftime("%H:%M:%S"),
             **{k: str(v) for k, v in self.vars.items()},
         }
         items = self.templates[template]

@@ -27,7 +27,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-IMAGE = "opsverify-standin:2"  # bump the tag when the root filesystem or the image config changes
+IMAGE = "opsverify-standin:3"  # bump the tag when the root filesystem or the image config changes
 LABEL = "opsverify.sandbox"  # "1" on every container the sandbox creates, and on no other
 SCENARIO_LABEL = "opsverify.scenario"
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -56,18 +56,36 @@ BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
 # tzdata package, the same IANA files an image's tzdata package installs under /usr/share/zoneinfo.
 ZONES = ("Asia/Manila", "UTC")
 
-# The stand-in's main process. Its arguments are the start-up lines. Signals end it at
-# once: the trap runs as soon as `wait` returns, not after a 30 s sleep.
+# The stand-in's main process. Its arguments are the start-up lines; `--lines FILE` first makes it
+# also print FILE's timed lines (see SCRIPT_FORMAT) once ready. Signals end it at once: the trap
+# runs as soon as `wait` returns, not after a sleep.
+LINES_FILE = "/app/standin-lines.tsv"
 SCRIPT = f"""#!/bin/sh
 # The EscaShop backend stand-in (opsverify sandbox): prints its arguments, the
-# scheduler's start-up lines, then an Express access line every
+# scheduler's start-up lines; with --lines FILE, then FILE's timed lines (one
+# "DELAY<tab>STREAM<tab>TEXT" a line: sleep DELAY seconds, or with DELAY
+# "@EPOCH+SECONDS" wait until the wall clock reaches EPOCH, then sleep SECONDS;
+# then print TEXT on STREAM, stdout or stderr); then an Express access line every
 # $STANDIN_ACCESS_EVERY seconds (default {ACCESS_EVERY}) until stopped.
 trap 'exit 0' TERM INT
 rm -f {READY_FILE}
+lines=
+if [ "$1" = --lines ]; then lines=$2; shift 2; fi
 for line in "$@"; do
   printf '%s\\n' "$line"
 done
 touch {READY_FILE}
+if [ -n "$lines" ]; then
+  tab=$(printf '\\t')
+  while IFS="$tab" read -r delay stream text; do
+    case $delay in
+      @*) until=${{delay#@}}; until=${{until%%+*}}; delay=${{delay#*+}}
+          while [ "$(date +%s)" -lt "$until" ]; do sleep 0.02 & wait $!; done ;;
+    esac
+    if [ "$delay" != 0 ]; then sleep "$delay" & wait $!; fi
+    if [ "$stream" = stderr ]; then printf '%s\\n' "$text" >&2; else printf '%s\\n' "$text"; fi
+  done < "$lines"
+fi
 while true; do
   sleep "${{STANDIN_ACCESS_EVERY:-{ACCESS_EVERY}}}" &
   wait $!
@@ -254,13 +272,40 @@ def _get(client, name):
         return None
 
 
+def script_text(entries):
+    """The --lines file for [(delay, stream, text)]: delay is seconds (a number) or "@EPOCH+SECONDS"."""
+    rows = []
+    for delay, stream, text in entries:
+        if stream not in ("stdout", "stderr") or "\t" in text or "\n" in text:
+            raise StandinError(f"cannot print {text!r} on {stream!r}: one line of stdout or stderr, no tabs")
+        rows.append(f"{delay if isinstance(delay, str) else format(delay, '.3f')}\t{stream}\t{text}\n")
+    return "".join(rows)
+
+
+def put_lines(container, entries):
+    """Bake the --lines file into `container` (created or running) with put_archive."""
+    data = script_text(entries).encode("utf-8")
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(LINES_FILE.rsplit("/", 1)[1])
+        info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, UID, UID, int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+    if not container.put_archive(LINES_FILE.rsplit("/", 1)[0], stream.getvalue()):
+        raise StandinError(f"the engine refused to write {LINES_FILE} into {container.name}")
+
+
 def run(client, name, lines=STARTUP_LINES, *, scenario, timezone=TIMEZONE, access_every=ACCESS_EVERY,
-        image=IMAGE, healthy_within=HEALTHY_WITHIN):
+        image=IMAGE, healthy_within=HEALTHY_WITHIN, script=None, restart_at=None):
     """Start the stand-in as container `name`, printing `lines` at start-up; returns the Container.
 
     A same-named container the sandbox created is removed first; one without the label is
     refused (StandinError) and left as it is. With `healthy_within` (seconds), waits until the
     engine reports the container healthy; a container that does not get there is removed.
+
+    `script` [(delay, stream, text)] is baked into the container as its --lines file (after
+    `lines`). With `restart_at` (a time.time() instant), the container first starts with an empty
+    file, gets `script` at `restart_at` and is restarted then (container.restart()), so that its
+    State.StartedAt is that instant and it prints `script` only after the restart.
     """
     import docker
 
@@ -272,7 +317,7 @@ def run(client, name, lines=STARTUP_LINES, *, scenario, timezone=TIMEZONE, acces
         _remove(existing)
     try:
         container = client.containers.create(
-            image, command=list(lines), name=name,
+            image, command=(["--lines", LINES_FILE] if script is not None else []) + list(lines), name=name,
             labels={LABEL: "1", SCENARIO_LABEL: scenario},
             network_mode="none", user=USER, working_dir="/app",
             environment={"TZ": timezone, "STANDIN_ACCESS_EVERY": str(access_every)},
@@ -285,7 +330,13 @@ def run(client, name, lines=STARTUP_LINES, *, scenario, timezone=TIMEZONE, acces
                                f"replacing its own: {exc.explanation}") from None
         raise StandinError(f"the engine refused to create {name}: {exc}") from None
     try:
+        if script is not None:
+            put_lines(container, [] if restart_at is not None else script)
         container.start()
+        if restart_at is not None:
+            time.sleep(max(0.0, restart_at - time.time()))
+            put_lines(container, script)
+            container.restart(timeout=STOP_TIMEOUT)
         if healthy_within:
             wait_healthy(container, healthy_within)
     except BaseException as exc:

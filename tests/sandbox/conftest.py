@@ -74,7 +74,7 @@ def standin_image(docker_client):
 class CliSandbox:
     """`python -m sandbox` as a subprocess, ready when it prints its ready line."""
 
-    def __init__(self, tmp_path, *args, env=None):
+    def __init__(self, tmp_path, *args, env=None, timeout=20):
         self.env_file = tmp_path / f"sandbox-{len(list(tmp_path.iterdir()))}.env"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sandbox", "--env-file", str(self.env_file), *args], cwd=ROOT,
@@ -88,7 +88,7 @@ class CliSandbox:
             ready.set()
 
         threading.Thread(target=read, daemon=True).start()
-        if not ready.wait(20) or not self.first_line.startswith("sandbox ready: "):
+        if not ready.wait(timeout) or not self.first_line.startswith("sandbox ready: "):
             self.process.kill()
             raise AssertionError(f"sandbox did not start: {self.first_line!r} {self.process.stderr.read()}")
         self.env = dict(line.split("=", 1) for line in self.env_file.read_text(encoding="utf-8").splitlines())
@@ -102,8 +102,8 @@ class CliSandbox:
 def sandboxes(tmp_path):
     started = []
 
-    def start(*args, env=None):
-        started.append(CliSandbox(tmp_path, *args, env=env))
+    def start(*args, env=None, timeout=20):
+        started.append(CliSandbox(tmp_path, *args, env=env, timeout=timeout))
         return started[-1]
 
     yield start
