@@ -17,7 +17,7 @@ smoke: $(VENV)/.installed
 	$(PY) -m pytest -m smoke
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -c tests/pytest.ini tests
+	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.md reports/ledger*.json*

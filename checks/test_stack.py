@@ -72,6 +72,29 @@ def test_promtail_jobs_have_targets(promtail, settings, evidence):
 
 
 @pytest.mark.severity("warning")
+def test_promtail_shipped_without_loss(promtail, run, night, settings, evidence):
+    metrics = promtail.metrics()
+    now = {"process_start": metrics.total("process_start_time_seconds"),
+           "sent": metrics.total("promtail_sent_entries_total") or 0.0,
+           "dropped": metrics.total("promtail_dropped_entries_total") or 0.0}
+    run.facts["promtail"] = now
+    before = (run.previous.promtail if run.previous else None) or {}
+    if before.get("process_start") == now["process_start"]:
+        baseline, since = before, f"the check of night {run.previous.night}"
+    elif now["process_start"] is not None and now["process_start"] <= night.window_start.timestamp():
+        baseline, since = {"sent": 0.0, "dropped": 0.0}, "Promtail's start, before the night"
+    else:
+        pytest.skip("Promtail restarted after the night began and no earlier reading of this process is in "
+                    "the ledger: its counters cannot say what happened during the night")
+    dropped, sent = now["dropped"] - baseline["dropped"], now["sent"] - baseline["sent"]
+    evidence.add("counters", {"now": now, "baseline": baseline, "since": since, "dropped": dropped, "sent": sent})
+    require(dropped == 0 and sent > 0, "Promtail", f"{settings.promtail_url}/metrics",
+            f"entries sent and none dropped since {since}", f"{sent:g} sent, {dropped:g} dropped",
+            "Promtail drops entries only after its retries failed: read its log for the push errors "
+            "(Loki down, rate limits, too old) and check Loki's ingestion limits")
+
+
+@pytest.mark.severity("warning")
 def test_promtail_discovers_the_backend_container(promtail, settings, evidence):
     jobs = [j for j in promtail.targets() if any("__meta_docker_container_name" in t for t in j.discovered)]
     if not jobs:

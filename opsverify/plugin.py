@@ -23,7 +23,7 @@ from opsverify.report import html_alert_replay, html_header, html_week_table, ma
 from opsverify.runstate import RunState
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.status import CheckOutcome, issues, label, night_status
-from opsverify.week import Ledger, LedgerError, NightRecord, week_rows
+from opsverify.week import Ledger, LedgerError, NightRecord, previous_record, week_rows
 
 RUN_KEY = pytest.StashKey[RunState]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
@@ -130,7 +130,8 @@ def _start_run(config):
                           before=timedelta(minutes=settings.window_before_minutes),
                           after=timedelta(minutes=settings.window_after_minutes))
     run = RunState(settings=settings, night=window, day=day_number(night_date, week_start),
-                   week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds))
+                   week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
+                   previous=previous_record(records, night_date))
     _ensure_writable(reports)
     return run, ledger
 
@@ -246,7 +247,7 @@ class NightRecorder:
                     reset_duration_ms=self.run.facts.get("reset_duration_ms"),
                     run_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
-                    alerts=self.run.facts.get("alerts", {}),
+                    alerts=self.run.facts.get("alerts", {}), promtail=self.run.facts.get("promtail", {}),
                 )
                 records = self.ledger.record(record)
             else:

@@ -34,6 +34,7 @@ class NightRecord:
     suite_version: str = ""
     target: str = ""  # "production", or "sandbox: <scenario>"
     alerts: dict = field(default_factory=dict)  # rule uid -> replay verdict (classification, spans)
+    promtail: dict = field(default_factory=dict)  # Promtail's counters when the night was checked
 
 
 class Ledger:
@@ -150,3 +151,9 @@ def markdown_table(rows):
         lines.append(f"| Day {row.day} | {row.date.isoformat()} | {label(row.status)} | "
                      f"{_cell(issues)} | {_cell(row.actions)} |")
     return "\n".join(lines) + "\n"
+
+
+def previous_record(records, night):
+    """The record of the latest night before `night` (a date), or None."""
+    earlier = [n for n in records if date.fromisoformat(n) < night]
+    return records[max(earlier)] if earlier else None

@@ -42,7 +42,7 @@ import socket
 import sys
 import tempfile
 import threading
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -256,7 +256,8 @@ def start(args, now):
     grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
                                                                     grafana_token, users=users,
                                                                     root_url=root_url)))
-    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail)))
+    promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
+    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper)))
     settings = {
         "OPSVERIFY_GRAFANA_URL": grafana_url,

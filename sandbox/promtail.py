@@ -104,10 +104,11 @@ class Promtail:
     file metrics follow from it as in Promtail 2.6 (see promtail_config).
     """
 
-    def __init__(self, shipper, config=None):
+    def __init__(self, shipper, config=None, started=None):
         self.shipper = shipper
         self.config = config if config is not None else PromtailConfig.site()
-        self.started = time.time()
+        # process_start_time_seconds: a scenario's Promtail has run since before its week began.
+        self.started = time.time() if started is None else started
 
     # --- targets, as Promtail's target managers hold them ---
 

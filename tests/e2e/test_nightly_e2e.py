@@ -5,6 +5,7 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
+import requests
 
 from suite_runs import NIGHT, SECRETS, Outputs, clean_env, nightly, scenario, start_sandbox
 
@@ -173,3 +174,16 @@ def test_promtail_discovery_check_names_what_it_found(tmp_path):
     assert issue.startswith("test_promtail_discovers_the_backend_container: Promtail (http://127.0.0.1:")
     assert "expected container escashop-backend-staging among the docker-discovered targets; " \
            "saw /escashop-backend-prod" in issue
+
+
+def test_entries_promtail_dropped_are_reported(tmp_path, sandboxes):
+    process, values = start_sandbox(tmp_path, "down", f"--night={NIGHT}", "--down", "loki")
+    sandboxes.append(process)
+    requests.get(values["OPSVERIFY_BACKEND_URL"] + "/health", timeout=10)  # logged, shipped, refused: dropped
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--night={NIGHT}", "-k", "promtail_shipped",
+                     env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
+    (issue,) = Outputs(reports, result).record()["issues"]
+    assert issue.startswith("test_promtail_shipped_without_loss: Promtail (http://127.0.0.1:")
+    assert "expected entries sent and none dropped since Promtail's start, before the night" in issue
+    assert " dropped" in issue and ", 0 dropped" not in issue
