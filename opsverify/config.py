@@ -127,24 +127,22 @@ def _int(value):
     return number
 
 
-def _minutes(value):
+def _quantity(value, unit, zero_ok):
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number of minutes") from None
-    if number < 0:
-        raise ValueError(f"{value!r} is negative")
+        raise ValueError(f"{value!r} is not a number of {unit}") from None
+    if number < 0 or (number == 0 and not zero_ok):
+        raise ValueError(f"{value!r} is not a {'non-negative' if zero_ok else 'positive'} number of {unit}")
     return number
+
+
+def _minutes(value):
+    return _quantity(value, "minutes", zero_ok=True)
 
 
 def _seconds(value):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number of seconds") from None
-    if number <= 0:
-        raise ValueError(f"{value!r} is not a positive number of seconds")
-    return number
+    return _quantity(value, "seconds", zero_ok=False)
 
 
 def _zone(value):
