@@ -22,6 +22,7 @@ from opsverify.night import NightError, day_number, latest_night, night_window
 from opsverify.report import html_alert_replay, html_header, html_week_table, markdown_page
 from opsverify.runstate import RunState
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
+from opsverify.signoff import SignoffError, update_file, week_metrics
 from opsverify.status import CheckOutcome, issues, label, night_status
 from opsverify.week import Ledger, LedgerError, NightRecord, previous_record, week_rows
 
@@ -49,6 +50,9 @@ def pytest_addoption(parser):
     group.addoption("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any setting of the site file, e.g. --set grace_minutes=10")
     group.addoption("--action", metavar="TEXT", default="", help="'Actions Taken' for this night's row")
+    group.addoption("--update-doc", metavar="PATH",
+                    help="fill the sign-off document at PATH in place: the Week 1 table and the measured "
+                         "metrics (a backup is kept as PATH.bak; everything else is left as written)")
     group.addoption("--sandbox", nargs="?", const="healthy", default=None, metavar="SCENARIO",
                     help="start the bundled sandbox stack (scenario default: healthy) and check it, "
                          "not production")
@@ -133,6 +137,8 @@ def _start_run(config):
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
                    previous=previous_record(records, night_date))
     _ensure_writable(reports)
+    if option.update_doc and not Path(option.update_doc).is_file():
+        raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
     return run, ledger
 
 
@@ -171,6 +177,7 @@ class NightRecorder:
         self.versions = {}
         self.ledger_error = None
         self.unsaved = None  # the night's record, when the ledger could not take it
+        self.doc_result = ""  # what --update-doc did
 
     # --- per check ---
 
@@ -259,6 +266,13 @@ class NightRecorder:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.rows = week_rows(records, self.run.week_start)
         _write_text(Path(settings.reports_dir) / "week1.md", markdown_page(self.run, self.rows))
+        if self.config.option.update_doc and not self.ledger_error:
+            try:
+                changed = update_file(self.config.option.update_doc, self.rows, week_metrics(records, self.rows))
+                self.doc_result = f"{'updated' if changed else 'already up to date'}: {self.config.option.update_doc}"
+            except SignoffError as exc:
+                self.doc_result = f"NOT UPDATED: {exc}"
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if outcomes:  # a collect-only run asks nothing of the systems
             self.versions = self.run.versions()
 
@@ -293,6 +307,8 @@ class NightRecorder:
         elif self.nightly:
             write(f"ledger: {self.ledger.path}")
         write(f"week table: {Path(self.run.settings.reports_dir) / 'week1.md'}")
+        if self.doc_result:
+            write(f"sign-off document {self.doc_result}")
 
 
 def _one_line(report):

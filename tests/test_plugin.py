@@ -217,3 +217,24 @@ def test_blind():
     assert ledger(suite)["2026-11-24"]["status"] == "passed"
     run(suite, "--night", "2026-11-24").assert_outcomes(passed=1, skipped=2)
     assert ledger(suite)["2026-11-24"]["issues"] == ["not checked: test_blind: could not see"]
+
+
+def test_update_doc_fills_the_sign_off_document(suite):
+    from pathlib import Path
+    seed = Path(__file__).resolve().parent / "data" / "signoff-seed.md"
+    doc = suite.path / "lessons.md"
+    doc.write_bytes(seed.read_bytes())
+    suite.makepyfile(test_checks=CHECKS)
+    result = run(suite, "--night", "2026-11-24", f"--update-doc={doc}")
+    result.stdout.fnmatch_lines([f"sign-off document updated: {doc}"])
+    assert "| Day 2 | 2026-11-24 | ⚠️ Successful with warnings | test_duration: Loki" in doc.read_text(encoding="utf-8")
+    result = run(suite, "--night", "2026-11-24", f"--update-doc={doc}")
+    result.stdout.fnmatch_lines([f"sign-off document already up to date: {doc}"])
+
+
+def test_update_doc_needs_an_existing_document(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    result = run(suite, "--night", "2026-11-24", "--update-doc=missing.md")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "ERROR: opsverify: --update-doc missing.md: no such file (give the sign-off document's path)" in \
+        result.stderr.lines

@@ -1,0 +1,125 @@
+"""The sign-off document: fill, in place, what the week measured — the Week 1 table and the success
+and alert metrics — and leave every other byte as the humans wrote it.
+
+The document may carry its status glyphs mis-decoded (UTF-8 read as Mac Roman: `‚úÖ` for ✅); it is
+read either way and what opsverify writes is proper UTF-8. Lines it does not own are never rewritten,
+so their bytes (mis-decoded glyphs included) stay as they were.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from opsverify.status import SUCCESSFUL
+from opsverify.week import markdown_table
+
+# Mis-decoded glyphs of the seed copy and what they are.
+MANGLED = {"‚úÖ": "✅", "‚ö†Ô∏è": "⚠️", "‚ùå": "❌", "‚è≥": "⏳", "üîÑ": "🔄"}
+TABLE_HEADER = re.compile(r"^\|\s*Day\s*\|\s*Date\s*\|\s*Midnight Reset Status\s*\|")
+ROW = re.compile(r"^\|\s*Day\s+(\d+)\s*\|")
+DOWNTIME_CHECKS = ("test_no_restart_in_window", "test_container_not_restarted_in_window", "test_container_running")
+
+
+class SignoffError(Exception):
+    """The document cannot be filled; the text says why."""
+
+
+def normalise_glyphs(text):
+    """`text` with the mis-decoded glyphs read as what they are."""
+    for mangled, glyph in MANGLED.items():
+        text = text.replace(mangled, glyph)
+    return text
+
+
+@dataclass(frozen=True)
+class WeekMetrics:
+    successful: int
+    nights: int
+    average_seconds: object  # None when no night printed a duration
+    longest_seconds: object
+    downtime: tuple  # ("Day 3: test_no_restart_in_window", ...)
+    alerts_fired: int
+    true_positives: int
+    false_positives: int
+    false_negatives: int
+
+
+def week_metrics(records, rows):
+    """What the week measured, from the ledger's records and the table's rows."""
+    recorded = [records[r.date.isoformat()] for r in rows if r.date.isoformat() in records]
+    durations = [r.reset_duration_ms / 1000 for r in recorded if r.reset_duration_ms]
+    downtime = tuple(f"Day {r.day}: {issue.split(':')[0]}" for r in recorded for issue in r.issues
+                     if issue.split(":")[0].split("[")[0] in DOWNTIME_CHECKS)
+    verdicts = [a.get("classification", "") for r in recorded for a in r.alerts.values()]
+    return WeekMetrics(
+        successful=sum(1 for r in rows if r.status in SUCCESSFUL), nights=len(rows),
+        average_seconds=sum(durations) / len(durations) if durations else None,
+        longest_seconds=max(durations) if durations else None, downtime=downtime,
+        alerts_fired=sum(1 for v in verdicts if v in ("true positive", "false positive")),
+        true_positives=verdicts.count("true positive"), false_positives=verdicts.count("false positive"),
+        false_negatives=verdicts.count("false negative"),
+    )
+
+
+def _metric_lines(metrics):
+    """Label -> the value opsverify writes; a label it cannot measure keeps the human's text."""
+    values = {
+        "Successful Resets": f"{metrics.successful}/{metrics.nights}",
+        "Zero Downtime Achieved": "Yes" if not metrics.downtime else f"No ({'; '.join(metrics.downtime)})",
+        "Total Alerts Fired": str(metrics.alerts_fired),
+        "False Positives": str(metrics.false_positives),
+        "True Positives": str(metrics.true_positives),
+    }
+    if metrics.average_seconds is not None:
+        values["Average Reset Duration"] = (f"{metrics.average_seconds:.1f} seconds "
+                                            f"(longest {metrics.longest_seconds:.1f} s)")
+    return values
+
+
+def update_text(text, rows, metrics):
+    """The document with its Week 1 table and metrics filled; every other line as it was."""
+    lines = text.splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if TABLE_HEADER.match(normalise_glyphs(line))), None)
+    if header is None or header + 1 >= len(lines):
+        raise SignoffError("no '| Day | Date | Midnight Reset Status |' table: is this the sign-off document?")
+    end = header + 2
+    kept_actions = {}
+    while end < len(lines) and ROW.match(lines[end]):
+        cells = [c.strip() for c in lines[end].strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[4]:
+            kept_actions[int(ROW.match(lines[end]).group(1))] = cells[4]  # a human wrote it: keep it
+        end += 1
+    newline = "\r\n" if lines[header].endswith("\r\n") else "\n"
+    filled = [replace(row, actions=kept_actions[row.day]) if row.day in kept_actions else row for row in rows]
+    table = markdown_table(filled).splitlines()[2:]
+    lines[header + 2:end] = [line + newline for line in table]
+    values = _metric_lines(metrics)
+    for i, line in enumerate(lines):
+        match = re.match(r"^(\s*- \*\*)([^*]+)(:\*\* ?)(.*?)(\s*)$", line)
+        if match and match.group(2) in values:
+            lines[i] = f"{match.group(1)}{match.group(2)}{match.group(3)}{values[match.group(2)]}{match.group(5)}"
+    return "".join(lines)
+
+
+def update_file(path, rows, metrics):
+    """Fill the document at `path` in place (UTF-8), keeping the previous version as PATH.bak.
+    True when it changed; running it again with the same week changes nothing."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise SignoffError(f"{path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise SignoffError(f"{path}: not UTF-8 at byte {exc.start}") from None
+    updated = update_text(text, rows, metrics)
+    if updated == text:
+        return False
+    shutil.copy2(path, path.with_name(path.name + ".bak"))
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+        out.write(updated)
+    os.replace(temp, path)
+    return True

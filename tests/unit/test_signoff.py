@@ -1,0 +1,90 @@
+"""Filling the sign-off document: the table and metrics change, every other byte stays, twice is once."""
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from opsverify.signoff import SignoffError, normalise_glyphs, update_file, update_text, week_metrics
+from opsverify.week import NightRecord, week_rows
+
+SEED = Path(__file__).resolve().parents[1] / "data" / "signoff-seed.md"
+START = date(2026, 11, 23)
+
+
+def records():
+    found = {}
+    for day in range(1, 8):
+        night = date(2026, 11, 22 + day).isoformat()
+        status = "warning" if day == 3 else "passed"
+        issues = ["test_no_restart_in_window: Loki (...): saw 1 start-up(s) (at 23:52:03)"] if day == 3 else []
+        alerts = {"midnight_errors_001": {"classification": "true negative"}}
+        found[night] = NightRecord(night, day, status, issues, reset_duration_ms=1500 + 100 * day, alerts=alerts)
+    return found
+
+
+def filled(tmp_path):
+    doc = tmp_path / "lessons-learned.md"
+    shutil.copyfile(SEED, doc)
+    rows = week_rows(records(), START)
+    return doc, rows, week_metrics(records(), rows)
+
+
+def test_the_table_and_metrics_are_filled_and_nothing_else_changes(tmp_path):
+    doc, rows, metrics = filled(tmp_path)
+    assert update_file(doc, rows, metrics) is True
+    before, after = SEED.read_bytes().decode("utf-8").splitlines(), doc.read_text(encoding="utf-8").splitlines()
+    assert len(before) == len(after)
+    changed = [(b, a) for b, a in zip(before, after) if b != a]
+    assert [a for _, a in changed][:7] == [
+        f"| Day {d} | 2026-11-{22 + d} | {'⚠️ Successful with warnings' if d == 3 else '✅ Successful'} | "
+        f"{'test_no_restart_in_window: Loki (...): saw 1 start-up(s) (at 23:52:03)' if d == 3 else ''} |  |"
+        for d in range(1, 8)]
+    assert [a for _, a in changed][7:] == [
+        "- **Successful Resets:** 7/7",
+        "- **Average Reset Duration:** 1.9 seconds (longest 2.2 s)",
+        "- **Zero Downtime Achieved:** No (Day 3: test_no_restart_in_window)",
+        "- **Total Alerts Fired:** 0",
+        "- **False Positives:** 0",
+        "- **True Positives:** 0",
+    ]
+    assert "- **Alert Response Time:** [Average X minutes]" in after  # not measured: the human's text stays
+    assert "‚úÖ **Loki Service:**" in doc.read_text(encoding="utf-8")  # human lines keep their bytes
+
+
+def test_it_is_idempotent_and_keeps_a_backup(tmp_path):
+    doc, rows, metrics = filled(tmp_path)
+    update_file(doc, rows, metrics)
+    once = doc.read_bytes()
+    assert update_file(doc, rows, metrics) is False
+    assert doc.read_bytes() == once
+    assert (tmp_path / "lessons-learned.md.bak").read_bytes() == SEED.read_bytes()
+
+
+def test_actions_a_human_wrote_are_kept(tmp_path):
+    doc, rows, metrics = filled(tmp_path)
+    text = doc.read_text(encoding="utf-8").replace("| Day 3 | [TO BE FILLED] | ‚è≥ Pending | | |",
+                                                   "| Day 3 | [TO BE FILLED] | ‚è≥ Pending | | Restarted by ops |")
+    doc.write_text(text, encoding="utf-8")
+    update_file(doc, rows, metrics)
+    assert "| Day 3 | 2026-11-25 | ⚠️ Successful with warnings |" in doc.read_text(encoding="utf-8")
+    assert "| Restarted by ops |" in doc.read_text(encoding="utf-8")
+
+
+def test_more_than_seven_days_add_rows(tmp_path):
+    more = records()
+    more["2026-11-26"] = NightRecord("2026-11-26", 4, "failed", ["test_reset_completed: no completion"])
+    rows = week_rows(more, START)
+    text = update_text(SEED.read_text(encoding="utf-8"), rows, week_metrics(more, rows))
+    assert "| Day 11 | 2026-12-03 | ⏳ Pending |  |  |" in text
+    assert "- **Successful Resets:** 6/11" in text
+
+
+def test_mangled_glyphs_read_as_what_they_are():
+    assert normalise_glyphs("‚úÖ ‚ö†Ô∏è ‚ùå ‚è≥ üîÑ") == "✅ ⚠️ ❌ ⏳ 🔄"
+
+
+def test_a_document_without_the_table_is_refused(tmp_path):
+    with pytest.raises(SignoffError, match="no '| Day | Date | Midnight Reset Status |' table"):
+        update_text("# Notes\n", [], None)
