@@ -24,6 +24,7 @@ from opsverify.runstate import RunState
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.signoff import SignoffError, update_file, week_metrics
 from opsverify.status import CheckOutcome, issues, label, night_status
+from opsverify.waivers import WaiverError, find_waiver, load_waivers
 from opsverify.week import Ledger, LedgerError, NightRecord, previous_record, week_rows
 
 RUN_KEY = pytest.StashKey[RunState]()
@@ -50,6 +51,9 @@ def pytest_addoption(parser):
     group.addoption("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any setting of the site file, e.g. --set grace_minutes=10")
     group.addoption("--action", metavar="TEXT", default="", help="'Actions Taken' for this night's row")
+    group.addoption("--waivers", metavar="PATH",
+                    help="a YAML file of known exceptions (check, justification, approver, expires): a waived "
+                         "failure makes the night a warning, never a success")
     group.addoption("--update-doc", metavar="PATH",
                     help="fill the sign-off document at PATH in place: the Week 1 table and the measured "
                          "metrics (a backup is kept as PATH.bak; everything else is left as written)")
@@ -67,7 +71,7 @@ def pytest_configure(config):
         return
     try:
         run, ledger = _start_run(config)
-    except (ConfigError, NightError, LedgerError, SandboxError) as exc:
+    except (ConfigError, NightError, LedgerError, SandboxError, WaiverError) as exc:
         raise pytest.UsageError(f"opsverify: {exc}") from None
     config.stash[RUN_KEY] = run
     reports = Path(run.settings.reports_dir)
@@ -105,6 +109,7 @@ def _start_run(config):
         **parse_set_options(option.set),
     }
     settings = load_settings(cli, site_file=option.site)
+    waivers = load_waivers(option.waivers) if option.waivers else []
     now = datetime.now(timezone.utc)
     night_date = settings.night or latest_night(now, settings.reset_time, settings.timezone, settle=settings.settle)
     # A sandbox started by hand says so in the env file it writes; its runs are never production evidence.
@@ -135,7 +140,7 @@ def _start_run(config):
                           after=timedelta(minutes=settings.window_after_minutes))
     run = RunState(settings=settings, night=window, day=day_number(night_date, week_start),
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
-                   previous=previous_record(records, night_date))
+                   previous=previous_record(records, night_date), waivers=waivers)
     _ensure_writable(reports)
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
@@ -235,6 +240,12 @@ class NightRecorder:
         reason = _one_line(report) if outcome != "passed" else ""
         if outcome == "skipped" and reason.startswith(NOT_APPLICABLE):
             outcome, reason = "n/a", reason[len(NOT_APPLICABLE):]
+        if outcome in ("failed", "error"):
+            waiver, expired = find_waiver(self.run.waivers, name, self.run.night.date)
+            if waiver:
+                outcome, reason = "waived", f"{reason} — {waiver.describe()}"
+            elif expired:
+                reason = f"{reason} (its waiver expired on {expired.expires.isoformat()})"
         self.outcomes[nodeid] = CheckOutcome(nodeid, name, severity, outcome, scrub(reason, self.run.secrets()))
         if "nightly" in report.keywords:
             self.nightly.add(nodeid)

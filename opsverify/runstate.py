@@ -19,6 +19,7 @@ class RunState:
     target: str  # "production" or "sandbox: <scenario>"
     deadline: Deadline
     previous: object = None  # the ledger's record of the night before, if any
+    waivers: list = field(default_factory=list)  # opsverify.waivers.Waiver
     journal: Journal = field(default_factory=Journal)
     facts: dict = field(default_factory=dict)  # what checks learnt that the ledger keeps (reset duration)
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)

@@ -18,7 +18,7 @@ class CheckOutcome:
     nodeid: str
     name: str
     severity: str  # critical | warning
-    outcome: str  # passed | failed | error | skipped | n/a (does not apply here)
+    outcome: str  # passed | failed | error | skipped | n/a (does not apply here) | waived
     reason: str = ""  # one line
 
 
@@ -30,7 +30,7 @@ def night_status(outcomes):
     bad = [o for o in outcomes if o.outcome in ("failed", "error")]
     if any(o.severity == "critical" for o in bad):
         return FAILED
-    if bad or any(o.outcome == "skipped" for o in outcomes):
+    if bad or any(o.outcome in ("skipped", "waived") for o in outcomes):
         return WARNING
     return PASSED
 
@@ -42,7 +42,7 @@ def issues(outcomes):
     for o in sorted(outcomes, key=lambda o: order.get(o.severity, 2)):
         if o.outcome in ("passed", "n/a"):
             continue
-        prefix = "not checked: " if o.outcome == "skipped" else ""
+        prefix = {"skipped": "not checked: ", "waived": "waived: "}.get(o.outcome, "")
         lines.append(f"{prefix}{o.name}: {o.reason}" if o.reason else f"{prefix}{o.name}")
     return lines
 

@@ -238,3 +238,40 @@ def test_update_doc_needs_an_existing_document(suite):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "ERROR: opsverify: --update-doc missing.md: no such file (give the sign-off document's path)" in \
         result.stderr.lines
+
+
+WAIVERS = """\
+- check: test_duration
+  justification: the DB migration slows resets until Friday
+  approver: Backend Lead
+  expires: {expires}
+"""
+
+
+def test_a_waived_critical_failure_makes_the_night_a_warning(suite):
+    suite.makepyfile(test_checks=CHECKS.replace('severity("warning")', 'severity("critical")'))
+    (suite.path / "waivers.yml").write_text(WAIVERS.format(expires="2026-11-30"))
+    run(suite, "--night", "2026-11-24", f"--waivers={suite.path / 'waivers.yml'}")
+    record = ledger(suite)["2026-11-24"]
+    assert record["status"] == "warning"
+    assert record["issues"][0].startswith("waived: test_duration: Loki (http://x): expected a reset within 60 s")
+    assert record["issues"][0].endswith("— the DB migration slows resets until Friday (approved by Backend Lead, "
+                                        "until 2026-11-30)")
+
+
+def test_an_expired_waiver_no_longer_applies_and_says_so(suite):
+    suite.makepyfile(test_checks=CHECKS.replace('severity("warning")', 'severity("critical")'))
+    (suite.path / "waivers.yml").write_text(WAIVERS.format(expires="2026-11-23"))
+    run(suite, "--night", "2026-11-24", f"--waivers={suite.path / 'waivers.yml'}")
+    record = ledger(suite)["2026-11-24"]
+    assert record["status"] == "failed"
+    assert record["issues"][0].endswith("(its waiver expired on 2026-11-23)")
+
+
+def test_a_malformed_waiver_file_stops_the_run_naming_the_line(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    (suite.path / "waivers.yml").write_text(WAIVERS.format(expires="someday"))
+    result = run(suite, "--night", "2026-11-24", f"--waivers={suite.path / 'waivers.yml'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: waiver file *waivers.yml, line 4: expires 'someday' is not a "
+                                 "date YYYY-MM-DD"])
