@@ -14,8 +14,8 @@ from opsverify.rules import AnalysisError, duration_seconds, queries
 pytestmark = [pytest.mark.nightly, pytest.mark.severity("warning")]
 
 
-def test_rule_replay(rule, rule_spec, loki, grafana, reset_log, night, run, settings, evidence):
-    interval = int(grafana.rule_group(rule.folder_uid, rule.rule_group)["interval"])
+def test_rule_replay(rule, rule_spec, loki, grafana, group_interval, reset_log, night, run, settings, evidence):
+    interval = group_interval(rule)
     start, end = night.window_start, night.window_end
     data = {}
     for node in queries(rule, settings.datasource_uid):

@@ -57,8 +57,8 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
 
 
 @pytest.mark.severity("warning")
-def test_promtail_jobs_have_targets(promtail, settings, evidence):
-    jobs = promtail.targets()
+def test_promtail_jobs_have_targets(promtail_jobs, settings, evidence):
+    jobs = promtail_jobs
     evidence.add("jobs", [{"job": j.name, "ready": j.ready, "targets": j.total} for j in jobs])
     names = [j.name.split("/")[0] for j in jobs]  # a docker_sd job is shown as job/host
     problems = [f"job '{want}' is not configured" for want in settings.promtail_jobs if want not in names]
@@ -95,8 +95,8 @@ def test_promtail_shipped_without_loss(promtail, run, night, settings, evidence)
 
 
 @pytest.mark.severity("warning")
-def test_promtail_discovers_the_backend_container(promtail, settings, evidence):
-    jobs = [j for j in promtail.targets() if any("__meta_docker_container_name" in t for t in j.discovered)]
+def test_promtail_discovers_the_backend_container(promtail_jobs, settings, evidence):
+    jobs = [j for j in promtail_jobs if any("__meta_docker_container_name" in t for t in j.discovered)]
     if not jobs:
         not_applicable("Promtail has no docker discovery job: the backend's log is shipped from files")
     names = sorted({t["__meta_docker_container_name"] for j in jobs for t in j.discovered
