@@ -11,7 +11,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m pytest -m nightly --sandbox
+	$(PY) -m pytest -m nightly --sandbox --week --signoff-doc=sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md
 
 smoke: $(VENV)/.installed
 	$(PY) -m pytest -m smoke
@@ -20,4 +20,4 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml
 
 clean:
-	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.md reports/ledger*.json*
+	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.md reports/ledger*.json* reports/*/

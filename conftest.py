@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.clients",
     "fixtures.reset",
     "fixtures.alerting",
+    "fixtures.week",
 ]

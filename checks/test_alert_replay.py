@@ -1,40 +1,28 @@
 """Would each rule have told the truth about the night? Replayed over the night's window from Loki."""
 
-from datetime import timedelta
-
 import pytest
 
 from opsverify.clients.http import ClientError
-from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import not_applicable, require
-from opsverify.replay import NOTIFYING, Replay, classify, evaluation_times, replay
+from opsverify.replay import NOTIFYING, classify
 from opsverify.resetlog import outcome
-from opsverify.rules import AnalysisError, duration_seconds, queries
+from opsverify.rules import AnalysisError
 
 pytestmark = [pytest.mark.nightly, pytest.mark.severity("warning")]
 
 
-def test_rule_replay(rule, rule_spec, loki, grafana, group_interval, reset_log, night, run, settings, evidence):
-    interval = group_interval(rule)
+def test_rule_replay(rule, rule_spec, replay_rule, grafana, reset_log, night, run, settings, evidence):
     start, end = night.window_start, night.window_end
-    data = {}
-    for node in queries(rule, settings.datasource_uid):
-        lookback = timedelta(seconds=max(interval, node.relative_from))
-        try:
-            result = loki.query_range(node.expr, start=start - lookback, end=end, step=interval)
-            data[node.ref_id] = {frozenset(s.labels.items()): list(s.points) for s in result.items}
-        except LokiQueryError as exc:
-            data[node.ref_id] = exc.problem
     try:
-        steps = replay(rule, data, evaluation_times(start.timestamp(), end.timestamp(), interval), interval,
-                       duration_seconds(rule.for_))
+        result = replay_rule(rule, start, end)
     except AnalysisError as exc:
         pytest.skip(f"rule '{rule.title}' cannot be replayed: {exc}")
-    result = Replay(rule.uid, interval, tuple(steps))
+    steps, interval = result.steps, result.interval
     night_outcome = outcome(reset_log)
     verdict = classify(result.notified, night_outcome, rule_spec.fires_on)
-    spans = {state: [f"{night.clock(a)}–{night.clock(b)}" for a, b in result.spans(state)] for state in ("pending",) + NOTIFYING}
-    run.facts.setdefault("alerts", {})[rule.uid] = {
+    spans = {state: [f"{night.clock(a)}–{night.clock(b)}" for a, b in result.spans(state)]
+             for state in ("pending",) + NOTIFYING}
+    run.facts_for(night).setdefault("alerts", {})[rule.uid] = {
         "title": rule.title, "outcome": night_outcome, "fires_on": list(rule_spec.fires_on),
         "classification": verdict, "interval": interval,
         "timeline": [[night.clock(s.at), s.state] for s in steps], **{k: v for k, v in spans.items() if v},

@@ -11,7 +11,7 @@ the setting, where it came from and how to fix it.
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from string import Template
 from urllib.parse import urlsplit
@@ -217,6 +217,33 @@ def _rules(value):
     return tuple(rules)
 
 
+def _names_or_empty(value):
+    return () if value is None or value == "" else _names(value)
+
+
+def _instant(value):
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date and time such as 2026-11-21T14:00+08:00") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{value!r} has no UTC offset: write it as 2026-11-21T14:00+08:00")
+    return moment.astimezone(timezone.utc)
+
+
+def _instants(value):
+    if isinstance(value, str):  # the environment: comma-separated
+        value = [v for v in value.split(",") if v.strip()]
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ValueError("is not a list of dates and times such as 2026-11-21T14:00+08:00")
+    return tuple(sorted(_instant(v) for v in value))
+
+
 def _receivers(value):
     value = _yaml_text(value, "a mapping of contact point name to {integrations, emails}")
     if not isinstance(value, dict):
@@ -267,6 +294,9 @@ FIELDS = (
     Field("required_labels", ("grafana", "required_labels"), _names),
     Field("required_annotations", ("grafana", "required_annotations"), _names),
     Field("receivers", ("grafana", "receivers"), _receivers),
+    Field("on_call", ("grafana", "on_call"), _names_or_empty),
+    Field("escalation", ("grafana", "escalation"), _names_or_empty),
+    Field("alert_drills", ("grafana", "alert_drills"), _instants),
     Field("loki_url", ("loki", "url"), _url, "--loki-url"),
     Field("log_selector", ("loki", "selector"), _selector),
     Field("max_label_values", ("loki", "max_label_values"), _int),
@@ -291,9 +321,17 @@ FIELDS = (
     Field("retries", ("http", "retries"), _int),
     Field("run_deadline_seconds", ("http", "run_deadline_seconds"), _seconds),
     Field("reports_dir", ("reports_dir",), _text, "--reports-dir"),
+    Field("signoff_doc", ("signoff", "document"), _text_or_empty, "--signoff-doc"),
+    Field("documents", ("signoff", "documents"), _names_or_empty),
+    Field("lessons_sections", ("signoff", "lessons_learned_sections"), _names),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
-OPTIONAL = {"week_start", "night"}
+# Settings a site file may leave out, and what they are then.
+OPTIONAL = {"week_start": None, "night": None, "on_call": (), "escalation": (), "alert_drills": (),
+            "signoff_doc": "", "documents": (),
+            "lessons_sections": ("Monitoring Results", "Alert Effectiveness Analysis", "Technical Insights",
+                                 "Process Improvements Identified", "Deployment Quality Assessment",
+                                 "Recommendations for Future Deployments")}
 
 
 @dataclass(frozen=True)
@@ -317,6 +355,9 @@ class Settings:
     required_labels: tuple
     required_annotations: tuple
     receivers: dict
+    on_call: tuple
+    escalation: tuple
+    alert_drills: tuple
     loki_url: str
     log_selector: str
     max_label_values: int
@@ -341,6 +382,9 @@ class Settings:
     retries: int
     run_deadline_seconds: float
     reports_dir: str
+    signoff_doc: str
+    documents: tuple
+    lessons_sections: tuple
     site_file: str = ""
     sources: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
     credentials: Credentials = field(default_factory=Credentials)
@@ -449,7 +493,7 @@ def load_settings(cli=None, environ=None, site_file=None):
                 raw, source = layer[f.key], name
         if raw is None:
             if f.key in OPTIONAL:
-                values[f.key] = None
+                values[f.key] = OPTIONAL[f.key]
                 continue
             raise ConfigError(
                 f"setting '{f.key}' is not set: add '{f.where}' to the site file {site_path} or set {f.env}."

@@ -32,6 +32,10 @@ class Night:
         """An instant shown in the site's time zone."""
         return instant.astimezone(ZoneInfo(self.zone))
 
+    def stamp(self, unix_seconds):
+        """Unix seconds as the site reads a moment: '2026-11-21 14:00 PST'."""
+        return datetime.fromtimestamp(unix_seconds, ZoneInfo(self.zone)).strftime("%Y-%m-%d %H:%M %Z")
+
     def clock(self, unix_seconds):
         """'HH:MM' in the site's time zone."""
         return datetime.fromtimestamp(unix_seconds, ZoneInfo(self.zone)).strftime("%H:%M")

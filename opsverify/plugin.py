@@ -6,9 +6,10 @@ follow the run live in NightRecorder, registered on the plugin manager.
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from html import escape
 from pathlib import Path
 
@@ -18,20 +19,23 @@ from opsverify import __version__
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import NOT_APPLICABLE, Evidence, scrub, scrub_value
-from opsverify.night import NightError, day_number, latest_night, night_window
-from opsverify.report import html_alert_replay, html_header, html_week_table, markdown_page
-from opsverify.runstate import RunState
+from opsverify.night import NightError, day_number, latest_night
+from opsverify.bundle import BundleError, write_bundle
+from opsverify.report import (html_alert_replay, html_criteria, html_header, html_week_metrics, html_week_table,
+                              markdown_page)
+from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
-from opsverify.signoff import SignoffError, update_file, week_metrics
+from opsverify.signoff import SignoffError, update_file, week_metrics, week_summary
 from opsverify.status import CheckOutcome, issues, label, night_status
 from opsverify.waivers import WaiverError, find_waiver, load_waivers
-from opsverify.week import Ledger, LedgerError, NightRecord, previous_record, week_rows
+from opsverify.week import STREAK, Ledger, LedgerError, NightRecord, previous_record, week_rows
 
 RUN_KEY = pytest.StashKey[RunState]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
 JOURNAL_MARK_KEY = pytest.StashKey[int]()
 SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
+CRITERION = "criterion"  # what a completion criterion has instead of a severity: it does not judge a night
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
 
 
@@ -57,6 +61,17 @@ def pytest_addoption(parser):
     group.addoption("--update-doc", metavar="PATH",
                     help="fill the sign-off document at PATH in place: the Week 1 table and the measured "
                          "metrics (a backup is kept as PATH.bak; everything else is left as written)")
+    group.addoption("--week", action="store_true",
+                    help="also check, from Loki's history, every night of the week before this one that has no "
+                         "record yet (a missed cron run, or a suite started on Day 4)")
+    group.addoption("--signoff-doc", metavar="PATH",
+                    help="the sign-off document the completion criteria read (env OPSVERIFY_SIGNOFF_DOC; "
+                         "--update-doc implies it)")
+    group.addoption("--check-links", action="store_true",
+                    help="criteria: also open every runbook and document URL (off by default: production "
+                         "networks differ)")
+    group.addoption("--ticket", metavar="ID",
+                    help="the ticket the evidence is for: in the report's title and the bundle's name")
     group.addoption("--sandbox", nargs="?", const="healthy", default=None, metavar="SCENARIO",
                     help="start the bundled sandbox stack (scenario default: healthy) and check it, "
                          "not production")
@@ -90,8 +105,18 @@ def pytest_unconfigure(config):
         sandbox.stop()
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: on Day 7 and later the criteria join the nightly run
 def pytest_collection_modifyitems(config, items):
+    run = config.stash.get(RUN_KEY, None)
+    criteria = [item for item in items if item.get_closest_marker("criteria")]
+    for item in criteria:
+        if run is not None and run.day >= STREAK:
+            item.add_marker(pytest.mark.nightly)
+    # The criteria read the week including this run's nights: they run last.
+    items[:] = [item for item in items if item not in criteria] + criteria
     for item in items:
+        if item in criteria:
+            continue
         severity = item.get_closest_marker("severity")
         if severity is None or not severity.args or severity.args[0] not in SEVERITIES:
             raise pytest.UsageError(f"opsverify: {item.nodeid} needs @pytest.mark.severity('critical' or "
@@ -106,8 +131,13 @@ def _start_run(config):
         "night": option.night, "week_start": option.week_start, "grafana_url": option.grafana_url,
         "loki_url": option.loki_url, "promtail_url": option.promtail_url, "backend_url": option.backend_url,
         "container": option.container, "reports_dir": option.reports_dir,
+        "signoff_doc": option.signoff_doc or option.update_doc,
         **parse_set_options(option.set),
     }
+    ticket = option.ticket or ""
+    if ticket and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", ticket):
+        raise ConfigError(f"--ticket {ticket!r}: use letters, digits, '.', '_' and '-' (it names a directory), "
+                          f"e.g. --ticket ESC-142")
     settings = load_settings(cli, site_file=option.site)
     waivers = load_waivers(option.waivers) if option.waivers else []
     now = datetime.now(timezone.utc)
@@ -135,12 +165,15 @@ def _start_run(config):
     ledger = Ledger(reports / ("ledger-sandbox.json" if scenario else "ledger.json"))
     records = ledger.load()
     week_start = settings.week_start or min([night_date] + [date.fromisoformat(n) for n in records])
-    window = night_window(night_date, settings.reset_time, settings.timezone, grace=settings.grace,
-                          before=timedelta(minutes=settings.window_before_minutes),
-                          after=timedelta(minutes=settings.window_after_minutes))
-    run = RunState(settings=settings, night=window, day=day_number(night_date, week_start),
+    if option.week and not settings.week_start and not records:
+        raise ConfigError("--week: which night was Day 1? Set --week-start=YYYY-MM-DD (or week_start in the "
+                          "site file, or OPSVERIFY_WEEK_START)")
+    backfill = [row.date for row in week_rows(records, week_start)
+                if row.date < night_date and row.date.isoformat() not in records] if option.week else []
+    run = RunState(settings=settings, night=night_of(settings, night_date), day=day_number(night_date, week_start),
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
-                   previous=previous_record(records, night_date), waivers=waivers)
+                   previous=previous_record(records, night_date), waivers=waivers,
+                   nights={d: night_of(settings, d) for d in backfill}, ticket=ticket)
     _ensure_writable(reports)
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
@@ -171,18 +204,23 @@ def pytest_metadata(metadata, config):
 
 
 class NightRecorder:
-    """Follows the run: evidence per check, outcomes, the night's record, the reports."""
+    """Follows the run: evidence per check, outcomes, the nights' records, the week, the reports."""
 
     def __init__(self, config, run, ledger):
         self.config, self.run, self.ledger = config, run, ledger
-        self.outcomes = {}  # nodeid -> CheckOutcome
-        self.nightly = set()  # nodeids of nightly checks that ran
+        self.outcomes = {}  # nodeid -> CheckOutcome of the nightly and smoke checks
+        self.criteria = {}  # nodeid -> CheckOutcome of the completion criteria
+        self.nightly, self.smoke = set(), set()  # nodeids of the nightly / smoke checks that ran
+        self.results = {}  # nodeid -> what the bundle's results.json says of it (evidence included)
         self.status = None
         self.rows = []
+        self.metrics = None
         self.versions = {}
         self.ledger_error = None
-        self.unsaved = None  # the night's record, when the ledger could not take it
+        self.unsaved = None  # the nights' records, when the ledger could not take them
         self.doc_result = ""  # what --update-doc did
+        self.bundle = None  # the evidence bundle's directory, once written
+        self.bundle_error = ""
 
     # --- per check ---
 
@@ -194,8 +232,11 @@ class NightRecorder:
     def pytest_runtest_makereport(self, item, call):
         report = yield
         secrets = self.run.secrets()
-        severity = item.get_closest_marker("severity").args[0]
+        severity = CRITERION if item.get_closest_marker("criteria") else item.get_closest_marker("severity").args[0]
         report.severity = severity
+        callspec = getattr(item, "callspec", None)
+        night = callspec.params.get("night") if callspec else None
+        report.opsverify_night = night.date.isoformat() if night is not None else ""
         if call.excinfo is not None and isinstance(call.excinfo.value, ClientError):
             report.longrepr = call.excinfo.value.describe()  # the actionable text, not a requests traceback
         if report.when == "call" or (report.when == "setup" and not report.passed):
@@ -211,22 +252,27 @@ class NightRecorder:
     def _attach_evidence(self, item, report, secrets):
         from pytest_html import extras
 
-        attached = []
+        attached, kept = [], []
         evidence = item.stash.get(EVIDENCE_KEY, None)
         for name, value in (evidence.items if evidence else ()):
             value = scrub_value(value, secrets) if isinstance(value, (dict, list)) else scrub(value, secrets)
+            kept.append({"name": name, "content": value})
             attached.append(extras.json(value, name) if isinstance(value, (dict, list)) else extras.text(value, name))
         exchanges = [e.as_dict() for e in self.run.journal.since(item.stash.get(JOURNAL_MARK_KEY, 0))]
         if exchanges:
-            attached.append(extras.json(scrub_value(exchanges, secrets), "HTTP exchanges"))
+            exchanges = scrub_value(exchanges, secrets)
+            attached.append(extras.json(exchanges, "HTTP exchanges"))
             report.user_properties.append(("requests", "; ".join(x["request"] for x in exchanges)[:2000]))
         report.extras = getattr(report, "extras", []) + attached
+        self.results[report.nodeid] = {"evidence": kept, "http_exchanges": exchanges}
 
     def pytest_runtest_logreport(self, report):
         severity = getattr(report, "severity", None)
         if severity is None:
             return
-        nodeid, previous = report.nodeid, self.outcomes.get(report.nodeid)
+        nodeid = report.nodeid
+        found = self.criteria if severity == CRITERION else self.outcomes
+        previous = found.get(nodeid)
         outcome = None
         if report.skipped:
             outcome = "skipped"
@@ -240,62 +286,147 @@ class NightRecorder:
         reason = _one_line(report) if outcome != "passed" else ""
         if outcome == "skipped" and reason.startswith(NOT_APPLICABLE):
             outcome, reason = "n/a", reason[len(NOT_APPLICABLE):]
-        if outcome in ("failed", "error"):
-            waiver, expired = find_waiver(self.run.waivers, name, self.run.night.date)
+        night = report.opsverify_night
+        if outcome in ("failed", "error") and severity != CRITERION:
+            waiver, expired = find_waiver(self.run.waivers, name, date.fromisoformat(night) if night
+                                          else self.run.night.date)
             if waiver:
                 outcome, reason = "waived", f"{reason} — {waiver.describe()}"
             elif expired:
                 reason = f"{reason} (its waiver expired on {expired.expires.isoformat()})"
-        self.outcomes[nodeid] = CheckOutcome(nodeid, name, severity, outcome, scrub(reason, self.run.secrets()))
-        if "nightly" in report.keywords:
-            self.nightly.add(nodeid)
+        found[nodeid] = CheckOutcome(nodeid, name, severity, outcome, scrub(reason, self.run.secrets()), night)
+        for marker, ran in (("nightly", self.nightly), ("smoke", self.smoke)):
+            if marker in report.keywords:
+                ran.add(nodeid)
+        self.results.setdefault(nodeid, {}).update(
+            {"night": night or self.run.night.date.isoformat(), "kind": severity, "outcome": outcome,
+             "reason": found[nodeid].reason, "duration_seconds": round(report.duration, 3)})
 
-    # --- end of the run ---
+    # --- the nights and the week ---
 
+    def night_records(self):
+        """The records of this run's nights from the outcomes so far. The criteria run last and read
+        them before the run ends; the end of the run writes them to the ledger."""
+        current = self.run.night.date.isoformat()
+        run_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        records = []
+        for night in sorted(self.run.nights.values(), key=lambda n: n.date):
+            iso = night.date.isoformat()
+            mine = [o for o in self.outcomes.values() if (o.night or current) == iso]
+            if not any(o.nodeid in self.nightly for o in mine):
+                continue  # nothing judged this night (a smoke or criteria run)
+            facts = self.run.facts_for(night)
+            live = iso == current
+            smoke = [o for o in mine if o.nodeid in self.smoke]
+            records.append(NightRecord(
+                night=iso, day=day_number(night.date, self.run.week_start), status=night_status(mine),
+                issues=issues(mine), actions=(self.config.option.action or "") if live else "",
+                reset_duration_ms=facts.get("reset_duration_ms"), run_at=run_at,
+                report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
+                alerts=facts.get("alerts", {}), promtail=facts.get("promtail", {}) if live else {},
+                reset=facts.get("reset", ""), basis="live" if live else "history",
+                smoke={"ran": len(smoke), "failed": [o.name for o in smoke if o.outcome not in ("passed", "n/a")]}
+                if live else {},
+            ))
+        return records
+
+    def fill_document(self, records=None):
+        """--update-doc: fill the sign-off document from the week's records (the criteria that read the
+        document call it first, so that they judge only what humans still owe)."""
+        records = self.week_records() if records is None else records
+        rows = week_rows(records, self.run.week_start)
+        metrics = week_metrics(records, rows, self.run.week_facts.get("response_minutes"))
+        changed = update_file(self.config.option.update_doc, rows, metrics)
+        if changed or not self.doc_result:
+            self.doc_result = f"{'updated' if changed else 'already up to date'}: {self.config.option.update_doc}"
+
+    def week_records(self):
+        """The ledger's records with this run's nights in place of theirs."""
+        records = self.ledger.load()
+        records.update({r.night: r for r in self.night_records()})
+        return records
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session):
-        outcomes = list(self.outcomes.values())
+        """Before the reports are written: the records, the ledger, the week. After: the bundle."""
+        self._finish_week(session)
+        result = yield
+        if self.outcomes or self.criteria:
+            self._write_bundle(session)
+        return result
+
+    def _finish_week(self, session):
+        outcomes = [o for o in self.outcomes.values() if (o.night or self.run.night.date.isoformat())
+                    == self.run.night.date.isoformat()]
         self.status = night_status(outcomes)
         settings = self.run.settings
-        record = None
+        records = {}
+        new = self.night_records()
         try:
-            if self.nightly:
-                record = NightRecord(
-                    night=self.run.night.date.isoformat(), day=self.run.day, status=self.status,
-                    issues=issues(outcomes), actions=self.config.option.action or "",
-                    reset_duration_ms=self.run.facts.get("reset_duration_ms"),
-                    run_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
-                    alerts=self.run.facts.get("alerts", {}), promtail=self.run.facts.get("promtail", {}),
-                )
-                records = self.ledger.record(record)
-            else:
-                records = self.ledger.load()
+            records = self.ledger.record(new) if new else self.ledger.load()
         except LedgerError as exc:
             self.ledger_error = str(exc)
-            self.unsaved = json.dumps(asdict(record), ensure_ascii=False) if record else None
-            records = {}
+            self.unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in new) or None
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.rows = week_rows(records, self.run.week_start)
-        _write_text(Path(settings.reports_dir) / "week1.md", markdown_page(self.run, self.rows))
+        self.metrics = week_metrics(records, self.rows, self.run.week_facts.get("response_minutes"))
+        if not self.ledger_error and (new or self.criteria):
+            try:
+                self.ledger.save_week(week_summary(self.metrics, self.criteria.values(), self.run.week_start))
+            except LedgerError as exc:
+                self.ledger_error = str(exc)
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        _write_text(Path(settings.reports_dir) / "week1.md",
+                    markdown_page(self.run, self.rows, self.metrics, list(self.criteria.values())))
         if self.config.option.update_doc and not self.ledger_error:
             try:
-                changed = update_file(self.config.option.update_doc, self.rows, week_metrics(records, self.rows))
-                self.doc_result = f"{'updated' if changed else 'already up to date'}: {self.config.option.update_doc}"
+                self.fill_document(records)
             except SignoffError as exc:
                 self.doc_result = f"NOT UPDATED: {exc}"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if outcomes:  # a collect-only run asks nothing of the systems
+        if self.outcomes or self.criteria:  # a collect-only run asks nothing of the systems
             self.versions = self.run.versions()
 
+    def _write_bundle(self, session):
+        run, option = self.run, self.config.option
+        first = min(run.nights).isoformat()
+        name = first if len(run.nights) == 1 else f"week-{first}-to-{run.night.date.isoformat()}"
+        directory = Path(run.settings.reports_dir) / (f"{run.ticket}-{name}" if run.ticket else name)
+        results = {
+            "title": self.title(), "site": run.settings.site_name, "ticket": run.ticket, "target": run.target,
+            "night": run.night.date.isoformat(), "day": run.day, "week_start": run.week_start.isoformat(),
+            "status": self.status, "exit_status": int(session.exitstatus),
+            "nights": {r.night: asdict(r) for r in self.night_records()},
+            "week": week_summary(self.metrics, self.criteria.values(), run.week_start),
+            "versions": self.versions, "ledger_error": self.ledger_error,
+            "checks": [{"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found],
+        }
+        try:
+            self.bundle = write_bundle(
+                directory, files={"report.html": option.htmlpath, "junit.xml": option.xmlpath},
+                texts={"results.json": json.dumps(scrub_value(results, run.secrets()), ensure_ascii=False, indent=1),
+                       "week1.md": (Path(run.settings.reports_dir) / "week1.md").read_text(encoding="utf-8")})
+        except (BundleError, OSError) as exc:
+            self.bundle_error = str(exc)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def title(self):
+        ticket = f"{self.run.ticket} — " if self.run.ticket else ""
+        nights = (f"nights {min(self.run.nights).isoformat()} to {self.run.night.date.isoformat()}"
+                  if len(self.run.nights) > 1 else f"night {self.run.night.date.isoformat()}")
+        return (f"opsverify — {ticket}{self.run.settings.site_name} {nights} (Day {self.run.day})"
+                + (" — SANDBOX" if self.run.is_sandbox else ""))
+
     def pytest_html_report_title(self, report):
-        report.title = (f"opsverify — {self.run.settings.site_name} night {self.run.night.date.isoformat()} "
-                        f"(Day {self.run.day})" + (" — SANDBOX" if self.run.is_sandbox else ""))
+        report.title = self.title()
 
     def pytest_html_results_summary(self, prefix, summary, postfix, session):
         prefix.append(html_header(self.run, self.status, self.versions))
         if self.ledger_error:
             prefix.append(f'<p id="ledger-error"><strong>Ledger not updated:</strong> {escape(self.ledger_error)}</p>')
         prefix.append(html_week_table(self.rows))
+        prefix.append(html_week_metrics(self.metrics))
+        prefix.append(html_criteria(list(self.criteria.values())))
         prefix.append(html_alert_replay(self.run.facts.get("alerts")))
 
     def pytest_html_results_table_header(self, cells):
@@ -308,18 +439,34 @@ class NightRecorder:
         write = terminalreporter.write_line
         terminalreporter.write_sep("=", "opsverify")
         sandbox = " [SANDBOX: not production evidence]" if self.run.is_sandbox else ""
+        for night in sorted(self.run.nights):
+            if night != self.run.night.date:
+                row = next((r for r in self.rows if r.date == night), None)
+                if row is not None:
+                    write(f"night {night.isoformat()} (Day {row.day}, from Loki's history): {label(row.status)}")
         write(f"night {self.run.night.date.isoformat()} (Day {self.run.day}): {label(self.status)}{sandbox}")
-        for line in issues(list(self.outcomes.values())):
+        current = self.run.night.date.isoformat()
+        for line in issues([o for o in self.outcomes.values() if (o.night or current) == current]):
             write(f"  - {line}")
+        if self.criteria:
+            passed = sum(1 for o in self.criteria.values() if o.outcome == "passed")
+            write(f"completion criteria: {passed} of {len(self.criteria)} met")
+            for o in self.criteria.values():
+                if o.outcome != "passed":
+                    write(f"  - {o.name}: {o.reason}")
         if self.ledger_error:
             write(f"LEDGER NOT UPDATED: {self.ledger_error}", red=True)
             if self.unsaved:
-                write(f"the night's record, to add by hand: {self.unsaved}")
+                write(f"the nights' records, to add by hand: {self.unsaved}")
         elif self.nightly:
             write(f"ledger: {self.ledger.path}")
         write(f"week table: {Path(self.run.settings.reports_dir) / 'week1.md'}")
         if self.doc_result:
             write(f"sign-off document {self.doc_result}")
+        if self.bundle:
+            write(f"evidence bundle: {self.bundle} (check it with: cd {self.bundle} && sha256sum -c SHA256SUMS)")
+        elif self.bundle_error:
+            write(f"EVIDENCE BUNDLE NOT WRITTEN: {self.bundle_error}", red=True)
 
 
 def _one_line(report):

@@ -2,6 +2,7 @@
 
 from html import escape
 
+from opsverify.signoff import VERDICTS
 from opsverify.status import GLYPHS, WORDS, label
 from opsverify.week import markdown_table, streak
 
@@ -21,8 +22,13 @@ STYLE = """<style>
 .timeline span.firing { background: #e06666; }
 .timeline span.nodata, .timeline span.error { background: #9999cc; }
 .verdict-false { color: #b00020; font-weight: bold; }
+#week-metrics th, #criteria th { text-align: left; padding-right: 1em; }
+#criteria td { padding: 2px 8px; vertical-align: top; }
+.criterion-passed td:first-child { color: #1e7e34; }
+.criterion-failed td:first-child, .criterion-error td:first-child { color: #b00020; font-weight: bold; }
 .sandbox-banner { background: #fff4d6; border: 1px solid #e0b400; padding: 6px 10px; }
 </style>"""
+CRITERION_MARKS = {"passed": "✅", "failed": "❌", "error": "❌", "skipped": "⏳"}
 LEGEND = [f"- {GLYPHS[s]} {WORDS[s]}" for s in ("passed", "warning", "failed", "pending")]
 
 
@@ -55,9 +61,10 @@ def html_week_table(rows):
     body = []
     for row in rows:
         issues = "".join(f"<li>{escape(i)}</li>" for i in row.issues)
+        basis = "<br><small>from Loki's history</small>" if row.basis == "history" else ""
         body.append(
             f'<tr class="week-row status-{row.status}"><td>Day {row.day}</td><td>{row.date.isoformat()}</td>'
-            f"<td>{escape(label(row.status))}</td><td>{'<ul>' + issues + '</ul>' if issues else ''}</td>"
+            f"<td>{escape(label(row.status))}{basis}</td><td>{'<ul>' + issues + '</ul>' if issues else ''}</td>"
             f"<td>{escape(row.actions)}</td></tr>"
         )
     return (f'<h2>Week 1 Monitoring Schedule</h2><table id="week1"><thead><tr>{head}</tr></thead>'
@@ -86,9 +93,60 @@ def html_alert_replay(alerts):
             f'<table id="alert-replay">{"".join(rows)}</table>')
 
 
-def markdown_page(run, rows):
-    """reports/week1.md: the table in the sign-off document's format, with its legend."""
+def metric_items(metrics):
+    """(label, value) of the week's success metrics, as the report and week1.md show them."""
+    def seconds(value):
+        return "not measured" if value is None else f"{value:.1f} s"
+
+    response = metrics.average_response_minutes
+    return [
+        ("Successful resets", f"{metrics.successful}/{metrics.nights}"),
+        ("Average reset duration", seconds(metrics.average_seconds)),
+        ("Longest reset duration", seconds(metrics.longest_seconds)),
+        ("Zero downtime", "Yes" if not metrics.downtime else f"No ({'; '.join(metrics.downtime)})"),
+        ("Alert response time", "not measured (no fired-to-resolved alert in Grafana's state history)"
+         if response is None else f"{response:.1f} min average over {len(metrics.response_minutes)} alert(s)"),
+        ("Alerts fired (replay)", f"{metrics.alerts_fired}: {metrics.true_positives} true and "
+                                  f"{metrics.false_positives} false positive(s), {metrics.false_negatives} "
+                                  f"false negative(s)"),
+    ]
+
+
+def html_week_metrics(metrics):
+    """The week's success metrics and each rule's replay verdicts over the nights."""
+    if metrics is None:
+        return ""
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in metric_items(metrics))
+    head = "".join(f"<th>{escape(v)}</th>" for v in ("Rule",) + VERDICTS)
+    per_rule = "".join(f'<tr data-rule="{escape(uid)}"><td>{escape(uid)}</td>'
+                       + "".join(f"<td>{counts[v]}</td>" for v in VERDICTS) + "</tr>"
+                       for uid, counts in sorted(metrics.per_rule.items()))
+    table = (f'<h3>Alert effectiveness (nights replayed)</h3><table id="alert-effectiveness">'
+             f"<thead><tr>{head}</tr></thead><tbody>{per_rule}</tbody></table>") if per_rule else ""
+    return f'<h2>Success metrics</h2><table id="week-metrics">{rows}</table>{table}'
+
+
+def html_criteria(criteria):
+    """The completion criteria this run decided."""
+    if not criteria:
+        return ""
+    rows = "".join(f'<tr class="criterion-{escape(o.outcome)}" data-criterion="{escape(o.name)}">'
+                   f"<td>{CRITERION_MARKS.get(o.outcome, '?')} {escape(o.outcome)}</td>"
+                   f"<td>{escape(o.name)}</td><td>{escape(o.reason)}</td></tr>" for o in criteria)
+    return f'<h2>Week 1 Completion Criteria</h2><table id="criteria">{rows}</table>'
+
+
+def markdown_page(run, rows, metrics=None, criteria=()):
+    """reports/week1.md: the table in the sign-off document's format, with its legend, the week's
+    metrics and the completion criteria decided."""
     note = "\n> Sandbox run: not production evidence.\n" if run.is_sandbox else ""
-    return (f"## Week 1 Monitoring Schedule\n{note}\n{markdown_table(rows)}\n"
-            f"**Status Legend:**\n" + "\n".join(LEGEND) + "\n\n"
-            f"Consecutive successful resets so far: {streak(rows)} of 7.\n")
+    parts = [f"## Week 1 Monitoring Schedule\n{note}\n{markdown_table(rows)}\n"
+             f"**Status Legend:**\n" + "\n".join(LEGEND) + "\n\n"
+             f"Consecutive successful resets so far: {streak(rows)} of 7.\n"]
+    if metrics is not None:
+        parts.append("\n### Success Metrics\n" + "".join(f"- **{k}:** {v}\n" for k, v in metric_items(metrics)))
+    if criteria:
+        parts.append("\n### Week 1 Completion Criteria\n" + "".join(
+            f"- [{'x' if o.outcome == 'passed' else ' '}] {o.name}" + (f": {o.reason}" if o.reason else "") + "\n"
+            for o in criteria))
+    return "".join(parts)

@@ -20,6 +20,11 @@ def logql_string(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def patterns(settings):
+    """The site's pattern of each event, by event."""
+    return {event: getattr(settings, f"pattern_{event}") for event in EVENTS}
+
+
 def count_query(selector, pattern, bucket_seconds=BUCKET_SECONDS):
     return f"sum(count_over_time({selector} |~ {logql_string(pattern)} [{bucket_seconds}s]))"
 

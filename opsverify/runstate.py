@@ -1,6 +1,7 @@
 """The state of one run, shared by the plugin and the fixtures: settings, night, clients."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from opsverify.clients.backend import BackendClient
 from opsverify.clients.docker import DockerClient
@@ -8,6 +9,14 @@ from opsverify.clients.grafana import GrafanaClient
 from opsverify.clients.http import ClientError, Deadline, Journal
 from opsverify.clients.loki import LokiClient
 from opsverify.clients.promtail import PromtailClient
+from opsverify.night import night_window
+
+
+def night_of(settings, local_date):
+    """The Night of `local_date` as the site defines its window."""
+    return night_window(local_date, settings.reset_time, settings.timezone, grace=settings.grace,
+                        before=timedelta(minutes=settings.window_before_minutes),
+                        after=timedelta(minutes=settings.window_after_minutes))
 
 
 @dataclass
@@ -20,14 +29,29 @@ class RunState:
     deadline: Deadline
     previous: object = None  # the ledger's record of the night before, if any
     waivers: list = field(default_factory=list)  # opsverify.waivers.Waiver
+    nights: dict = field(default_factory=dict)  # date -> Night: this night, and with --week the ones backfilled
     journal: Journal = field(default_factory=Journal)
-    facts: dict = field(default_factory=dict)  # what checks learnt that the ledger keeps (reset duration)
+    night_facts: dict = field(default_factory=dict)  # date -> what checks learnt that the ledger keeps
+    week_facts: dict = field(default_factory=dict)  # what the completion criteria measured (response times)
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
+    ticket: str = ""
     _clients: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.nights = {self.night.date: self.night, **self.nights}
 
     @property
     def is_sandbox(self):
         return self.target != "production"
+
+    @property
+    def facts(self):
+        """What checks learnt about the run's own night."""
+        return self.facts_for(self.night)
+
+    def facts_for(self, night):
+        """What checks learnt about `night` (a Night): reset outcome and duration, alert replay."""
+        return self.night_facts.setdefault(night.date, {})
 
     def secrets(self):
         """Every value no output may show: the credentials and what the run decrypted."""

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from opsverify.status import SUCCESSFUL
@@ -34,6 +34,9 @@ def normalise_glyphs(text):
     return text
 
 
+VERDICTS = ("true positive", "false positive", "false negative", "true negative")
+
+
 @dataclass(frozen=True)
 class WeekMetrics:
     successful: int
@@ -45,23 +48,42 @@ class WeekMetrics:
     true_positives: int
     false_positives: int
     false_negatives: int
+    per_rule: dict = field(default_factory=dict)  # rule uid -> {verdict: nights}
+    response_minutes: tuple = ()  # fired -> resolved of each alert in Grafana's state history
+
+    @property
+    def average_response_minutes(self):
+        return sum(self.response_minutes) / len(self.response_minutes) if self.response_minutes else None
 
 
-def week_metrics(records, rows):
-    """What the week measured, from the ledger's records and the table's rows."""
+def week_metrics(records, rows, response_minutes=None):
+    """What the week measured, from the ledger's records, the table's rows and the alerts' response times."""
     recorded = [records[r.date.isoformat()] for r in rows if r.date.isoformat() in records]
     durations = [r.reset_duration_ms / 1000 for r in recorded if r.reset_duration_ms]
     downtime = tuple(f"Day {r.day}: {issue.split(':')[0]}" for r in recorded for issue in r.issues
                      if issue.split(":")[0].split("[")[0] in DOWNTIME_CHECKS)
     verdicts = [a.get("classification", "") for r in recorded for a in r.alerts.values()]
+    per_rule = {}
+    for rec in recorded:
+        for uid, found in rec.alerts.items():
+            counts = per_rule.setdefault(uid, dict.fromkeys(VERDICTS, 0))
+            if found.get("classification") in counts:
+                counts[found["classification"]] += 1
     return WeekMetrics(
         successful=sum(1 for r in rows if r.status in SUCCESSFUL), nights=len(rows),
         average_seconds=sum(durations) / len(durations) if durations else None,
         longest_seconds=max(durations) if durations else None, downtime=downtime,
         alerts_fired=sum(1 for v in verdicts if v in ("true positive", "false positive")),
         true_positives=verdicts.count("true positive"), false_positives=verdicts.count("false positive"),
-        false_negatives=verdicts.count("false negative"),
+        false_negatives=verdicts.count("false negative"), per_rule=per_rule,
+        response_minutes=tuple(response_minutes or ()),
     )
+
+
+def week_summary(metrics, criteria, week_start):
+    """The week as the ledger and the bundle keep it: metrics and the completion criteria's outcomes."""
+    return {"week_start": week_start.isoformat(), "metrics": asdict(metrics),
+            "criteria": {o.name: {"outcome": o.outcome, "reason": o.reason} for o in criteria}}
 
 
 def _metric_lines(metrics):
@@ -73,6 +95,10 @@ def _metric_lines(metrics):
         "False Positives": str(metrics.false_positives),
         "True Positives": str(metrics.true_positives),
     }
+    if metrics.average_response_minutes is not None:
+        text = (f"Average {metrics.average_response_minutes:.1f} minutes ({len(metrics.response_minutes)} "
+                f"alert(s) fired to resolved, longest {max(metrics.response_minutes):.1f})")
+        values["Alert Response Time"] = values["Response Time"] = text
     if metrics.average_seconds is not None:
         values["Average Reset Duration"] = (f"{metrics.average_seconds:.1f} seconds "
                                             f"(longest {metrics.longest_seconds:.1f} s)")

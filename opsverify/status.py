@@ -20,6 +20,7 @@ class CheckOutcome:
     severity: str  # critical | warning
     outcome: str  # passed | failed | error | skipped | n/a (does not apply here) | waived
     reason: str = ""  # one line
+    night: str = ""  # the night a --week run checked it for; "" = the run's own night
 
 
 def night_status(outcomes):

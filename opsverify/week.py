@@ -35,10 +35,14 @@ class NightRecord:
     target: str = ""  # "production", or "sandbox: <scenario>"
     alerts: dict = field(default_factory=dict)  # rule uid -> replay verdict (classification, spans)
     promtail: dict = field(default_factory=dict)  # Promtail's counters when the night was checked
+    reset: str = ""  # what Loki showed of the reset: succeeded | recovered | failed | missing
+    basis: str = "live"  # live: checked after its midnight; history: backfilled later from Loki (--week)
+    smoke: dict = field(default_factory=dict)  # {"ran": n, "failed": [check, ...]} of that run's smoke checks
 
 
 class Ledger:
-    """reports/ledger.json: {"format": 1, "nights": {date: record}}. Atomic writes under a file lock."""
+    """reports/ledger.json: {"format": 1, "nights": {date: record}, "week": summary}. Atomic writes under
+    a file lock."""
 
     def __init__(self, path, lock_timeout=60):
         self.path = Path(path)
@@ -46,17 +50,27 @@ class Ledger:
 
     def load(self):
         """Every record by night; {} when there is no ledger yet."""
+        return self._read()[0]
+
+    def week(self):
+        """The week's summary as the last run wrote it; {} when none did."""
+        return self._read()[1]
+
+    def _read(self):
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return {}
+            return {}, {}
         except OSError as exc:
             raise LedgerError(f"ledger {self.path}: cannot be read ({exc.strerror})") from None
         try:
             document = json.loads(text)
             if document.get("format") != LEDGER_FORMAT:
                 raise ValueError(f"format {document.get('format')!r}, expected {LEDGER_FORMAT}")
-            return {night: NightRecord(**rec) for night, rec in document["nights"].items()}
+            week = document.get("week", {})
+            if not isinstance(week, dict):
+                raise ValueError("'week' is not a mapping")
+            return {night: NightRecord(**rec) for night, rec in document["nights"].items()}, week
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             backup = self.path.with_name(self.path.name + ".corrupt")
             shutil.copy2(self.path, backup)
@@ -65,26 +79,37 @@ class Ledger:
                 f"Repair or remove the ledger, then run again: no record was written."
             ) from None
 
-    def record(self, rec, keep_actions=True):
-        """Replace the record of `rec.night` (and nothing else); return all records."""
-        try:
-            with self._lock:
-                records = self.load()
+    def record(self, recs, keep_actions=True):
+        """Replace the records of the nights of `recs` (and nothing else); return all records."""
+        def change(records, week):
+            for rec in recs:
                 previous = records.get(rec.night)
                 if keep_actions and previous and not rec.actions:
                     rec.actions = previous.actions  # a human wrote it; a re-run keeps it
                 records[rec.night] = rec
-                self._write(records)
-                return records
+            return records, week
+
+        return self._update(change)[0]
+
+    def save_week(self, summary):
+        """Replace the week's summary (metrics, criteria), keeping every night's record."""
+        self._update(lambda records, week: (records, summary))
+
+    def _update(self, change):
+        try:
+            with self._lock:
+                records, week = change(*self._read())
+                self._write(records, week)
+                return records, week
         except Timeout:
             raise LedgerError(f"ledger {self.path}: another run holds the lock; try again") from None
         except OSError as exc:  # the lock file cannot be made: a read-only, full or odd reports directory
             raise LedgerError(f"ledger {self.path}: cannot lock it ({exc.strerror}); check the reports "
                               f"directory's permissions and free space") from None
 
-    def _write(self, records):
+    def _write(self, records, week):
         document = {"format": LEDGER_FORMAT,
-                    "nights": {n: asdict(records[n]) for n in sorted(records)}}
+                    "nights": {n: asdict(records[n]) for n in sorted(records)}, "week": week}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(prefix=".ledger-", dir=self.path.parent)
@@ -105,6 +130,7 @@ class Row:
     status: str
     issues: tuple = ()
     actions: str = ""
+    basis: str = ""  # the record's: live, or history (backfilled from Loki)
 
 
 def week_rows(records, week_start):
@@ -123,15 +149,20 @@ def week_rows(records, week_start):
         if rec is None:
             rows.append(Row(day, night, PENDING))
         else:
-            rows.append(Row(day, night, rec.status, tuple(rec.issues), rec.actions))
+            rows.append(Row(day, night, rec.status, tuple(rec.issues), rec.actions, rec.basis))
     return rows
 
 
 def streak(rows):
     """The longest run of consecutive successful nights so far."""
+    return longest_run(row.status in SUCCESSFUL for row in rows)
+
+
+def longest_run(flags):
+    """The longest run of consecutive true values."""
     best = current = 0
-    for row in rows:
-        current = current + 1 if row.status in SUCCESSFUL else 0
+    for flag in flags:
+        current = current + 1 if flag else 0
         best = max(best, current)
     return best
 

@@ -271,6 +271,7 @@ def start(args, now):
         "OPSVERIFY_WEEK_START": rendered.first_night.isoformat(),
         "OPSVERIFY_NIGHT": night.isoformat(),
         "OPSVERIFY_SANDBOX": sc.name,
+        "OPSVERIFY_ALERT_DRILLS": ",".join(scenario.iso_ms(d) for d in rendered.drills),
     }
     if engine is not None and args.live:
         settings["DOCKER_HOST"] = engine[1]

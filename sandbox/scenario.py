@@ -44,7 +44,7 @@ SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_tr
                  "loki_config", "promtail_jobs", "promtail_files", "ship_drop", "ship_duplicate"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
-EVENTS = {"success", "startup"}
+EVENTS = {"success", "startup", "drill"}
 # The reset's duration and the night's customer count vary per night, but a
 # given night always renders the same (seeded by scenario and date).
 DURATION_MS = (1500, 2500)
@@ -314,6 +314,7 @@ class Scenario:
             "duration_ms": str(duration // timedelta(milliseconds=1)),
             "customers": str(rng.randint(*CUSTOMERS)),
             "zone": self.zone_label,
+            "drill_error": "connect ECONNREFUSED 127.0.0.1:5432 (alert drill: database stopped on purpose)",
             "reset_clock": self.reset_time.strftime("%H:%M:%S"),
             **{k: str(v) for k, v in self.vars.items()},
         }
@@ -370,6 +371,11 @@ class Rendered:
     def _last(self, event):
         instants = [instant for instant, _, _, e in self.lines if e == event]
         return instants[-1] if instants else None
+
+    @property
+    def drills(self):
+        """When the week's alert drills began."""
+        return [instant for instant, _, _, e in self.lines if e == "drill"]
 
     @property
     def started(self):

@@ -18,6 +18,7 @@ addopts = --strict-markers -p no:cacheprovider
 markers =
     nightly: n
     smoke: s
+    criteria: c
     severity(level): l
 """
 CHECKS = """
@@ -126,7 +127,9 @@ def test_secrets_never_reach_any_output(suite, monkeypatch):
     result = run(suite, "--night", "2026-11-24", "-rA")
     assert "***" in result.stdout.str()
     assert secret not in result.stdout.str() + result.stderr.str()
-    for path in (suite.path / "reports").iterdir():
+    written = [p for p in (suite.path / "reports").rglob("*") if p.is_file()]
+    assert any(p.name == "results.json" for p in written)  # the evidence bundle too
+    for path in written:
         assert secret not in path.read_text(encoding="utf-8"), path.name
 
 
@@ -143,6 +146,8 @@ def test_a_check_without_severity_is_refused(suite):
     (["--night", "2026-11-20"], "ERROR: opsverify: night 2026-11-20 is before Day 1 (2026-11-23); pass a later "
                                 "--night or an earlier --week-start"),
     (["--sandbox", "--night=2026-11-24"], "ERROR: opsverify: --sandbox starts its own stack: drop --grafana-url"),
+    (["--ticket", "ESC 142/../x"], "ERROR: opsverify: --ticket 'ESC 142/../x': use letters, digits, '.', '_' and "
+                                   "'-' (it names a directory), e.g. --ticket ESC-142"),
     (["--set", "timezone=Mars/Olympus"], "ERROR: opsverify: setting 'timezone' from the command line: "
                                          "'Mars/Olympus' is not a known IANA time zone such as Asia/Manila. "
                                          "Fix --set timezone=...."),
@@ -191,7 +196,7 @@ def test_an_unwritable_ledger_keeps_the_record_on_the_console(suite):
     (suite.path / "reports" / "ledger.json.lock").mkdir()  # the lock cannot be taken: the write fails
     result = run(suite, "--night", "2026-11-24")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["LEDGER NOT UPDATED: *", 'the night\'s record, to add by hand: {"night": "2026-11-24"*'])
+    result.stdout.fnmatch_lines(["LEDGER NOT UPDATED: *", 'the nights\' records, to add by hand: {"night": "2026-11-24"*'])
 
 
 def test_a_check_that_does_not_apply_keeps_the_night_green(suite):
@@ -275,3 +280,106 @@ def test_a_malformed_waiver_file_stops_the_run_naming_the_line(suite):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: opsverify: waiver file *waivers.yml, line 4: expires 'someday' is not a "
                                  "date YYYY-MM-DD"])
+
+
+# --- the week: backfill, criteria, bundle ---
+
+NIGHT_CHECKS = """
+import pytest
+
+pytestmark = pytest.mark.nightly
+
+@pytest.mark.severity("critical")
+def test_reset(night, run):
+    run.facts_for(night)["reset"] = "failed" if night.date.isoformat() == "2026-11-25" else "succeeded"
+    if night.date.isoformat() == "2026-11-25":
+        pytest.fail("no completion line", pytrace=False)
+
+@pytest.mark.smoke
+@pytest.mark.severity("critical")
+def test_stack_up():
+    pass
+"""
+CRITERIA = """
+import pytest
+
+pytestmark = pytest.mark.criteria
+
+def test_criterion_sees_the_week(pytestconfig):
+    records = pytestconfig.pluginmanager.get_plugin("opsverify-recorder").week_records()
+    print("SEEN", sorted(records))
+    if "2026-11-25" in records and records["2026-11-25"].status != "passed":
+        pytest.fail("Day 3 failed", pytrace=False)
+"""
+
+
+def test_week_backfills_only_the_nights_without_a_record(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    run(suite, "--night", "2026-11-24")  # Day 2 has its record
+    result = run(suite, "--night", "2026-11-27", "--week", "-v")
+    ran = [line.split("::")[1].split(" ")[0] for line in result.stdout.lines
+           if line.startswith("test_checks.py::test_reset") and "%]" in line]
+    assert ran == ["test_reset[2026-11-23]", "test_reset[2026-11-25]", "test_reset[2026-11-26]",
+                   "test_reset[2026-11-27]"]
+    nights = ledger(suite)
+    assert {n: (r["status"], r["basis"]) for n, r in nights.items()} == {
+        "2026-11-23": ("passed", "history"), "2026-11-24": ("passed", "live"), "2026-11-25": ("failed", "history"),
+        "2026-11-26": ("passed", "history"), "2026-11-27": ("passed", "live")}
+    # A backfilled night is judged by its own checks only; the live state belongs to the run's night.
+    assert nights["2026-11-25"]["issues"] == ["test_reset[2026-11-25]: no completion line"]
+    assert nights["2026-11-25"]["reset"] == "failed" and nights["2026-11-25"]["smoke"] == {}
+    assert nights["2026-11-27"]["smoke"] == {"ran": 1, "failed": []}
+    result.stdout.fnmatch_lines(["night 2026-11-25 (Day 3, from Loki's history): ❌ Failed",
+                                 "night 2026-11-27 (Day 5): ✅ Successful"])
+
+
+def test_week_needs_to_know_day_one(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    result = suite.runpytest("--night", "2026-11-27", "--week", f"--reports-dir={suite.path / 'reports'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: --week: which night was Day 1? Set --week-start=YYYY-MM-DD*"])
+
+
+def test_criteria_run_last_read_this_runs_nights_and_leave_the_night_alone(suite):
+    suite.makepyfile(test_a_criteria=CRITERIA, test_checks=NIGHT_CHECKS)
+    result = run(suite, "--night", "2026-11-25", "-m", "nightly or criteria", "-s")
+    # test_a_criteria.py comes first by name, yet it ran after the night's checks and saw their record.
+    result.stdout.fnmatch_lines(["*SEEN ?'2026-11-25'?", "completion criteria: 0 of 1 met",
+                                 "  - test_criterion_sees_the_week: Day 3 failed"])
+    # The criterion failed, but the night is failed by its own check only, and the ledger keeps the criterion.
+    assert [i.split(":")[0] for i in ledger(suite)["2026-11-25"]["issues"]] == ["test_reset"]
+    week = json.loads((suite.path / "reports" / "ledger.json").read_text(encoding="utf-8"))["week"]
+    assert week["criteria"]["test_criterion_sees_the_week"]["outcome"] == "failed"
+
+
+@pytest.mark.parametrize("night, joins", [("2026-11-28", False), ("2026-11-29", True)])
+def test_from_day_seven_the_criteria_join_the_nightly_run(suite, night, joins):
+    suite.makepyfile(test_a_criteria=CRITERIA, test_checks=NIGHT_CHECKS)
+    result = run(suite, "--night", night, "-m", "nightly", "-v")
+    assert any("test_criterion_sees_the_week" in line for line in result.stdout.lines) == joins
+
+
+def test_the_bundle_verifies_with_sha256sum_and_names_the_ticket(suite):
+    import shutil
+    import subprocess
+
+    suite.makepyfile(test_checks=CHECKS)
+    run(suite, "--night", "2026-11-24", "--ticket", "ESC-142")
+    bundle = suite.path / "reports" / "ESC-142-2026-11-24"
+    assert sorted(p.name for p in bundle.iterdir()) == ["SHA256SUMS", "junit.xml", "report.html", "results.json",
+                                                        "week1.md"]
+    if shutil.which("sha256sum"):
+        check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=bundle, capture_output=True, text=True)
+        assert check.returncode == 0 and check.stdout.count(": OK") == 5 - 1, check.stdout
+    page = BeautifulSoup((bundle / "report.html").read_text(encoding="utf-8"), "html.parser")
+    assert page.select_one("#head-title").get_text().startswith("opsverify — ESC-142 — ")
+    results = json.loads((bundle / "results.json").read_text(encoding="utf-8"))
+    assert results["ticket"] == "ESC-142" and results["status"] == "warning"
+    by_name = {c["nodeid"].split("::")[-1]: c for c in results["checks"]}
+    assert by_name["test_started"]["evidence"][0] == {"name": "counts", "content": {
+        "query": "sum(count_over_time(...))", "total": 1}}
+    assert by_name["test_duration"]["outcome"] == "failed" and "90000 ms" in by_name["test_duration"]["reason"]
+    # A changed byte is caught.
+    (bundle / "week1.md").write_text("forged", encoding="utf-8")
+    if shutil.which("sha256sum"):
+        assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=bundle, capture_output=True).returncode == 1

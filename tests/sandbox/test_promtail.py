@@ -218,7 +218,8 @@ def test_labels_unbounded_makes_a_stream_per_second_and_keeps_every_count(serve)
     sc, unbounded = week_store("labels-unbounded")
     start, end = scenario.to_ns(NOW - timedelta(days=8)), scenario.to_ns(NOW)
     healthy_series, series = healthy.series(start, end), unbounded.series(start, end)
-    assert len(healthy_series) == 1 and len(series) > 150
+    streams = {stream for _, stream, _, _ in healthy_sc.render(NIGHT, NOW).lines}
+    assert len(healthy_series) == len(streams) and len(series) > 150
     lines = sc.render(NIGHT, NOW).lines
     assert len(series) == len({(stream, instant.astimezone(sc.zone).replace(microsecond=0))
                                for instant, stream, _, _ in lines})

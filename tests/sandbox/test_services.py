@@ -405,8 +405,10 @@ def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
     assert set(box.env) == {"OPSVERIFY_GRAFANA_URL", "OPSVERIFY_GRAFANA_USER", "OPSVERIFY_GRAFANA_PASSWORD",
                             "OPSVERIFY_LOKI_URL", "OPSVERIFY_PROMTAIL_URL", "OPSVERIFY_BACKEND_URL",
                             "OPSVERIFY_BACKEND_TOKEN", "OPSVERIFY_CONTAINER", "OPSVERIFY_WEEK_START",
-                            "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX"}
+                            "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX", "OPSVERIFY_ALERT_DRILLS"}
     assert box.env["OPSVERIFY_GRAFANA_PASSWORD"] == "pw-from-env"
+    # The drill: 14:00 Manila the afternoon before Day 1.
+    assert box.env["OPSVERIFY_ALERT_DRILLS"] == "2026-11-22T06:00:00.000Z"
     assert box.env["OPSVERIFY_WEEK_START"] == "2026-11-23" and box.env["OPSVERIFY_NIGHT"] == "2026-11-29"
     assert box.env["OPSVERIFY_SANDBOX"] == "skipped-night"
     assert box.env["OPSVERIFY_CONTAINER"] == "escashop-backend-prod"

@@ -120,6 +120,12 @@ def test_malformed_yaml_names_the_line(tmp_path):
      "Fix OPSVERIFY_NIGHT."),
     ({"OPSVERIFY_GRACE_MINUTES": "five"},
      "setting 'grace_minutes' from the environment: 'five' is not a whole number. Fix OPSVERIFY_GRACE_MINUTES."),
+    ({"OPSVERIFY_ALERT_DRILLS": "2026-11-22T14:00"},
+     "setting 'alert_drills' from the environment: '2026-11-22T14:00' has no UTC offset: write it as "
+     "2026-11-21T14:00+08:00. Fix OPSVERIFY_ALERT_DRILLS."),
+    ({"OPSVERIFY_ALERT_DRILLS": "yesterday"},
+     "setting 'alert_drills' from the environment: 'yesterday' is not a date and time such as "
+     "2026-11-21T14:00+08:00. Fix OPSVERIFY_ALERT_DRILLS."),
 ])
 def test_bad_values_name_the_setting_its_source_and_the_fix(site, env, message):
     with pytest.raises(ConfigError) as err:
@@ -146,3 +152,18 @@ def test_set_overrides_any_key_and_refuses_unknown_ones(site):
 def test_a_missing_site_file_says_how_to_point_at_one(tmp_path):
     with pytest.raises(ConfigError, match="cannot be read.*OPSVERIFY_SITE or --site"):
         load_settings(environ={}, site_file=str(tmp_path / "nope.yml"))
+
+
+def test_the_week_settings_may_be_left_out(site):
+    settings = load_settings(environ={}, site_file=str(site))
+    assert (settings.on_call, settings.escalation, settings.alert_drills, settings.signoff_doc,
+            settings.documents) == ((), (), (), "", ())
+    assert "Technical Insights" in settings.lessons_sections
+
+
+def test_alert_drills_are_instants_in_utc(site):
+    from datetime import datetime, timezone
+
+    env = {"OPSVERIFY_ALERT_DRILLS": "2026-11-22T14:00+08:00, 2026-11-20T06:00:00.000Z"}
+    assert load_settings(environ=env, site_file=str(site)).alert_drills == (
+        datetime(2026, 11, 20, 6, tzinfo=timezone.utc), datetime(2026, 11, 22, 6, tzinfo=timezone.utc))

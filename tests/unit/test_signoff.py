@@ -88,3 +88,13 @@ def test_mangled_glyphs_read_as_what_they_are():
 def test_a_document_without_the_table_is_refused(tmp_path):
     with pytest.raises(SignoffError, match="no '| Day | Date | Midnight Reset Status |' table"):
         update_text("# Notes\n", [], None)
+
+
+def test_response_times_from_history_fill_both_response_lines_and_rules_get_their_counts():
+    rows = week_rows(records(), START)
+    metrics = week_metrics(records(), rows, response_minutes=[4.0, 9.0])
+    assert metrics.per_rule == {"midnight_errors_001": {"true positive": 0, "false positive": 0,
+                                                        "false negative": 0, "true negative": 7}}
+    text = update_text(SEED.read_text(encoding="utf-8"), rows, metrics)
+    line = "Average 6.5 minutes (2 alert(s) fired to resolved, longest 9.0)"
+    assert f"- **Alert Response Time:** {line}" in text and f"- **Response Time:** {line}" in text

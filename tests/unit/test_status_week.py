@@ -47,19 +47,29 @@ def record(night, day, status, **kw):
 
 def test_a_rerun_replaces_only_that_night_and_keeps_the_humans_actions(tmp_path):
     ledger = Ledger(tmp_path / "ledger.json")
-    ledger.record(record("2026-11-23", 1, PASSED))
-    ledger.record(record("2026-11-24", 2, FAILED, issues=["x"], actions="restarted the DB"))
-    records = ledger.record(record("2026-11-24", 2, WARNING, issues=["y"]))
+    ledger.record([record("2026-11-23", 1, PASSED)])
+    ledger.record([record("2026-11-24", 2, FAILED, issues=["x"], actions="restarted the DB")])
+    records = ledger.record([record("2026-11-24", 2, WARNING, issues=["y"])])
     assert records["2026-11-23"].status == PASSED
     assert records["2026-11-24"].status == WARNING and records["2026-11-24"].issues == ["y"]
     assert records["2026-11-24"].actions == "restarted the DB"
     assert Ledger(tmp_path / "ledger.json").load() == records
 
 
+def test_several_nights_at_once_and_the_week_summary_keep_each_other(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.json")
+    ledger.record([record("2026-11-23", 1, PASSED), record("2026-11-24", 2, WARNING)])
+    ledger.save_week({"metrics": {"successful": 2}})
+    records = ledger.record([record("2026-11-25", 3, PASSED, basis="history", reset="succeeded")])
+    assert sorted(records) == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    assert ledger.week() == {"metrics": {"successful": 2}}
+    assert ledger.load()["2026-11-25"].basis == "history"
+
+
 def test_concurrent_runs_lose_no_record(tmp_path):
     path = tmp_path / "ledger.json"
     nights = [f"2026-11-{d:02d}" for d in range(1, 21)]
-    threads = [threading.Thread(target=Ledger(path).record, args=(record(n, i + 1, PASSED),))
+    threads = [threading.Thread(target=Ledger(path).record, args=([record(n, i + 1, PASSED)],))
                for i, n in enumerate(nights)]
     for t in threads:
         t.start()
@@ -75,12 +85,12 @@ def test_a_corrupt_ledger_is_kept_and_stops_the_run(tmp_path):
         Ledger(path).load()
     assert (tmp_path / "ledger.json.corrupt").read_text() == path.read_text()
     with pytest.raises(LedgerError):
-        Ledger(path).record(record("2026-11-24", 2, PASSED))
+        Ledger(path).record([record("2026-11-24", 2, PASSED)])
     assert path.read_text().endswith(": ")  # untouched
 
 
 def test_the_ledger_is_readable_json_in_utf8(tmp_path):
-    Ledger(tmp_path / "l.json").record(record("2026-11-23", 1, FAILED, issues=["❌ Daily reset failed: x"]))
+    Ledger(tmp_path / "l.json").record([record("2026-11-23", 1, FAILED, issues=["❌ Daily reset failed: x"])])
     document = json.loads((tmp_path / "l.json").read_text(encoding="utf-8"))
     assert document["nights"]["2026-11-23"]["issues"] == ["❌ Daily reset failed: x"]
 

@@ -1,0 +1,235 @@
+"""The sign-off document's Week 1 completion criteria, one test each, decided from the systems' history,
+the ledger and the document itself. They run last (they read the nights this run judged), with
+`pytest -m criteria`, and with the nightly run from Day 7 on. They do not change a night's status."""
+
+from datetime import timedelta
+
+import pytest
+
+from opsverify.criteria import RESET_RAN, alerting_spans, disagreements, outside, reaches, response_minutes
+from opsverify.evidence import require
+from opsverify.resetlog import count_query, gather, outcome, patterns
+from opsverify.rules import AnalysisError, alert_labels, can_fire, route
+from opsverify.signoffdoc import (action_items, check_links, document_links, lessons_learned_problems,
+                                  missing_documents)
+from opsverify.status import FAILED
+from opsverify.week import STREAK, longest_run, week_rows
+
+pytestmark = pytest.mark.criteria
+NOTIFIED = ("true positive", "false positive")
+
+
+def _day(run, night_date):
+    return (night_date - run.week_start).days + 1
+
+
+def _drill_window(settings, at):
+    """A drill is searched like a night, around the moment it began."""
+    return (at - timedelta(minutes=settings.window_before_minutes),
+            at + timedelta(minutes=settings.window_after_minutes))
+
+
+def _in_week(records, run):
+    return {night: rec for night, rec in records.items() if run.week_start.isoformat() <= night
+            <= run.night.date.isoformat()}
+
+
+def test_seven_consecutive_successful_resets(week_nights, week_records, loki, run, settings, evidence):
+    seen = {n.date.isoformat(): outcome(gather(loki, n, settings.selector, patterns(settings))) for n in week_nights}
+    days = {night: _day(run, n.date) for night, n in zip(seen, week_nights)}
+    best = longest_run(found in RESET_RAN for found in seen.values())
+    disagree = disagreements(week_records, seen, days)
+    evidence.add("nights", [{"day": days[night], "night": night, "loki": found,
+                             "ledger": (week_records[night].status if night in week_records else "no record")}
+                            for night, found in seen.items()])
+    require(best >= STREAK and not disagree, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+            f"{STREAK} consecutive nights whose reset Loki shows done, and a ledger that agrees with Loki",
+            f"{best} consecutive ({', '.join(f'Day {days[n]} {o}' for n, o in seen.items())})"
+            + "".join(f"; {d}" for d in disagree),
+            "the week goes on until seven resets in a row succeed; a ledger that disagrees with Loki was "
+            "written from a run that saw something else: re-check that night with --night and read its report")
+
+
+def test_all_alerts_configured_and_tested(alert_rules, rule_states, query_errors, policy_tree, week_records,
+                                          replay_rule, alert_history, run, settings, evidence):
+    problems, shown = [], {}
+    week = _in_week(week_records, run)
+    for spec in settings.rules:
+        rule = alert_rules.get(spec.uid)
+        if rule is None:
+            problems.append(f"{spec.uid}: not in Grafana")
+            continue
+        state = rule_states.get(rule.title)
+        reached = sorted({d.receiver for d in route(policy_tree, alert_labels(rule, state.folder if state else ""))})
+        try:
+            fires = can_fire(rule).can_fire
+        except AnalysisError:
+            fires = True  # cannot be analysed: the drill or history below decides
+        configured = [why for bad, why in (
+            (rule.is_paused, "paused"), (rule.labels.get("severity") != spec.severity,
+                                         f"severity {rule.labels.get('severity')!r}, not {spec.severity!r}"),
+            (bool(query_errors[spec.uid]), "a query Loki rejects"), (not fires, "a condition that can never be true"),
+            (bool(spec.receivers) and reached != sorted(spec.receivers), f"routed to {', '.join(reached) or 'nobody'}"),
+        ) if bad]
+        problems += [f"{spec.uid}: {why}" for why in configured]
+        ways = [f"replay of the night {night}" for night, rec in sorted(week.items())
+                if rec.alerts.get(spec.uid, {}).get("classification") == "true positive"]
+        for at in settings.alert_drills:
+            try:
+                if replay_rule(rule, *_drill_window(settings, at)).notified:
+                    ways.append(f"the drill at {run.night.stamp(at.timestamp())}")
+            except AnalysisError as exc:
+                ways.append(f"(the drill could not be replayed: {exc})")
+        transitions, note = alert_history(spec.uid)
+        ways += [f"Grafana's history: Alerting at {run.night.stamp(s)}" for s, _ in
+                 alerting_spans(transitions or [], until=alert_history.end.timestamp())][:3]
+        shown[spec.uid] = {"configured problems": configured, "shown to fire by": ways, "history": note or "read"}
+        if not any(w.startswith(("replay", "the drill at", "Grafana")) for w in ways):
+            problems.append(f"{spec.uid}: never shown to fire (no true positive in the week's replays, no drill "
+                            f"in which it fired{'' if transitions is not None else ', ' + note})")
+    evidence.add("rules", shown)
+    evidence.add("drills (UTC)", [a.isoformat() for a in settings.alert_drills] or "none in the site file")
+    require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
+            "every rule the runbook promises configured as promised and seen firing when it should",
+            "; ".join(problems),
+            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (make "
+            "the reset fail on purpose outside business hours) and list its time under grafana.alert_drills")
+
+
+def test_no_critical_production_issues(week_records, alert_history, loki, week_nights, run, settings, evidence):
+    problems = []
+    rows = [r for r in week_rows(week_records, run.week_start) if r.date <= run.night.date]
+    problems += [f"Day {r.day} ({r.date.isoformat()}) failed: {'; '.join(r.issues[:2])}" for r in rows
+                 if r.status == FAILED]
+    critical = [spec.uid for spec in settings.rules if spec.severity == "critical"]
+    for night, rec in sorted(_in_week(week_records, run).items()):
+        problems += [f"{uid} fired on the night {night} (replay: {rec.alerts[uid]['classification']})"
+                     for uid in critical if rec.alerts.get(uid, {}).get("classification") in NOTIFIED]
+    week_start = week_nights[0].window_start
+    drills = [tuple(t.timestamp() for t in _drill_window(settings, at)) for at in settings.alert_drills]
+    notes = {}
+    for uid in critical:
+        transitions, notes[uid] = alert_history(uid)
+        fired = [s for s, _ in outside(alerting_spans(transitions or [], alert_history.end.timestamp()), drills)
+                 if s >= week_start.timestamp()]
+        problems += [f"{uid} fired at {run.night.stamp(s)} (Grafana's state history)" for s in fired]
+    end = week_nights[-1].window_end
+    seconds = int((end - week_start).total_seconds())
+    query = count_query(settings.selector, settings.pattern_startup, bucket_seconds=seconds)
+    found = loki.query(query, at=end)
+    restarts = int(found.total())
+    if restarts:
+        problems.append(f"{restarts} start-up(s) of {settings.container} in the week (Loki)")
+    evidence.add("container restarts", {"query": query, "at": end.isoformat(), "start-ups": restarts})
+    evidence.add("state history", {uid: note or "read" for uid, note in notes.items()})
+    require(not problems, "ledger, Grafana and Loki", f"{settings.loki_url}/loki/api/v1/query",
+            "no failed night, no critical alert outside a drill, no container restart during the week",
+            "; ".join(problems), "each is an incident: write it up under Issues Encountered with what was done, "
+            "and the week starts again after a failed night")
+
+
+def test_all_monitoring_systems_operational(week_records, week_nights, run, evidence):
+    problems, seen = [], []
+    for night in week_nights:
+        iso, day = night.date.isoformat(), _day(run, night.date)
+        rec = week_records.get(iso)
+        if rec is None:
+            problems.append(f"Day {day} ({iso}): no record; run with --week to check it from Loki's history")
+            continue
+        if rec.basis == "history":
+            seen.append(f"Day {day}: from Loki's history (the reset {rec.reset or 'not seen'})")
+            if rec.reset in ("", "missing"):
+                problems.append(f"Day {day} ({iso}): Loki holds no line of its reset; the log pipeline may "
+                                "have been down")
+        elif "ran" not in rec.smoke:
+            problems.append(f"Day {day} ({iso}): its record does not say how the smoke checks went "
+                            "(written by an older opsverify); re-check it with --night")
+        elif rec.smoke["failed"] or not rec.smoke["ran"]:
+            problems.append(f"Day {day} ({iso}): smoke checks failed: {', '.join(rec.smoke['failed']) or 'none ran'}")
+        else:
+            seen.append(f"Day {day}: {rec.smoke['ran']} smoke checks passed")
+    evidence.add("nights", seen)
+    require(not problems, "ledger", "the week's records", "the smoke checks passing on every night of the week",
+            "; ".join(problems), "read that night's report: a monitoring outage during the week has to be explained "
+            "in the sign-off")
+
+
+def test_team_response_procedures_validated(alert_rules, rule_states, policy_tree, integrations, alert_history,
+                                            run, settings, evidence):
+    found, _ = integrations
+    problems = []
+    if not settings.on_call or not settings.escalation:
+        problems.append("the site file names no " + " and no ".join(
+            k for k, v in (("on-call contact (grafana.on_call)", settings.on_call),
+                           ("escalation contact (grafana.escalation)", settings.escalation)) if not v))
+    routes = {}
+    for spec in (s for s in settings.rules if s.severity == "critical"):
+        rule = alert_rules.get(spec.uid)
+        if rule is None:
+            problems.append(f"{spec.uid}: not in Grafana")
+            continue
+        state = rule_states.get(rule.title)
+        receivers = sorted({d.receiver for d in route(policy_tree, alert_labels(rule, state.folder if state else ""))})
+        mine = [i for i in found if i.get("name") in receivers]
+        routes[spec.uid] = receivers
+        for wanted in settings.on_call + settings.escalation:
+            if not reaches(mine, wanted):
+                problems.append(f"{spec.uid}'s alerts ({', '.join(receivers) or 'no receiver'}) do not reach {wanted}")
+    minutes, notes = [], {}
+    for spec in settings.rules:
+        transitions, notes[spec.uid] = alert_history(spec.uid)
+        minutes += response_minutes(transitions or [])
+    run.week_facts["response_minutes"] = minutes
+    evidence.add("critical rules route to", routes)
+    evidence.add("response times (minutes, fired to resolved)", minutes or "none in Grafana's state history")
+    evidence.add("state history", {uid: note or "read" for uid, note in notes.items()})
+    require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/policies",
+            f"every critical alert to reach on-call ({', '.join(settings.on_call) or '?'}) and escalation "
+            f"({', '.join(settings.escalation) or '?'})", "; ".join(problems),
+            "fix the notification policy or the contact points, and send a test notification to each")
+
+
+def test_documentation_complete_and_accessible(signoff_doc, alert_rules, settings, pytestconfig, evidence):
+    path, text = signoff_doc
+    # The site file's list, or else what the document links to under "Related Documentation".
+    documents = settings.documents or tuple(target for _, target in document_links(text))
+    problems = [f"missing: {m}" for m in missing_documents(documents, path.parent)]
+    runbooks = {uid: str(rule.annotations.get("runbook_url", "")).strip() for uid, rule in alert_rules.items()
+                if uid in {s.uid for s in settings.rules}}
+    problems += [f"rule {uid} has no runbook_url" for uid, url in sorted(runbooks.items()) if not url]
+    links = sorted({u for u in runbooks.values() if u} | {d for d in documents if d.startswith("http")})
+    if pytestconfig.getoption("check_links"):
+        problems += check_links(links, timeout=settings.read_timeout_seconds)
+        evidence.add("links opened", links)
+    else:
+        evidence.add("links not opened", f"{len(links)} link(s); --check-links opens them")
+    evidence.add("documents", {"base": str(path.parent), "listed": list(documents), "runbooks": runbooks})
+    require(not problems, "documentation", str(path.parent), "every listed document present and every rule "
+            "with a runbook", "; ".join(problems),
+            "write or link the missing documents (signoff.documents in the site file lists them) and add "
+            "runbook_url annotations to the rules")
+
+
+def test_lessons_learned_documented(signoff_doc, settings, evidence):
+    path, text = signoff_doc
+    problems = lessons_learned_problems(text, settings.lessons_sections)
+    evidence.add("sections read", list(settings.lessons_sections))
+    evidence.add("still to write", problems[:200] or "nothing")
+    by_section = {}
+    for found in problems:
+        section, _, where = found.partition(", ")
+        by_section.setdefault(section, []).append(where)
+    require(not problems, "sign-off document", str(path), "the lessons-learned sections written, no placeholder "
+            "or empty bullet left", "; ".join(f"{section}: {len(gaps)} gap(s), first at {gaps[0]}" if gaps[0]
+                                              else section for section, gaps in by_section.items()),
+            "fill each section in (write 'None' where nothing happened) and run the criteria again")
+
+
+def test_action_items_identified_and_prioritized(signoff_doc, evidence):
+    path, text = signoff_doc
+    found = action_items(text)
+    evidence.add("action items", [{"line": r.line, "priority": r.priority, "action": r.action, "owner": r.owner,
+                                   "due": r.due} for r in found.rows])
+    require(not found.problems, "sign-off document", str(path),
+            "action items with a priority, an owner and a due date", "; ".join(found.problems),
+            "fill the 'Action Items for Implementation' table: one row per action, with who and by when")

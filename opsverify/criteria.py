@@ -1,0 +1,66 @@
+"""The week's completion criteria: what the systems' history and the ledger say, compared. Pure."""
+
+from opsverify.status import SUCCESSFUL
+
+RESET_RAN = ("succeeded", "recovered")  # what Loki shows of a reset that reset the queue
+ALERTING = "Alerting"
+
+
+def disagreements(records, loki_outcomes, days):
+    """Nights where the ledger's record says something else than Loki shows now.
+
+    `records` {date iso: NightRecord}, `loki_outcomes` {date iso: outcome}, `days` {date iso: Day N}.
+    A record that kept Loki's outcome is compared with it; an older one by its status."""
+    found = []
+    for night, seen in sorted(loki_outcomes.items()):
+        rec = records.get(night)
+        if rec is None:
+            continue
+        if rec.reset:
+            if (rec.reset in RESET_RAN) != (seen in RESET_RAN):
+                found.append(f"Day {days[night]} ({night}): the ledger recorded the reset as {rec.reset}, "
+                             f"Loki shows it {seen}")
+        elif (rec.status in SUCCESSFUL) != (seen in RESET_RAN):
+            found.append(f"Day {days[night]} ({night}): the ledger says {rec.status}, Loki shows the reset {seen}")
+    return found
+
+
+def alerting_spans(transitions, until):
+    """[(start, end)] unix seconds a rule spent Alerting, from its state history (oldest first);
+    an alert still firing ends at `until`. 'Alerting (NoData)' and the like count as Alerting."""
+    spans, since = [], None
+    for change in sorted(transitions, key=lambda t: t["time"]):
+        firing = str(change["current"]).startswith(ALERTING)
+        if firing and since is None:
+            since = change["time"]
+        elif not firing and since is not None:
+            spans.append((since, change["time"]))
+            since = None
+    if since is not None:
+        spans.append((since, until))
+    return spans
+
+
+def response_minutes(transitions):
+    """Minutes from firing to resolved of each alert that was resolved."""
+    closed = alerting_spans(transitions, until=None)
+    return [round((end - start) / 60, 1) for start, end in closed if end is not None]
+
+
+def outside(spans, windows):
+    """The spans that start outside every (start, end) window (unix seconds): drills are not incidents."""
+    return [(s, e) for s, e in spans if not any(a <= s <= b for a, b in windows)]
+
+
+def reaches(integrations, wanted):
+    """Whether one of `integrations` (Grafana contact-point integrations) reaches `wanted`: an email
+    address or its prefix ("oncall@"), a contact point's name, an integration type, or a setting's value
+    (a Slack channel such as "#oncall")."""
+    for integration in integrations:
+        settings = integration.get("settings") or {}
+        values = [v.strip() for v in settings.values() if isinstance(v, str)]
+        addresses = [a.strip() for v in values for a in v.replace(";", ",").replace("\n", ",").split(",")]
+        if wanted in (integration.get("name"), integration.get("type")) or wanted in values \
+                or any(a.startswith(wanted) for a in addresses if "@" in a):
+            return True
+    return False

@@ -1,0 +1,63 @@
+"""The completion criteria's pure parts: ledger against Loki, alert spans and response times, reach."""
+
+from opsverify.criteria import alerting_spans, disagreements, outside, reaches, response_minutes
+from opsverify.week import NightRecord, longest_run
+
+DAYS = {"2026-11-23": 1, "2026-11-24": 2, "2026-11-25": 3}
+
+
+def rec(night, status, reset=""):
+    return NightRecord(night=night, day=DAYS[night], status=status, reset=reset)
+
+
+def test_a_record_that_kept_lokis_outcome_is_compared_with_it():
+    records = {"2026-11-23": rec("2026-11-23", "passed", "succeeded"),
+               "2026-11-24": rec("2026-11-24", "failed", "failed"),
+               "2026-11-25": rec("2026-11-25", "failed", "succeeded")}  # failed for another reason: agrees
+    loki = {"2026-11-23": "missing", "2026-11-24": "recovered", "2026-11-25": "succeeded"}
+    assert disagreements(records, loki, DAYS) == [
+        "Day 1 (2026-11-23): the ledger recorded the reset as succeeded, Loki shows it missing",
+        "Day 2 (2026-11-24): the ledger recorded the reset as failed, Loki shows it recovered"]
+
+
+def test_an_older_record_is_compared_by_its_status_and_a_missing_one_not_at_all():
+    records = {"2026-11-23": rec("2026-11-23", "warning"), "2026-11-24": rec("2026-11-24", "failed")}
+    loki = {"2026-11-23": "succeeded", "2026-11-24": "succeeded", "2026-11-25": "failed"}
+    assert disagreements(records, loki, DAYS) == [
+        "Day 2 (2026-11-24): the ledger says failed, Loki shows the reset succeeded"]
+
+
+def test_longest_run():
+    assert longest_run([]) == 0
+    assert longest_run([True, True, False, True, True, True]) == 3
+
+
+HISTORY = [  # as Grafana's state history gives it, not necessarily in order
+    {"time": 1000, "previous": "Normal", "current": "Pending"},
+    {"time": 1060, "previous": "Pending", "current": "Alerting"},
+    {"time": 1600, "previous": "Alerting", "current": "Normal"},
+    {"time": 5000, "previous": "Normal", "current": "Alerting (NoData)"},
+]
+
+
+def test_alerting_spans_count_nodata_alerts_and_end_an_open_one_now():
+    assert alerting_spans(HISTORY, until=9000) == [(1060, 1600), (5000, 9000)]
+    assert alerting_spans(list(reversed(HISTORY)), until=9000) == [(1060, 1600), (5000, 9000)]
+    assert alerting_spans([], until=9000) == []
+
+
+def test_response_minutes_only_of_resolved_alerts():
+    assert response_minutes(HISTORY) == [9.0]
+
+
+def test_spans_inside_a_drill_are_not_incidents():
+    assert outside([(1060, 1600), (5000, 9000)], [(900, 1200)]) == [(5000, 9000)]
+
+
+def test_reaches_by_address_prefix_name_type_or_value():
+    email = {"name": "midnight-critical", "type": "email",
+             "settings": {"addresses": "devops@escashop.ph;oncall@escashop.ph"}}
+    slack = {"name": "midnight-critical", "type": "slack", "settings": {"recipient": "#db-oncall"}}
+    assert reaches([email], "oncall@") and not reaches([email], "database-team@")
+    assert reaches([slack], "#db-oncall") and reaches([slack], "slack") and reaches([email, slack], "midnight-critical")
+    assert not reaches([], "oncall@")
