@@ -72,21 +72,23 @@ def test_all_alerts_configured_and_tested(alert_rules, rule_states, query_errors
             (bool(spec.receivers) and reached != sorted(spec.receivers), f"routed to {', '.join(reached) or 'nobody'}"),
         ) if bad]
         problems += [f"{spec.uid}: {why}" for why in configured]
-        ways = [f"replay of the night {night}" for night, rec in sorted(week.items())
-                if rec.alerts.get(spec.uid, {}).get("classification") == "true positive"]
+        fired = [f"replay of the night {night}" for night, rec in sorted(week.items())
+                 if rec.alerts.get(spec.uid, {}).get("classification") == "true positive"]
+        notes = []
         for at in settings.alert_drills:
             try:
                 if replay_rule(rule, *_drill_window(settings, at)).notified:
-                    ways.append(f"the drill at {run.night.stamp(at.timestamp())}")
+                    fired.append(f"the drill at {run.night.stamp(at.timestamp())}")
             except AnalysisError as exc:
-                ways.append(f"(the drill could not be replayed: {exc})")
+                notes.append(f"the drill at {run.night.stamp(at.timestamp())} could not be replayed: {exc}")
         transitions, note = alert_history(spec.uid)
-        ways += [f"Grafana's history: Alerting at {run.night.stamp(s)}" for s, _ in
-                 alerting_spans(transitions or [], until=alert_history.end.timestamp())][:3]
-        shown[spec.uid] = {"configured problems": configured, "shown to fire by": ways, "history": note or "read"}
-        if not any(w.startswith(("replay", "the drill at", "Grafana")) for w in ways):
+        fired += [f"Alerting at {run.night.stamp(start)} in Grafana's state history" for start, _ in
+                  alerting_spans(transitions or [], until=alert_history.end.timestamp())][:3]
+        notes += [note] if note else []
+        shown[spec.uid] = {"configured problems": configured, "shown to fire by": fired, "notes": notes}
+        if not fired:
             problems.append(f"{spec.uid}: never shown to fire (no true positive in the week's replays, no drill "
-                            f"in which it fired{'' if transitions is not None else ', ' + note})")
+                            f"in which it fired, {note or 'no Alerting in the state history'})")
     evidence.add("rules", shown)
     evidence.add("drills (UTC)", [a.isoformat() for a in settings.alert_drills] or "none in the site file")
     require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",

@@ -369,10 +369,15 @@ class NightRecorder:
             self.unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in new) or None
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self.rows = week_rows(records, self.run.week_start)
-        self.metrics = week_metrics(records, self.rows, self.run.week_facts.get("response_minutes"))
+        # What only the criteria measure stays in the ledger until they run again in the same week.
+        previous = self._previous_week()
+        response = self.run.week_facts.get("response_minutes", previous.get("metrics", {}).get("response_minutes"))
+        self.metrics = week_metrics(records, self.rows, response)
         if not self.ledger_error and (new or self.criteria):
+            summary = week_summary(self.metrics, self.criteria.values(), self.run.week_start)
+            summary["criteria"] = summary["criteria"] or previous.get("criteria", {})
             try:
-                self.ledger.save_week(week_summary(self.metrics, self.criteria.values(), self.run.week_start))
+                self.ledger.save_week(summary)
             except LedgerError as exc:
                 self.ledger_error = str(exc)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -386,6 +391,15 @@ class NightRecorder:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.outcomes or self.criteria:  # a collect-only run asks nothing of the systems
             self.versions = self.run.versions()
+
+    def _previous_week(self):
+        if self.ledger_error:
+            return {}
+        try:
+            week = self.ledger.week()
+        except LedgerError:
+            return {}
+        return week if week.get("week_start") == self.run.week_start.isoformat() else {}
 
     def _write_bundle(self, session):
         run, option = self.run, self.config.option

@@ -56,6 +56,12 @@ def test_healthy_week_fills_seven_days_and_the_documents_decide_the_rest(tmp_pat
     assert sorted(results["nights"]) == [f"2026-11-{d}" for d in range(23, 30)]
     assert out.page.select_one("#head-title").get_text().startswith("opsverify — ESC-142 — escashop nights")
     assert out.page.select_one('#criteria tr[data-criterion="test_all_alerts_configured_and_tested"]')
+    metrics = {tr.th.get_text(): tr.td.get_text() for tr in out.page.select("#week-metrics tr")}
+    assert metrics["Successful resets"] == "7/7" and metrics["Zero downtime"] == "Yes"
+    assert metrics["Average reset duration"].endswith(" s")
+    # Each rule's replay verdicts over the seven nights: quiet on every good night.
+    row = out.page.select_one('#alert-effectiveness tr[data-rule="midnight_errors_001"]')
+    assert [td.get_text() for td in row.find_all("td")] == ["midnight_errors_001", "0", "0", "0", "7"]
 
     # The checkout where the team filled the document and wrote what it lists: every criterion passes, and
     # the nights already recorded are not checked again.
@@ -85,3 +91,18 @@ def test_a_ledger_that_disagrees_with_loki_fails_the_streak(tmp_path):
     reason = criteria(out)["test_seven_consecutive_successful_resets"]["reason"]
     assert "Day 3 (2026-11-25): the ledger recorded the reset as failed, Loki shows it succeeded" in reason
     assert out.ledger["2026-11-25"]["issues"] == ["typed by hand"]  # a night with a record is not re-checked
+
+
+@pytest.mark.parametrize("scenario, criterion, fragment, also", [
+    # The rule's smoke check fails on Day 7 as well: the monitoring was not fully operational.
+    ("rule-never-fires", "test_all_alerts_configured_and_tested",
+     "midnight_errors_001: a condition that can never be true; midnight_errors_001: never shown to fire",
+     ["test_all_monitoring_systems_operational"]),
+    ("restart-in-window", "test_no_critical_production_issues",
+     "1 start-up(s) of escashop-backend-prod in the week (Loki)", []),
+])
+def test_a_defect_of_the_week_fails_its_criterion(tmp_path, scenario, criterion, fragment, also):
+    out = week(tmp_path, scenario, f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    found = criteria(out)
+    assert fragment in found[criterion]["reason"]
+    assert sorted(name for name, c in found.items() if c["outcome"] != "passed") == sorted([criterion, *also])
