@@ -1,9 +1,10 @@
-# make demo: the nightly suite against the bundled sandbox; make test: the suite's own tests.
+# make demo: the nightly suite against the bundled sandbox; make test: the suite's own tests;
+# make bench: the suite's requests and bytes at two log volumes (BENCH_LINES=50000 BENCH_FACTOR=10).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test smoke clean
+.PHONY: demo test smoke bench clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,11 @@ smoke: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml
+
+BENCH_LINES ?= 50000
+BENCH_FACTOR ?= 10
+bench: $(VENV)/.installed
+	$(PY) bench/run.py --lines $(BENCH_LINES) --factor $(BENCH_FACTOR)
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.md reports/ledger*.json* reports/*/

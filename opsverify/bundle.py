@@ -30,13 +30,24 @@ def write_bundle(directory, files, texts):
         names = sorted(list(files) + list(texts))
         # The format of coreutils' sha256sum: digest, two spaces (text mode), name.
         (staging / MANIFEST).write_text("".join(f"{_sha256(staging / n)}  {n}\n" for n in names), encoding="utf-8")
-        if directory.exists():  # a re-run of the same night replaces its bundle
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
+        _replace_dir(staging, directory)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return directory
+
+
+def _replace_dir(staging, directory, attempts=3):
+    """Put `staging` in the place of `directory`: a re-run of the same night replaces its bundle, and two
+    runs of one night at once leave one whole bundle, not a mix."""
+    for attempt in range(attempts):
+        shutil.rmtree(directory, ignore_errors=True)
+        try:
+            os.replace(staging, directory)
+            return
+        except OSError:  # the other run put its bundle there in between
+            if attempt == attempts - 1:
+                raise
 
 
 def _sha256(path):

@@ -102,6 +102,10 @@ def _url(value):
     if parts.username or parts.password:
         # Never echo it: the URL holds a credential.
         raise ValueError("has credentials in it; put them in the environment variables instead")
+    if parts.query or parts.fragment:
+        # A token pasted into a URL would reach every error message and report: refuse it, unechoed.
+        raise ValueError("has a query string or fragment (a token?); a base URL takes none: credentials go in "
+                         "the environment variables")
     try:
         parts.port
     except ValueError:

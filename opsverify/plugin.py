@@ -75,6 +75,10 @@ def pytest_addoption(parser):
     group.addoption("--sandbox", nargs="?", const="healthy", default=None, metavar="SCENARIO",
                     help="start the bundled sandbox stack (scenario default: healthy) and check it, "
                          "not production")
+    group.addoption("--sandbox-fault", action="append", default=[], metavar="SYSTEM=KIND",
+                    help="with --sandbox: make SYSTEM (grafana, loki, promtail, backend) fail with KIND (down, slow, "
+                         "error500, unauthorized, malformed-json, html-error-page, truncated, reset), to see "
+                         "what a night with that fault looks like. Repeatable.")
     group.addoption("--sandbox-docker", action="store_true",
                     help="with --sandbox: also run the stand-in backend container on the Docker engine "
                          "at DOCKER_HOST (never touches a container the sandbox did not create)")
@@ -145,11 +149,13 @@ def _start_run(config):
     # A sandbox started by hand says so in the env file it writes; its runs are never production evidence.
     scenario = option.sandbox or os.environ.get("OPSVERIFY_SANDBOX")
     target = f"sandbox: {scenario}" if scenario else "production"
+    if option.sandbox_fault and not option.sandbox:
+        raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, never in production")
     if option.sandbox:
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
             raise ConfigError(f"--sandbox starts its own stack: drop --{given[0].replace('_', '-')}")
-        sandbox = Sandbox(option.sandbox, night_date, docker=option.sandbox_docker)
+        sandbox = Sandbox(option.sandbox, night_date, docker=option.sandbox_docker, faults=option.sandbox_fault)
         config.stash[SANDBOX_KEY] = sandbox
         sandbox_env = sandbox.start()
         sandbox_env.pop("OPSVERIFY_NIGHT", None)  # the night is ours to choose; we told the sandbox
@@ -162,6 +168,7 @@ def _start_run(config):
     if not reports.is_absolute():
         reports = config.rootpath / reports
     settings = replace(settings, reports_dir=str(reports))
+    _ensure_writable(reports)
     ledger = Ledger(reports / ("ledger-sandbox.json" if scenario else "ledger.json"))
     records = ledger.load()
     week_start = settings.week_start or min([night_date] + [date.fromisoformat(n) for n in records])
@@ -174,7 +181,6 @@ def _start_run(config):
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
                    previous=previous_record(records, night_date), waivers=waivers,
                    nights={d: night_of(settings, d) for d in backfill}, ticket=ticket)
-    _ensure_writable(reports)
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
     return run, ledger

@@ -22,8 +22,8 @@ class SandboxError(Exception):
 
 
 class Sandbox:
-    def __init__(self, scenario, night, docker=False):
-        self.scenario, self.night, self.docker = scenario, night, docker
+    def __init__(self, scenario, night, docker=False, faults=()):
+        self.scenario, self.night, self.docker, self.faults = scenario, night, docker, tuple(faults)
         self.process = None
         self._dir = tempfile.TemporaryDirectory(prefix="opsverify-sandbox-")
         self.env_file = Path(self._dir.name) / "sandbox.env"
@@ -35,6 +35,8 @@ class Sandbox:
                    "--night", self.night.isoformat(), "--env-file", str(self.env_file)]
         if self.docker:
             command.append("--docker")
+        for fault in self.faults:
+            command += ["--fault", fault]
         self.process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, encoding="utf-8")
         ready = threading.Event()

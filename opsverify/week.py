@@ -110,6 +110,7 @@ class Ledger:
     def _write(self, records, week):
         document = {"format": LEDGER_FORMAT,
                     "nights": {n: asdict(records[n]) for n in sorted(records)}, "week": week}
+        temp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(prefix=".ledger-", dir=self.path.parent)
@@ -119,6 +120,8 @@ class Ledger:
                 os.fsync(out.fileno())
             os.replace(temp, self.path)
         except OSError as exc:
+            if temp:  # a half-written copy (a full disk) must not lie around; the ledger itself is untouched
+                Path(temp).unlink(missing_ok=True)
             raise LedgerError(f"ledger {self.path}: cannot be written ({exc.strerror}); "
                               f"check the reports directory's permissions and free space") from None
 

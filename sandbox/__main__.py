@@ -3,7 +3,8 @@
 Starts Loki (unless --external-loki), Grafana, Promtail and the backend on
 ephemeral loopback ports, loads a scenario's week of log lines into Loki,
 writes the OPSVERIFY_* settings that point at them, then serves until SIGTERM
-or SIGINT. Startup errors go to stderr with exit code 2.
+or SIGINT. Startup errors go to stderr with exit code 2. --volume LINES adds LINES
+production-like lines to each day of the week, in several streams (sandbox.volume).
 
 Grafana is provisioned from the scenario's directory under sandbox/provisioning/
 (--grafana-provisioning and --dashboards override it) and answers with the
@@ -48,8 +49,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import backend, grafana, live, promtail, scenario, standin
-from .httpserver import Server
+from . import backend, grafana, live, promtail, scenario, standin, volume
+from .httpserver import FAULT_KINDS, RequestLog, Server
 from .loki import LokiStore
 from .loki import make_app as make_loki_app
 
@@ -84,6 +85,20 @@ def parse_args(argv):
     parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
+    parser.add_argument("--fault", action="append", type=_fault, default=[], metavar="SYSTEM=KIND",
+                        help="every request SYSTEM (" + "|".join(SYSTEMS) + ") gets meets the fault KIND ("
+                        + "|".join(FAULT_KINDS) + "; sandbox/httpserver.py says what each imitates); "
+                        "down is --down. Repeatable, at most one fault a system.")
+    parser.add_argument("--slow-seconds", type=float, default=30.0, metavar="S",
+                        help="with a slow fault: seconds before the answer (default: %(default)s)")
+    parser.add_argument("--request-log", type=Path, metavar="PATH",
+                        help="append every request the emulated systems serve to PATH, one JSON object a line "
+                        "(system, method, path, params: names only, status, bytes, fault); a down system's "
+                        "requests cannot be logged: nothing listens")
+    parser.add_argument("--volume", type=int, default=0, metavar="LINES",
+                        help="also load LINES production-like lines for each day of the week (backend access and "
+                        "application log, other containers; sandbox.volume), matching none of the scheduler's "
+                        "patterns (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--docker", action="store_true",
                         help="also run the backend's container (the stand-in) on the Docker engine at DOCKER_HOST "
@@ -108,7 +123,34 @@ def parse_args(argv):
         parser.error(f"--live-lead must be at least {live.LEAD} s (the container needs that to start)")
     if args.external_loki and "loki" in args.down:
         parser.error("--external-loki and --down loki exclude each other")
+    if args.volume < 0:
+        parser.error("--volume must not be negative")
+    _check_faults(parser, args)
     return args
+
+
+def _fault(text):
+    system, sep, kind = text.partition("=")
+    if not sep or system not in SYSTEMS or kind not in FAULT_KINDS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SYSTEM=KIND with SYSTEM one of {', '.join(SYSTEMS)} "
+                                         f"and KIND one of {', '.join(FAULT_KINDS)}")
+    return system, kind
+
+
+def _check_faults(parser, args):
+    """args.faults: system -> kind, one a system; --fault X=down joins --down X."""
+    args.faults = {}
+    for system, kind in args.fault:
+        if system in args.faults or (system in args.down and kind != "down"):
+            parser.error(f"--fault {system}={kind}: {system} has a fault already (at most one a system)")
+        args.faults[system] = kind
+    args.faults.update({system: "down" for system in args.down})
+    args.down = [system for system in SYSTEMS if args.faults.get(system) == "down"]
+    if args.external_loki and "loki" in args.faults:
+        parser.error(f"--external-loki and --fault loki={args.faults['loki']} exclude each other "
+                     "(the sandbox does not serve that Loki)")
+    if args.slow_seconds < 0:
+        parser.error("--slow-seconds must not be negative")
 
 
 def _date(text):
@@ -222,11 +264,15 @@ def start(args, now):
     grafana_token = os.environ.get("SANDBOX_GRAFANA_TOKEN") or "glsa_" + secrets.token_urlsafe(24)
     backend_token = os.environ.get("SANDBOX_BACKEND_TOKEN") or secrets.token_urlsafe(32)
     servers = []
+    request_log = RequestLog(args.request_log) if args.request_log else None
+    if request_log is not None:
+        servers.append(request_log)
 
     def serve(name, app):
         if name in args.down:
             return _dead_url(args.host)
-        server = Server(app, host=args.host).start()
+        server = Server(app, host=args.host, fault=args.faults.get(name), slow_seconds=args.slow_seconds,
+                        request_log=request_log).start()
         servers.append(server)
         return server.url
 
@@ -244,8 +290,12 @@ def start(args, now):
     if args.external_loki:
         push_to_external(shipper, streams)
         verify_served(loki_url, streams)
+        push_to_external(shipper, volume.streams(sc, night, args.volume, now) if args.volume else ())
     elif store is not None:
         for batch in _batches(streams, BATCH):
+            shipper.ship(batch)
+        # After the scenario's own lines: each stream's volume comes in time order, appended to the store.
+        for batch in _batches(volume.streams(sc, night, args.volume, now) if args.volume else (), BATCH):
             shipper.ship(batch)
 
     provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
@@ -325,6 +375,10 @@ def main(argv=None):
     servers = []
     try:
         settings, servers = start(args, datetime.now(timezone.utc))
+        if args.faults:  # on stderr: stdout is the settings, or the ready line
+            slow = f" ({args.slow_seconds:g} s)" if "slow" in args.faults.values() else ""
+            print("sandbox faults: " + ", ".join(f"{s}={k}" for s, k in args.faults.items()) + slow,
+                  file=sys.stderr, flush=True)
         if args.env_file:
             write_env_file(args.env_file, settings)
             print(f"sandbox ready: {args.env_file}", flush=True)

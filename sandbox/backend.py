@@ -54,6 +54,25 @@ def _express_404(request):
                 Content_Security_Policy="default-src 'none'", X_Content_Type_Options="nosniff")
 
 
+def _unauthorized(request):
+    # The app's auth middleware (system-under-test.md: 401 without a valid token): no Bearer token,
+    # or one it does not accept (wrong, or an expired JWT).
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Bearer ") or not header[len("Bearer "):].strip():
+        return json_response(401, {"success": False, "error": "Access token required"}, content_type=EXPRESS_JSON)
+    return json_response(401, {"success": False, "error": "Invalid or expired token"}, content_type=EXPRESS_JSON)
+
+
+def _express_500(request):
+    # Express's default error handler for an error passed to next() or thrown in a route: finalhandler
+    # with env production (NODE_ENV=production) writes statuses[500], "Internal Server Error", in its
+    # createHtmlDocument page, with Content-Security-Policy, nosniff and text/html; charset=utf-8.
+    body = ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Error</title>\n'
+            "</head>\n<body>\n<pre>Internal Server Error</pre>\n</body>\n</html>\n")
+    return text(500, body, content_type="text/html; charset=utf-8",
+                Content_Security_Policy="default-src 'none'", X_Content_Type_Options="nosniff")
+
+
 def make_app(backend):
     app = App("backend")
 
@@ -80,11 +99,9 @@ def make_app(backend):
     @logged
     def scheduler_status(request):
         header = request.headers.get("authorization", "")
-        if not header.startswith("Bearer ") or not header[len("Bearer "):].strip():
-            return json_response(401, {"success": False, "error": "Access token required"}, content_type=EXPRESS_JSON)
-        if not hmac.compare_digest(header[len("Bearer "):].strip(), backend.token):
-            return json_response(401, {"success": False, "error": "Invalid or expired token"},
-                                 content_type=EXPRESS_JSON)
+        if not header.startswith("Bearer ") or not hmac.compare_digest(header[len("Bearer "):].strip(),
+                                                                        backend.token):
+            return _unauthorized(request)
         last = backend.last_reset
         data = {
             "isScheduled": True,
@@ -94,6 +111,10 @@ def make_app(backend):
             "timezone": backend.scenario.zone.key,
         }
         return json_response(200, {"success": True, "data": data}, content_type=EXPRESS_JSON)
+
+    # The faults "error500" and "unauthorized" answer every request; morgan logs them as any other.
+    app.fault_answer("error500")(logged(_express_500))
+    app.fault_answer("unauthorized")(logged(_unauthorized))
 
     # Express answers every route it lacks, whatever the method, with its 404 page.
     for method in METHODS:

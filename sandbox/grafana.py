@@ -63,6 +63,49 @@ def _error(status, message, message_id, extra=None, content_type=ERROR_JSON):
     return json_response(status, body, content_type=content_type)
 
 
+def _credentials(request):
+    """(scheme in lower case, credentials) of the Authorization header; ("", "") without one."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    return (scheme.lower(), credentials) if credentials else ("", "")
+
+
+def _basic(credentials):
+    """(user, ":" or "", password) of Basic credentials, None when they are not base64 UTF-8."""
+    try:
+        return base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+
+
+def refusal(request):
+    """Grafana's 401 for a request whose credentials it does not accept (pkg/services/authn clients:
+    the API key client for a Bearer token or user api_key, the basic client, else no client at all)."""
+    scheme, credentials = _credentials(request)
+    if scheme == "bearer":
+        return _error(401, "Invalid API key", "api-key.invalid")
+    if scheme == "basic":
+        user, sep, _ = _basic(credentials) or ("", "", "")
+        if not sep:
+            return _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
+        if user == "api_key":
+            return _error(401, "Invalid API key", "api-key.invalid")
+        return _error(401, "Invalid username or password", "password-auth.failed")
+    return _error(401, "Unauthorized", "auth.unauthorized")
+
+
+def _internal_error(request):
+    """A handler's panic, as pkg/middleware/recovery.go answers it in production (Env != dev): for an
+    API path (ReqContext.IsApiRequest: /api...) ctx.JSON(500, map) - pkg/web Context.JSON, a
+    json.Encoder (sorted keys, compact, trailing newline), application/json; charset=UTF-8. Other
+    paths render Grafana's error.html template, which the sandbox does not emulate."""
+    if not request.path.startswith("/api"):
+        return _unsupported(request, "under the error500 fault (Grafana renders its error.html template there)")
+    body = {"error": "Server Error",
+            "message": "Internal Server Error - Check the Grafana server logs for the detailed error message."}
+    return Response(500, (json.dumps(body, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8"),
+                    ERROR_JSON, dict(API_HEADERS))
+
+
 def _message(status, message, content_type=ERROR_JSON):
     # response.Error / ctx.JsonApiErr: {"message": ...}; response.Error itself writes application/json.
     return json_response(status, {"message": message}, content_type=content_type)
@@ -274,29 +317,19 @@ class Grafana:
 
     def authenticate(self, request):
         """(role, None) when the request may pass, else (None, Grafana's 401) (pkg/services/authn clients)."""
-        header = request.headers.get("authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        if scheme.lower() == "bearer" and credentials:
-            if hmac.compare_digest(credentials.strip(), self.token):
+        scheme, credentials = _credentials(request)
+        if scheme == "bearer" and hmac.compare_digest(credentials.strip(), self.token):
+            return ADMIN, None
+        if scheme == "basic":
+            user, sep, password = _basic(credentials) or ("", "", "")
+            if sep and user == "api_key":  # the API key client also reads basic auth with this user name
+                if hmac.compare_digest(password, self.token):
+                    return ADMIN, None
+            elif sep and hmac.compare_digest(user, self.user) and hmac.compare_digest(password, self.password):
                 return ADMIN, None
-            return None, _error(401, "Invalid API key", "api-key.invalid")
-        if scheme.lower() == "basic" and credentials:
-            try:
-                user, sep, password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")
-            except ValueError:
-                return None, _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
-            if not sep:
-                return None, _error(401, "Invalid Basic Auth Header", "basic-auth.invalid-header")
-            if user == "api_key":  # the API key client also reads basic auth with this user name
-                ok = hmac.compare_digest(password, self.token)
-                return (ADMIN, None) if ok else (None, _error(401, "Invalid API key", "api-key.invalid"))
-            if hmac.compare_digest(user, self.user) and hmac.compare_digest(password, self.password):
-                return ADMIN, None
-            known = self.users.get(user)
-            if known and hmac.compare_digest(password, known[0]):
-                return known[1], None
-            return None, _error(401, "Invalid username or password", "password-auth.failed")
-        return None, _error(401, "Unauthorized", "auth.unauthorized")
+            elif sep and user in self.users and hmac.compare_digest(password, self.users[user][0]):
+                return self.users[user][1], None
+        return None, refusal(request)
 
     def check_health(self, ds):
         """The Loki plugin's CheckHealth (pkg/tsdb/loki/healthcheck.go): an instant query of
@@ -431,6 +464,14 @@ def _go_dial_error(url, exc):
 def make_app(grafana):
     app = App("grafana")
     prov = grafana.provisioning
+    app.fault_answer("error500")(_internal_error)
+
+    # The fault "unauthorized": every request is refused as one with credentials Grafana does not accept.
+    @app.fault_answer("unauthorized")
+    def unauthorized(request):
+        response = refusal(request)
+        response.headers.update(API_HEADERS)
+        return response
 
     def api(method, pattern, roles=(ADMIN,)):
         """Register an authenticated API handler that gets Grafana's security headers.

@@ -2,15 +2,29 @@
 
 Each emulated service is an `App` with routes; `serve` runs it on loopback on
 an ephemeral port. Every request is recorded (method, path) so tests can prove
-what the suite asked.
+what the suite asked; a `RequestLog` also writes each one, as the other side of
+the wire saw it, to a JSON-lines file.
+
+A `Server` may be given a fault (FAULT_KINDS) that every request it gets meets:
+the ways a monitoring stack's HTTP endpoints really fail, each named below with
+what it imitates. `down` is not one a Server plays: nothing listens at all.
 """
 
+import io
 import json
 import re
+import socket
+import struct
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+FAULT_KINDS = ("down", "slow", "error500", "unauthorized", "malformed-json", "html-error-page", "truncated", "reset")
+# The kinds whose answer is the system's own (an App registers it with `fault_answer`).
+SYSTEM_ANSWERED = ("error500", "unauthorized")
+# What a broken proxy or a crashed JSON encoder leaves of a Loki/Prometheus API answer.
+CUT_JSON = b'{"status":"success","data":{'
 
 
 @dataclass
@@ -48,6 +62,34 @@ def json_response(status, obj, content_type="application/json", **headers):
     return Response(status, body, content_type, headers)
 
 
+# nginx's built-in error pages (src/http/ngx_http_special_response.c, 1.19+ without bgcolor), as a
+# reverse proxy in front of a system answers with no error_page configured: Content-Type text/html
+# (no charset), the short tail of `server_tokens off` (Server: nginx), and the "friendly error page"
+# padding only for the user agents nginx takes for MSIE or Chrome (ngx_http_user_agent).
+NGINX_TITLES = {401: "401 Authorization Required", 502: "502 Bad Gateway"}
+NGINX_PADDING = "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" * 6
+
+
+def nginx_page(status, request, **headers):
+    """nginx's own error page for `status`, as it answers `request`."""
+    title = NGINX_TITLES[status]
+    body = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n"
+            "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+    agent = request.headers.get("user-agent", "")
+    at = agent.find("MSIE ")
+    msie = at >= 0 and at + 7 < len(agent) and "Opera" not in agent
+    chrome = not msie and "Opera" not in agent and "Gecko/" not in agent and "Chrome/" in agent
+    if msie or chrome:
+        body += NGINX_PADDING
+    return text(status, body, content_type="text/html", Server="nginx", **headers)
+
+
+def nginx_basic_auth_refusal(realm):
+    """nginx's `auth_basic "<realm>"` refusing a request without valid credentials
+    (ngx_http_auth_basic_module: 401, its error page, WWW-Authenticate: Basic realm="...")."""
+    return lambda request: nginx_page(401, request, WWW_Authenticate=f'Basic realm="{realm}"')
+
+
 class App:
     """Routes (method, regex on the path) to handlers `handler(request) -> Response`."""
 
@@ -55,6 +97,7 @@ class App:
         self.name = name
         self.routes = []
         self.requests = []  # (method, path) of every request served, in order
+        self.fault_answers = {}  # fault kind -> handler(request) -> Response, for SYSTEM_ANSWERED kinds
         self._lock = threading.Lock()
 
     def route(self, method, pattern):
@@ -64,9 +107,27 @@ class App:
 
         return register
 
-    def dispatch(self, request):
+    def fault_answer(self, kind):
+        """Register what this system answers under the fault `kind` (one of SYSTEM_ANSWERED)."""
+        if kind not in SYSTEM_ANSWERED:
+            raise ValueError(f"{kind!r} is not a fault a system answers itself ({', '.join(SYSTEM_ANSWERED)})")
+
+        def register(handler):
+            self.fault_answers[kind] = handler
+            return handler
+
+        return register
+
+    def record(self, request):
         with self._lock:
             self.requests.append((request.method, request.path))
+
+    def dispatch(self, request):
+        self.record(request)
+        return self.answer(request)
+
+    def answer(self, request):
+        """The routed answer, without recording the request."""
         allowed = False
         for method, pattern, handler in self.routes:
             match = pattern.match(request.path)
@@ -83,10 +144,58 @@ class App:
         return text(404, "404 page not found\n")
 
 
-def _handler_class(app):
+class RequestLog:
+    """Every request the emulated systems serve, one JSON object a line, appended to `path`:
+    {"system", "method", "path", "params" (sorted names of query and form parameters, never their
+    values), "status" (null when no answer was sent), "bytes" (response body bytes written to the
+    socket), "fault"}. Thread-safe; each line is flushed as it is written."""
+
+    def __init__(self, path):
+        self.path = path
+        self._file = open(path, "a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+
+    def write(self, system, request, status, sent, fault):
+        entry = {"system": system, "method": request.method, "path": request.path,
+                 "params": sorted(request.query), "status": status, "bytes": sent, "fault": fault}
+        line = json.dumps(entry) + "\n"
+        with self._lock:
+            if not self._file.closed:  # a request that ends while the sandbox stops is not logged
+                self._file.write(line)
+                self._file.flush()
+
+    def stop(self):
+        with self._lock:
+            self._file.close()
+
+
+def _malformed(real):
+    """A body that is not JSON: the first half of the real one when that is JSON, else a cut prefix."""
+    body = real.body
+    try:
+        json.loads(body)
+        is_json = "json" in real.content_type
+    except ValueError:
+        is_json = False
+    if is_json:
+        half = body[:len(body) // 2]
+        try:
+            json.loads(half)  # e.g. the half of `12`: still a number
+        except ValueError:
+            return half
+    return CUT_JSON
+
+
+def _handler_class(app, server):
+    fault = server.fault
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = app.name
+        _server_header = None
+
+        def version_string(self):
+            return self._server_header or super().version_string()
 
         def _handle(self):
             parts = urlsplit(self.path)
@@ -104,18 +213,72 @@ def _handler_class(app):
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
             )
+            app.record(request)
+            status, sent = None, 0
             try:
-                response = app.dispatch(request)
+                if fault == "slow":
+                    # An overloaded or hung upstream: the request is read, the answer comes late (the
+                    # client's read timeout fires first). Stopping the sandbox ends the wait: no answer.
+                    if server.stopping.wait(server.slow_seconds):
+                        self.close_connection = True
+                        return
+                response = self._answer(request)
+                status = response.status
+                sent = self._send(response)
+            except (BrokenPipeError, ConnectionResetError):  # the client left (e.g. timed out on `slow`)
+                self.close_connection = True
+            finally:
+                if server.request_log is not None:
+                    server.request_log.write(app.name, request, status, sent, fault)
+
+        def _answer(self, request):
+            try:
+                return self._faulty_answer(request)
             except Exception as exc:  # a sandbox bug must be loud, never a silent hang
-                response = text(500, f"sandbox {app.name} internal error: {exc!r}\n")
+                return text(500, f"sandbox {app.name} internal error: {exc!r}\n")
+
+        def _faulty_answer(self, request):
+            if fault in SYSTEM_ANSWERED:
+                # The system's own 500 or 401 (each App names the document it follows).
+                return app.fault_answers[fault](request)
+            if fault == "html-error-page":
+                # A reverse proxy (nginx) in front of a dead upstream: its 502 page, not the system's.
+                return nginx_page(502, request)
+            response = app.answer(request)
+            if fault == "malformed-json":
+                # A broken proxy or a crashed encoder: 200 and application/json, but the body is not JSON.
+                return Response(200, _malformed(response), "application/json")
+            return response
+
+        def _send(self, response):
+            """Write the response as the fault shapes it; returns the body bytes written."""
+            self._server_header = response.headers.get("Server")
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(response.body)))
             for name, value in response.headers.items():
-                self.send_header(name.replace("_", "-"), value)
+                if name != "Server":
+                    self.send_header(name.replace("_", "-"), value)
             self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
+            body = b"" if self.command == "HEAD" else response.body
+            if fault in ("truncated", "reset"):
+                body = body[:len(body) // 2]
+            self.wfile.write(body)
+            self.wfile.flush()
+            if fault == "truncated":
+                # An upstream that dies mid-answer: the real Content-Length, half the body, then a
+                # normal close (FIN) - the client reads fewer bytes than it was promised.
+                self.close_connection = True
+            elif fault == "reset":
+                # A connection reset mid-body (a crashed process, a load balancer's idle kill):
+                # SO_LINGER on with linger 0, then close, sends a TCP RST instead of a FIN.
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.rfile.close()  # the file objects hold the socket open: close them first
+                self.wfile.close()
+                self.connection.close()
+                self.wfile = io.BytesIO()  # for BaseHTTPRequestHandler's flush after the request
+            return len(body)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
@@ -126,11 +289,22 @@ def _handler_class(app):
 
 
 class Server:
-    """One App served on a loopback port in a daemon thread."""
+    """One App served on a loopback port in a daemon thread, optionally with a fault
+    (FAULT_KINDS except "down") that every request meets, and a RequestLog."""
 
-    def __init__(self, app, host="127.0.0.1", port=0):
+    def __init__(self, app, host="127.0.0.1", port=0, fault=None, slow_seconds=30.0, request_log=None):
+        if fault == "down":
+            raise ValueError("fault 'down': nothing may listen at the system's URL, so do not start a Server")
+        if fault is not None and fault not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {fault!r} (one of {', '.join(FAULT_KINDS)})")
+        if fault in SYSTEM_ANSWERED and fault not in app.fault_answers:
+            raise ValueError(f"sandbox {app.name} does not emulate the {fault} fault (it registers no answer)")
         self.app = app
-        self.httpd = ThreadingHTTPServer((host, port), _handler_class(app))
+        self.fault = fault
+        self.slow_seconds = slow_seconds
+        self.request_log = request_log
+        self.stopping = threading.Event()
+        self.httpd = ThreadingHTTPServer((host, port), _handler_class(app, self))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name=app.name, daemon=True)
 
@@ -144,5 +318,6 @@ class Server:
         return self
 
     def stop(self):
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()

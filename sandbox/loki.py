@@ -8,16 +8,18 @@ evaluated by sandbox.logql, which refuses what it does not implement.
 
 import bisect
 import calendar
+import itertools
 import json
 import math
 import re
 import threading
 import time
+from array import array
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from sandbox import logql, loki_config
-from sandbox.httpserver import App, Response, text
+from sandbox.httpserver import App, Response, nginx_basic_auth_refusal, text
 
 DEFAULT_QUERY_LIMIT = 100
 DEFAULT_SINCE_NS = logql.HOUR_NS  # pkg/loghttp/params.go defaultSince, for queries and labels
@@ -45,23 +47,49 @@ _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 class _Stream:
+    """One stream's entries as two parallel lists sorted by time, and (built when first read) the
+    running total of their UTF-8 sizes, so that a scan knows the bytes of any time range at once."""
+
     def __init__(self, labels):
         self.labels = dict(labels)
         self.times = []
         self.lines = []
+        self._sizes = None  # _sizes[i]: UTF-8 bytes of lines[:i]; None until a scan needs it
 
     def insert(self, ns, line):
         """Keep entries sorted by time; an identical (time, line) entry is stored once."""
+        if not self.times or ns > self.times[-1]:  # the usual case, lines in time order: append
+            self.times.append(ns)
+            self.lines.append(line)
+            if self._sizes is not None:
+                self._sizes.append(self._sizes[-1] + len(line.encode("utf-8")))
+            return
         low = bisect.bisect_left(self.times, ns)
         high = bisect.bisect_right(self.times, ns, low)
         if line not in self.lines[low:high]:
             self.times.insert(high, ns)
             self.lines.insert(high, line)
+            self._sizes = None
+
+    def span(self, start_ns, end_ns):
+        """The indices [low, high) of the entries with start <= ts < end."""
+        low = bisect.bisect_left(self.times, start_ns)
+        return low, bisect.bisect_left(self.times, end_ns, low)
 
     def between(self, start_ns, end_ns):
-        low = bisect.bisect_left(self.times, start_ns)
-        high = bisect.bisect_left(self.times, end_ns)
+        low, high = self.span(start_ns, end_ns)
         return list(zip(self.times[low:high], self.lines[low:high]))
+
+    def holds_between(self, start_ns, end_ns):
+        low, high = self.span(start_ns, end_ns)
+        return high > low
+
+    def size(self, low, high):
+        """UTF-8 bytes of lines[low:high]."""
+        if self._sizes is None:
+            self._sizes = array("q", itertools.accumulate((len(line.encode("utf-8")) for line in self.lines),
+                                                          initial=0))
+        return self._sizes[high] - self._sizes[low]
 
 
 class LokiStore:
@@ -161,9 +189,30 @@ class LokiStore:
             found = [(dict(s.labels), s.between(start_ns, end_ns)) for s in self._streams.values() if selects(s.labels)]
         return [(labels, entries) for labels, entries in found if entries]
 
+    def scan(self, selects, start_ns, end_ns):
+        """What `select` gives, as columns: [(labels, times, lines, utf8_bytes)] with times and lines
+        parallel lists (copies) and utf8_bytes their lines' total size."""
+        oldest = self.retained_since()
+        if oldest is not None:
+            start_ns = max(start_ns, oldest)
+        found = []
+        with self._lock:
+            for stream in self._streams.values():
+                if selects(stream.labels):
+                    low, high = stream.span(start_ns, end_ns)
+                    if high > low:
+                        found.append((dict(stream.labels), stream.times[low:high], stream.lines[low:high],
+                                      stream.size(low, high)))
+        return found
+
     def series(self, start_ns, end_ns, selects=lambda labels: True):
         """Label sets of the selected streams with an entry in [start, end]."""
-        return [labels for labels, _ in self.select(selects, start_ns, end_ns + 1)]
+        oldest = self.retained_since()
+        if oldest is not None:
+            start_ns = max(start_ns, oldest)
+        with self._lock:
+            return [dict(s.labels) for s in self._streams.values()
+                    if selects(s.labels) and s.holds_between(start_ns, end_ns + 1)]
 
     def streams(self):
         """A snapshot of every stream: [(labels, [(ns, line), ...])]."""
@@ -515,6 +564,15 @@ def decode_push(raw):
 def make_app(store, version="2.6.1"):
     """The Loki HTTP API (docs/sources/api/_index.md of Loki 2.6) over `store`."""
     app = App("loki")
+    # The fault "error500": a handler's panic. Loki wraps its whole HTTP handler in
+    # serverutil.RecoveryHTTPMiddleware (pkg/util/server/recovery.go, set in modules.go initServer):
+    # onPanic -> httpgrpc.Errorf(500, "error while processing request: %v") -> WriteError -> http.Error
+    # (text/plain; charset=utf-8, nosniff, trailing newline). The panic: Go's nil pointer dereference.
+    app.fault_answer("error500")(lambda request: _go_http_error(
+        500, "error while processing request: runtime error: invalid memory address or nil pointer dereference"))
+    # The fault "unauthorized": Loki has no auth of its own (auth_enabled: false); the nginx reverse
+    # proxy in front of it (auth_basic) refuses the request.
+    app.fault_answer("unauthorized")(nginx_basic_auth_refusal("Loki"))
 
     def route(methods, pattern):
         def register(handler):

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 
 from . import promtail_pages
-from .httpserver import App, text
+from .httpserver import App, nginx_basic_auth_refusal, text
 from .promtail_config import PromtailConfig
 
 EXPOSITION = "text/plain; version=0.0.4; charset=utf-8"
@@ -265,6 +265,13 @@ def _histogram(name, help_text, host, durations):
 
 def make_app(promtail):
     app = App("promtail")
+    # The fault "error500". Promtail's HTTP server is the same weaveworks/common server as Loki's, but
+    # without Loki's recovery middleware; the 500 it writes itself is http.Error's (text/plain;
+    # charset=utf-8, nosniff, trailing newline) with its readiness failure (server/server.go ready).
+    app.fault_answer("error500")(lambda request: text(500, NOT_READY + "\n", X_Content_Type_Options="nosniff"))
+    # The fault "unauthorized": Promtail has no auth of its own; the nginx reverse proxy in front of
+    # it (auth_basic) refuses the request.
+    app.fault_answer("unauthorized")(nginx_basic_auth_refusal("Promtail"))
 
     # Promtail's /ready (server/server.go): 200 "Ready" in plain text (capture 02) while some target
     # manager is ready, else http.Error's 500 with the readiness probe's failure text.

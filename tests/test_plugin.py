@@ -383,3 +383,21 @@ def test_the_bundle_verifies_with_sha256sum_and_names_the_ticket(suite):
     (bundle / "week1.md").write_text("forged", encoding="utf-8")
     if shutil.which("sha256sum"):
         assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=bundle, capture_output=True).returncode == 1
+
+
+def test_a_reports_directory_that_cannot_be_written_stops_the_run_at_start(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    (suite.path / "not-a-dir").write_text("a file where the reports should go")
+    result = suite.runpytest("--night", "2026-11-24", "--week-start", "2026-11-23",
+                             f"--reports-dir={suite.path / 'not-a-dir'}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: reports directory */not-a-dir is not writable (*); set "
+                                 "--reports-dir or OPSVERIFY_REPORTS_DIR to a writable directory"])
+
+
+def test_sandbox_faults_are_refused_without_the_sandbox(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    result = run(suite, "--night", "2026-11-24", "--sandbox-fault", "loki=down")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: --sandbox-fault needs --sandbox: faults are made in the bundled "
+                                 "sandbox, never in production"])

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 
 RETRY_STATUSES = (502, 503, 504)
+TIMEOUTS_BEFORE_FAIL_FAST = 2  # one slow query can happen; a second says the system is not answering
 WITHHELD = "(body withheld: it holds secrets)"
 EXCERPT_CHARS = 300
 JOURNAL_EXCERPT_CHARS = 1000
@@ -140,6 +141,7 @@ class HttpClient:
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "opsverify"
         self._unreachable = None  # the first Unreachable: later calls fail fast with it
+        self._timeouts = 0
 
     def __repr__(self):
         return f"{type(self).__name__}({redact_url(self.base_url)!r})"
@@ -170,8 +172,12 @@ class HttpClient:
                                                 headers=headers, timeout=timeout)
             except requests.exceptions.ReadTimeout:
                 self._record(method, url, params, None, started, "")
-                raise Unreachable(self.system, method, url,
-                                  f"gave no answer within {timeout[1]:g} s (read timeout)", hint=self.hint) from None
+                self._timeouts += 1
+                error = Unreachable(self.system, method, url, f"gave no answer within {timeout[1]:g} s (read timeout)",
+                                    hint=self.hint)
+                if self._timeouts >= TIMEOUTS_BEFORE_FAIL_FAST:
+                    self._unreachable = error
+                raise error from None
             except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
                 self._record(method, url, params, None, started, "")
                 if attempt < self.retries and self._pause(attempt):
@@ -212,8 +218,11 @@ class HttpClient:
     def error_for(self, method, url, response):
         """The exception for an unexpected status; subclasses refine it."""
         kind = NotFound if response.status_code == 404 else BadResponse
-        return kind(self.system, method, url, f"answered {response.status_code} {response.reason}",
-                    status=response.status_code, body=_body(response), hint=self.hint)
+        problem = f"answered {response.status_code} {response.reason}"
+        if "text/html" in response.headers.get("Content-Type", ""):
+            problem += f" with an HTML page (from a proxy in front of {self.system}?)"
+        return kind(self.system, method, url, problem, status=response.status_code, body=_body(response),
+                    hint=self.hint)
 
     def _pause(self, attempt):
         """Back off before a retry; False when the deadline does not allow it."""
@@ -240,11 +249,18 @@ def _without_query(url):
     return url.split("?", 1)[0]
 
 
+REASONS = (  # what requests and urllib3 say, and how an on-call engineer reads it
+    ("Connection refused", "connection refused"), ("Name or service not known", "name or service not known"),
+    ("timed out", "timed out"), ("Connection reset", "connection reset"), ("No route to host", "no route to host"),
+    ("IncompleteRead", "the answer was cut short (fewer bytes than its Content-Length)"),
+    ("Remote end closed connection", "remote end closed connection"),
+)
+
+
 def _reason(exc):
     """The innermost cause of a connection error, without the URL requests puts in it."""
     text = str(exc.args[0] if exc.args else exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out", "Connection reset",
-                   "No route to host", "Remote end closed connection"):
+    for marker, reason in REASONS:
         if marker.lower() in text.lower():
-            return marker.lower()
+            return reason
     return type(exc).__name__

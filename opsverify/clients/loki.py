@@ -124,7 +124,8 @@ class LokiClient(HttpClient):
         return data
 
     def push(self, labels, entries):
-        """POST /loki/api/v1/push (JSON). Writes to Loki: only behind an explicit option."""
+        """POST /loki/api/v1/push (JSON). It writes to Loki: no check may call it without an explicit option
+        and a marker of its own (tests/e2e/test_trust_e2e.py proves the suite only reads)."""
         body = {"streams": [{"stream": labels, "values": [[str(ns), line] for ns, line in entries]}]}
         self.request("POST", "/loki/api/v1/push", json_body=body, expect=(204,))
 

@@ -49,8 +49,9 @@ class Outputs:
         return [td.get_text(" ", strip=True) for td in row.find_all("td")]
 
     def everything(self):
+        """The console and every file the run wrote (the evidence bundle's included), as one text."""
         texts = [self.result.stdout, self.result.stderr]
-        texts += [p.read_text(encoding="utf-8") for p in self.reports.iterdir() if p.is_file()]
+        texts += [p.read_text(encoding="utf-8") for p in sorted(self.reports.rglob("*")) if p.is_file()]
         return "\n".join(texts)
 
 
@@ -66,9 +67,11 @@ def start_sandbox(tmp_path, name, *args):
     process = subprocess.Popen([sys.executable, "-m", "sandbox", "--env-file", str(env_file), *args], cwd=ROOT,
                                env=clean_env(**SECRETS), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
-    line = process.stdout.readline()
-    if not line.startswith("sandbox ready:"):
-        process.wait(10)
-        return process, line + process.stdout.read()
-    values = dict(l.split("=", 1) for l in env_file.read_text().splitlines() if "=" in l)
-    return process, values
+    said = []  # what it printed before it was ready (the faults it plays, or why it stopped)
+    for line in process.stdout:
+        if line.startswith("sandbox ready:"):
+            values = dict(item.split("=", 1) for item in env_file.read_text().splitlines() if "=" in item)
+            return process, values
+        said.append(line)
+    process.wait(10)
+    return process, "".join(said)

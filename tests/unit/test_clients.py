@@ -153,6 +153,72 @@ def test_a_read_timeout_is_unreachable_and_not_retried(httpserver):
     assert len(httpserver.log) <= 1
 
 
+def test_a_second_read_timeout_makes_later_calls_fail_fast(httpserver):
+    def slow(request):
+        time.sleep(0.6)
+        return Response("ready")
+
+    httpserver.expect_request("/ready").respond_with_handler(slow)
+    loki = make(LokiClient, httpserver.url_for(""), read_timeout=0.2)
+    for _ in range(2):
+        with pytest.raises(Unreachable, match=r"gave no answer within 0.2 s"):
+            loki.ready()
+    started = time.monotonic()
+    with pytest.raises(Unreachable, match=r"not tried: Loki was unreachable earlier in this run \(gave no answer"):
+        loki.query("q")
+    assert time.monotonic() - started < 0.1
+
+
+def broken_server(kind):
+    """A one-connection-at-a-time server that sends half an answer, then closes (FIN) or resets (RST)."""
+    import struct
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def run():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body[:20])
+            if kind == "reset":
+                time.sleep(0.05)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return server
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("truncated", "the answer was cut short (fewer bytes than its Content-Length)"),
+    ("reset", "connection reset"),
+])
+def test_a_body_cut_short_or_reset_names_what_happened(kind, reason):
+    server = broken_server(kind)
+    try:
+        with pytest.raises(Unreachable) as err:
+            make(LokiClient, f"http://127.0.0.1:{server.getsockname()[1]}", retries=1).query("q")
+    finally:
+        server.close()
+    assert f"failed after 2 attempt(s): {reason}. Check that Loki runs" in str(err.value)
+
+
+def test_a_proxys_html_error_page_is_named(httpserver):
+    page = "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body>"
+    httpserver.expect_request("/ready").respond_with_data(page, status=502, content_type="text/html")
+    with pytest.raises(BadResponse, match=r"answered 502 BAD GATEWAY with an HTML page \(from a proxy in front of "
+                                          r"Loki\?\); body: <html>"):
+        make(LokiClient, httpserver.url_for(""), retries=0).ready()
+
+
 def test_a_spent_deadline_sends_nothing(httpserver):
     httpserver.expect_request("/ready").respond_with_data("ready")
     clock = iter([0.0, 100.0, 100.0]).__next__

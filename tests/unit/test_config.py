@@ -140,6 +140,13 @@ def test_a_url_with_credentials_is_refused_without_echoing_them(site):
     assert "Fix --loki-url." in str(err.value)
 
 
+@pytest.mark.parametrize("url", ["http://loki:3100/?api_key=s3cr3t", "http://loki:3100#s3cr3t"])
+def test_a_url_with_a_query_or_fragment_is_refused_without_echoing_it(site, url):
+    with pytest.raises(ConfigError, match="has a query string or fragment") as err:
+        load_settings(environ={"OPSVERIFY_LOKI_URL": url}, site_file=str(site))
+    assert "s3cr3t" not in str(err.value) and "Fix OPSVERIFY_LOKI_URL." in str(err.value)
+
+
 def test_set_overrides_any_key_and_refuses_unknown_ones(site):
     s = load_settings(parse_set_options(["max_reset_seconds=90"]), environ={}, site_file=str(site))
     assert s.max_reset_seconds == 90

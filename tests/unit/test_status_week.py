@@ -1,6 +1,8 @@
 """Night status from outcomes, the ledger, and the Week 1 table."""
 
+import errno
 import json
+import os
 import threading
 from datetime import date
 
@@ -87,6 +89,25 @@ def test_a_corrupt_ledger_is_kept_and_stops_the_run(tmp_path):
     with pytest.raises(LedgerError):
         Ledger(path).record([record("2026-11-24", 2, PASSED)])
     assert path.read_text().endswith(": ")  # untouched
+
+
+@pytest.mark.parametrize("where", ["opsverify.week.tempfile.mkstemp", "opsverify.week.os.fsync"])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_full_or_read_only_directory_is_a_clear_error_and_the_ledger_stays_whole(tmp_path, monkeypatch, where,
+                                                                                   code):
+    ledger = Ledger(tmp_path / "ledger.json")
+    ledger.record([record("2026-11-23", 1, PASSED)])
+    before = (tmp_path / "ledger.json").read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(where, fail)
+    with pytest.raises(LedgerError, match=rf"cannot be written \({os.strerror(code)}\); check the reports "
+                                          r"directory's permissions and free space"):
+        ledger.record([record("2026-11-24", 2, PASSED)])
+    assert (tmp_path / "ledger.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.json", "ledger.json.lock"]
 
 
 def test_the_ledger_is_readable_json_in_utf8(tmp_path):

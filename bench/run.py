@@ -1,0 +1,279 @@
+"""Volume benchmark (make bench): does the nightly suite cost the same however much Loki holds?
+
+For each volume -- LINES production-like log lines a night (--lines, default 50,000), then
+--factor (10) times as many -- it starts the sandbox as a process
+
+    python -m sandbox --scenario healthy --volume LINES --night YESTERDAY --request-log LOG --env-file ENV
+
+(sandbox.volume adds LINES lines to each local day of the week, in several streams, besides
+the scenario's own; --night is yesterday in the scenario's zone so that every day of the week,
+the last one included, is loaded whole), waits for "sandbox ready:" on its stdout, asks Loki
+once how many lines it holds, then runs the full nightly suite as cron does on Day 7
+
+    python -m pytest -m nightly -p no:cacheprovider -q --reports-dir=TMP --week
+        --signoff-doc=sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md
+
+from the project root with the environment the env file gives (the caller's OPSVERIFY_* and
+PYTEST_* variables removed first), exactly as the suite reads production settings; --week
+backfills the six earlier nights from Loki's history and the completion criteria join the run.
+It measures the suite's wall time, then stops the sandbox.
+
+The sandbox's request log (one JSON line per request served: system, method, path, status,
+response body bytes) gives the HTTP requests and bytes per system. Only the suite's requests
+count: the log is read from where it ended when the suite started.
+
+It prints a table (volume, lines in Loki, sandbox load time and peak memory, the suite's wall
+time, requests and bytes per system and in total, and the ratio of the larger volume to the
+smaller), then whether total requests and total bytes at the larger volume are within 10% of
+the smaller. Exit status 1 when they are not, or when a suite run did not pass (its tail is
+printed); 2 when the sandbox did not start.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIO = "healthy"
+SIGNOFF_DOC = "sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md"
+SYSTEMS = ("loki", "grafana", "promtail", "backend")
+READY = "sandbox ready:"
+TOLERANCE = 0.10
+# Every stream the sandbox loads, over more than the week (the drill the afternoon before Day 1,
+# the recent traffic up to now).
+LINES_QUERY = 'sum(count_over_time({container=~".+"}[14d]))'
+
+
+class BenchError(Exception):
+    pass
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=50_000, metavar="N",
+                        help="production-like lines a night at the first volume (default: %(default)s)")
+    parser.add_argument("--factor", type=int, default=10, metavar="F",
+                        help="the second volume is F times the first (default: %(default)s)")
+    parser.add_argument("--startup-timeout", type=float, default=600, metavar="S",
+                        help="seconds to wait for the sandbox to be ready (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.lines < 1 or args.factor < 2:
+        parser.error("--lines must be at least 1 and --factor at least 2")
+    return args
+
+
+def clean_environ():
+    """The caller's environment without the settings the suite or pytest would read from it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OPSVERIFY_", "PYTEST_"))}
+
+
+def read_env_file(path):
+    """KEY=VALUE lines, as the sandbox writes them."""
+    values = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            values[key.strip()] = value.strip()
+    return values
+
+
+def last_night():
+    """Yesterday in the scenario's zone: the week's last day is then over and loaded whole."""
+    scenario = yaml.safe_load((ROOT / "sandbox" / "scenarios" / f"{SCENARIO}.yml").read_text(encoding="utf-8"))
+    return datetime.now(ZoneInfo(scenario["timezone"])).date() - timedelta(days=1)
+
+
+class Sandbox:
+    """`python -m sandbox` as a process: started, ready (or not) within a deadline, stopped."""
+
+    def __init__(self, workdir, lines, night, timeout):
+        self.env_file = workdir / "sandbox.env"
+        self.request_log = workdir / "requests.jsonl"
+        self.command = [sys.executable, "-m", "sandbox", "--scenario", SCENARIO, "--volume", str(lines),
+                        "--night", night.isoformat(), "--request-log", str(self.request_log),
+                        "--env-file", str(self.env_file)]
+        self.timeout = timeout
+        self.output = []
+        self.process = None
+
+    def start(self):
+        """Start it; returns the seconds until it was ready. BenchError with its output otherwise."""
+        began = time.monotonic()
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=clean_environ(), stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, encoding="utf-8")
+        ready = threading.Event()
+        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
+        deadline = began + self.timeout
+        while not ready.wait(0.05):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                what = (f"exited with {self.process.returncode}" if self.process.returncode is not None
+                        else f"was not ready within {self.timeout:g} s")
+                raise BenchError(f"the sandbox ({' '.join(self.command[1:])}) {what}: "
+                                 + " | ".join(self.output[-10:]))
+        return time.monotonic() - began
+
+    def _read(self, ready):
+        for line in self.process.stdout:
+            self.output.append(line.rstrip())
+            if line.startswith(READY):
+                ready.set()
+
+    def peak_rss_mb(self):
+        """The sandbox's peak resident memory (Linux's VmHWM), or None where /proc has none."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def lines_in_loki(loki_url):
+    """How many lines Loki holds (one instant query, made before the suite starts)."""
+    query = urllib.parse.urlencode({"query": LINES_QUERY})
+    with urllib.request.urlopen(f"{loki_url}/loki/api/v1/query?{query}", timeout=600) as response:
+        result = json.load(response)["data"]["result"]
+    return int(float(result[0]["value"][1])) if result else 0
+
+
+def run_suite(settings, reports):
+    """The nightly suite with `settings` as its environment: (exit code, wall seconds, output)."""
+    command = [sys.executable, "-m", "pytest", "-m", "nightly", "-p", "no:cacheprovider", "-q",
+               f"--reports-dir={reports}", "--week", f"--signoff-doc={SIGNOFF_DOC}"]
+    env = {**clean_environ(), **settings}
+    began = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8")
+    return result.returncode, time.perf_counter() - began, result.stdout + result.stderr
+
+
+def count_requests(log, offset):
+    """Requests and response bytes per system in the request log from byte `offset` on."""
+    requests = dict.fromkeys(SYSTEMS, 0)
+    sent = dict.fromkeys(SYSTEMS, 0)
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        for raw in handle:
+            entry = json.loads(raw)
+            requests[entry["system"]] = requests.get(entry["system"], 0) + 1
+            sent[entry["system"]] = sent.get(entry["system"], 0) + (entry["bytes"] or 0)
+    return requests, sent
+
+
+def measure(lines, night, timeout):
+    """One volume: start the sandbox, count Loki's lines, run the suite, stop; a dict of the figures."""
+    with tempfile.TemporaryDirectory(prefix="opsverify-bench-") as tmp:
+        workdir = Path(tmp)
+        sandbox = Sandbox(workdir, lines, night, timeout)
+        load_seconds = sandbox.start()
+        try:
+            settings = read_env_file(sandbox.env_file)
+            held = lines_in_loki(settings["OPSVERIFY_LOKI_URL"])
+            offset = sandbox.request_log.stat().st_size  # the suite's requests are the ones after this
+            code, wall, output = run_suite(settings, workdir / "reports")
+            peak = sandbox.peak_rss_mb()
+        finally:
+            sandbox.stop()
+        requests, sent = count_requests(sandbox.request_log, offset)
+    return {"lines": lines, "held": held, "load": load_seconds, "peak_mb": peak, "wall": wall,
+            "code": code, "output": output, "requests": requests, "bytes": sent}
+
+
+def ratio(large, small):
+    return large / small if small else float("inf") if large else 1.0
+
+
+def within(value):
+    return abs(value - 1) <= TOLERANCE
+
+
+def table(runs, factor):
+    """The benchmark's table as text lines."""
+    small, large = runs
+
+    def row(name, a, b, shown="{:,}", compared="{:.3f}"):
+        return name, shown.format(a), shown.format(b), compared.format(ratio(b, a)) if compared else ""
+
+    head = ("", "1x", f"{factor}x", f"{factor}x/1x")
+    rows = [
+        row("lines a night (--volume)", small["lines"], large["lines"], compared=""),
+        row("lines in Loki (the week)", small["held"], large["held"], compared="{:.2f}"),
+        row("sandbox load (s)", small["load"], large["load"], shown="{:.1f}", compared=""),
+        ("sandbox peak RSS (MB)", _mb(small["peak_mb"]), _mb(large["peak_mb"]), ""),
+        row("suite wall time (s)", small["wall"], large["wall"], shown="{:.1f}", compared="{:.2f}"),
+    ]
+    for what in ("requests", "bytes"):
+        rows += [row(f"{what} {system}", small[what][system], large[what][system]) for system in SYSTEMS]
+        rows.append(row(f"{what} total", sum(small[what].values()), sum(large[what].values())))
+    widths = [max(len(row[i]) for row in (head, *rows)) for i in range(4)]
+    lines = []
+    for n, row in enumerate((head, *rows)):
+        lines.append("  ".join([row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _mb(value):
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    night = last_night()
+    volumes = (args.lines, args.lines * args.factor)
+    print(f"volume benchmark: scenario {SCENARIO}, night {night} (Day 7; the week {night - timedelta(days=6)} "
+          f"to {night}), {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    runs = []
+    for lines in volumes:
+        print(f"  {lines:,} lines a night: loading the sandbox, running the suite ...", flush=True)
+        try:
+            runs.append(measure(lines, night, args.startup_timeout))
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
+    print()
+    print("\n".join(table(runs, args.factor)))
+    failed = False
+    for run in runs:
+        if run["code"] != 0:
+            failed = True
+            tail = "\n".join(run["output"].rstrip().splitlines()[-40:])
+            print(f"\nFAIL: the suite at {run['lines']:,} lines a night exited with {run['code']}; its tail:\n{tail}")
+    small, large = runs
+    print()
+    for what in ("requests", "bytes"):
+        r = ratio(sum(large[what].values()), sum(small[what].values()))
+        verdict = "PASS" if within(r) else "FAIL"
+        failed |= verdict == "FAIL"
+        print(f"{verdict}: {what} at {args.factor}x the volume are {r:.3f}x those at 1x "
+              f"(within {TOLERANCE:.0%}: {within(r)})")
+    print(f"finished {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
