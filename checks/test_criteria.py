@@ -6,12 +6,24 @@ from datetime import timedelta
 
 import pytest
 
-from opsverify.criteria import RESET_RAN, alerting_spans, disagreements, outside, reaches, response_minutes
+from opsverify.criteria import (
+    RESET_RAN,
+    alerting_spans,
+    disagreements,
+    outside,
+    reaches,
+    response_minutes,
+)
 from opsverify.evidence import require
 from opsverify.resetlog import count_query, gather, outcome, patterns
 from opsverify.rules import AnalysisError, alert_labels, can_fire, route
-from opsverify.signoffdoc import (action_items, check_links, document_links, lessons_learned_problems,
-                                  missing_documents)
+from opsverify.signoffdoc import (
+    action_items,
+    check_links,
+    document_links,
+    lessons_learned_problems,
+    missing_documents,
+)
 from opsverify.status import FAILED
 from opsverify.week import STREAK, longest_run, week_rows
 

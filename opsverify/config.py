@@ -515,7 +515,8 @@ def load_settings(cli=None, environ=None, site_file=None):
         backend_token=Secret(environ.get(CREDENTIAL_ENV["backend_token"])),
     )
     if credentials.grafana_password and not credentials.grafana_user:
-        raise ConfigError("OPSVERIFY_GRAFANA_PASSWORD is set but OPSVERIFY_GRAFANA_USER is not: set both, or use OPSVERIFY_GRAFANA_TOKEN.")
+        raise ConfigError("OPSVERIFY_GRAFANA_PASSWORD is set but OPSVERIFY_GRAFANA_USER is not: set both, or use "
+                          "OPSVERIFY_GRAFANA_TOKEN.")
     return Settings(**values, site_file=str(site_path), sources=sources, credentials=credentials)
 
 

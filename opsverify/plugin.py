@@ -16,19 +16,32 @@ from pathlib import Path
 import pytest
 
 from opsverify import __version__
+from opsverify.bundle import BundleError, write_bundle
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import NOT_APPLICABLE, Evidence, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night
-from opsverify.bundle import BundleError, write_bundle
-from opsverify.report import (html_alert_replay, html_criteria, html_header, html_week_metrics, html_week_table,
-                              markdown_page)
+from opsverify.report import (
+    html_alert_replay,
+    html_criteria,
+    html_header,
+    html_week_metrics,
+    html_week_table,
+    markdown_page,
+)
 from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.signoff import SignoffError, update_file, week_metrics, week_summary
 from opsverify.status import CheckOutcome, issues, label, night_status
 from opsverify.waivers import WaiverError, find_waiver, load_waivers
-from opsverify.week import STREAK, Ledger, LedgerError, NightRecord, previous_record, week_rows
+from opsverify.week import (
+    STREAK,
+    Ledger,
+    LedgerError,
+    NightRecord,
+    previous_record,
+    week_rows,
+)
 
 RUN_KEY = pytest.StashKey[RunState]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
@@ -150,7 +163,8 @@ def _start_run(config):
     scenario = option.sandbox or os.environ.get("OPSVERIFY_SANDBOX")
     target = f"sandbox: {scenario}" if scenario else "production"
     if option.sandbox_fault and not option.sandbox:
-        raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, never in production")
+        raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, "
+                          "never in production")
     if option.sandbox:
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
