@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 BENCH_LINES ?= 50000
 BENCH_FACTOR ?= 10
 bench: $(VENV)/.installed
-	$(PY) bench/run.py --lines $(BENCH_LINES) --factor $(BENCH_FACTOR)
+	$(PY) -m bench.run --lines $(BENCH_LINES) --factor $(BENCH_FACTOR)
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.md reports/ledger*.json* reports/*/

@@ -1,7 +1,7 @@
 """Volume benchmark (make bench): does the nightly suite cost the same however much Loki holds?
 
 For each volume -- LINES production-like log lines a night (--lines, default 50,000), then
---factor (10) times as many -- it starts the sandbox as a process
+--factor (10) times as many -- it starts the sandbox with the suite's own runner (opsverify.sandboxrun)
 
     python -m sandbox --scenario healthy --volume LINES --night YESTERDAY --request-log LOG --env-file ENV
 
@@ -35,7 +35,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -45,23 +44,20 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from opsverify.sandboxrun import Sandbox, SandboxError
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "healthy"
 SIGNOFF_DOC = "sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md"
 SYSTEMS = ("loki", "grafana", "promtail", "backend")
-READY = "sandbox ready:"
 TOLERANCE = 0.10
 # Every stream the sandbox loads, over more than the week (the drill the afternoon before Day 1,
 # the recent traffic up to now).
 LINES_QUERY = 'sum(count_over_time({container=~".+"}[14d]))'
 
 
-class BenchError(Exception):
-    pass
-
-
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=50_000, metavar="N",
                         help="production-like lines a night at the first volume (default: %(default)s)")
     parser.add_argument("--factor", type=int, default=10, metavar="F",
@@ -79,77 +75,22 @@ def clean_environ():
     return {k: v for k, v in os.environ.items() if not k.startswith(("OPSVERIFY_", "PYTEST_"))}
 
 
-def read_env_file(path):
-    """KEY=VALUE lines, as the sandbox writes them."""
-    values = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.startswith("#"):
-            values[key.strip()] = value.strip()
-    return values
-
-
 def last_night():
     """Yesterday in the scenario's zone: the week's last day is then over and loaded whole."""
     scenario = yaml.safe_load((ROOT / "sandbox" / "scenarios" / f"{SCENARIO}.yml").read_text(encoding="utf-8"))
     return datetime.now(ZoneInfo(scenario["timezone"])).date() - timedelta(days=1)
 
 
-class Sandbox:
-    """`python -m sandbox` as a process: started, ready (or not) within a deadline, stopped."""
-
-    def __init__(self, workdir, lines, night, timeout):
-        self.env_file = workdir / "sandbox.env"
-        self.request_log = workdir / "requests.jsonl"
-        self.command = [sys.executable, "-m", "sandbox", "--scenario", SCENARIO, "--volume", str(lines),
-                        "--night", night.isoformat(), "--request-log", str(self.request_log),
-                        "--env-file", str(self.env_file)]
-        self.timeout = timeout
-        self.output = []
-        self.process = None
-
-    def start(self):
-        """Start it; returns the seconds until it was ready. BenchError with its output otherwise."""
-        began = time.monotonic()
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=clean_environ(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, encoding="utf-8")
-        ready = threading.Event()
-        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
-        deadline = began + self.timeout
-        while not ready.wait(0.05):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                what = (f"exited with {self.process.returncode}" if self.process.returncode is not None
-                        else f"was not ready within {self.timeout:g} s")
-                raise BenchError(f"the sandbox ({' '.join(self.command[1:])}) {what}: "
-                                 + " | ".join(self.output[-10:]))
-        return time.monotonic() - began
-
-    def _read(self, ready):
-        for line in self.process.stdout:
-            self.output.append(line.rstrip())
-            if line.startswith(READY):
-                ready.set()
-
-    def peak_rss_mb(self):
-        """The sandbox's peak resident memory (Linux's VmHWM), or None where /proc has none."""
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+def peak_rss_mb(pid):
+    """A process's peak resident memory (Linux's VmHWM), or None where /proc has none."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
         return None
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def lines_in_loki(loki_url):
@@ -187,17 +128,21 @@ def measure(lines, night, timeout):
     """One volume: start the sandbox, count Loki's lines, run the suite, stop; a dict of the figures."""
     with tempfile.TemporaryDirectory(prefix="opsverify-bench-") as tmp:
         workdir = Path(tmp)
-        sandbox = Sandbox(workdir, lines, night, timeout)
-        load_seconds = sandbox.start()
+        request_log = workdir / "requests.jsonl"
+        # The suite's own sandbox runner, as `pytest --sandbox` starts it, plus the volume and the log.
+        sandbox = Sandbox(SCENARIO, night, options=["--volume", lines, "--request-log", request_log],
+                          startup_seconds=timeout)
+        began = time.monotonic()
+        settings = sandbox.start()
+        load_seconds = time.monotonic() - began
         try:
-            settings = read_env_file(sandbox.env_file)
             held = lines_in_loki(settings["OPSVERIFY_LOKI_URL"])
-            offset = sandbox.request_log.stat().st_size  # the suite's requests are the ones after this
+            offset = request_log.stat().st_size  # the suite's requests are the ones after this
             code, wall, output = run_suite(settings, workdir / "reports")
-            peak = sandbox.peak_rss_mb()
+            peak = peak_rss_mb(sandbox.process.pid)
         finally:
             sandbox.stop()
-        requests, sent = count_requests(sandbox.request_log, offset)
+        requests, sent = count_requests(request_log, offset)
     return {"lines": lines, "held": held, "load": load_seconds, "peak_mb": peak, "wall": wall,
             "code": code, "output": output, "requests": requests, "bytes": sent}
 
@@ -252,7 +197,7 @@ def main(argv=None):
         print(f"  {lines:,} lines a night: loading the sandbox, running the suite ...", flush=True)
         try:
             runs.append(measure(lines, night, args.startup_timeout))
-        except BenchError as exc:
+        except SandboxError as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 2
     print()

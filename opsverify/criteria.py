@@ -1,5 +1,6 @@
 """The week's completion criteria: what the systems' history and the ledger say, compared. Pure."""
 
+from opsverify.rules import email_addresses
 from opsverify.status import SUCCESSFUL
 
 RESET_RAN = ("succeeded", "recovered")  # what Loki shows of a reset that reset the queue
@@ -59,8 +60,7 @@ def reaches(integrations, wanted):
     for integration in integrations:
         settings = integration.get("settings") or {}
         values = [v.strip() for v in settings.values() if isinstance(v, str)]
-        addresses = [a.strip() for v in values for a in v.replace(";", ",").replace("\n", ",").split(",")]
         if wanted in (integration.get("name"), integration.get("type")) or wanted in values \
-                or any(a.startswith(wanted) for a in addresses if "@" in a):
+                or any(a.startswith(wanted) for a in email_addresses(settings)):
             return True
     return False

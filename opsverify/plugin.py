@@ -350,12 +350,18 @@ class NightRecorder:
             ))
         return records
 
-    def fill_document(self, records=None):
-        """--update-doc: fill the sign-off document from the week's records (the criteria that read the
-        document call it first, so that they judge only what humans still owe)."""
-        records = self.week_records() if records is None else records
+    def measure(self, records):
+        """The Week 1 rows and the week's metrics from `records`; the alert response times are the ones the
+        criteria measured in this run, else those the ledger kept from their last run in this week."""
         rows = week_rows(records, self.run.week_start)
-        metrics = week_metrics(records, rows, self.run.week_facts.get("response_minutes"))
+        kept = self._previous_week().get("metrics", {}).get("response_minutes")
+        return rows, week_metrics(records, rows, self.run.week_facts.get("response_minutes", kept))
+
+    def fill_document(self, rows=None, metrics=None):
+        """--update-doc: fill the sign-off document with the week (the criteria that read the document
+        call it first, so that they judge only what humans still owe)."""
+        if rows is None:
+            rows, metrics = self.measure(self.week_records())
         changed = update_file(self.config.option.update_doc, rows, metrics)
         if changed or not self.doc_result:
             self.doc_result = f"{'updated' if changed else 'already up to date'}: {self.config.option.update_doc}"
@@ -388,14 +394,11 @@ class NightRecorder:
             self.ledger_error = str(exc)
             self.unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in new) or None
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        self.rows = week_rows(records, self.run.week_start)
-        # What only the criteria measure stays in the ledger until they run again in the same week.
-        previous = self._previous_week()
-        response = self.run.week_facts.get("response_minutes", previous.get("metrics", {}).get("response_minutes"))
-        self.metrics = week_metrics(records, self.rows, response)
+        self.rows, self.metrics = self.measure(records)
         if not self.ledger_error and (new or self.criteria):
             summary = week_summary(self.metrics, self.criteria.values(), self.run.week_start)
-            summary["criteria"] = summary["criteria"] or previous.get("criteria", {})
+            # What only the criteria decide stays in the ledger until they run again in the same week.
+            summary["criteria"] = summary["criteria"] or self._previous_week().get("criteria", {})
             try:
                 self.ledger.save_week(summary)
             except LedgerError as exc:
@@ -405,7 +408,7 @@ class NightRecorder:
                     markdown_page(self.run, self.rows, self.metrics, list(self.criteria.values())))
         if self.config.option.update_doc and not self.ledger_error:
             try:
-                self.fill_document(records)
+                self.fill_document(self.rows, self.metrics)
             except SignoffError as exc:
                 self.doc_result = f"NOT UPDATED: {exc}"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -22,8 +22,10 @@ class SandboxError(Exception):
 
 
 class Sandbox:
-    def __init__(self, scenario, night, docker=False, faults=()):
+    def __init__(self, scenario, night, docker=False, faults=(), options=(), startup_seconds=STARTUP_SECONDS):
+        """`options`: further `python -m sandbox` options (the benchmark's --volume and --request-log)."""
         self.scenario, self.night, self.docker, self.faults = scenario, night, docker, tuple(faults)
+        self.options, self.startup_seconds = [str(o) for o in options], startup_seconds
         self.process = None
         self._dir = tempfile.TemporaryDirectory(prefix="opsverify-sandbox-")
         self.env_file = Path(self._dir.name) / "sandbox.env"
@@ -37,15 +39,17 @@ class Sandbox:
             command.append("--docker")
         for fault in self.faults:
             command += ["--fault", fault]
+        command += self.options
         self.process = subprocess.Popen(command, cwd=PROJECT, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, encoding="utf-8")
         ready = threading.Event()
         threading.Thread(target=self._read, args=(ready,), daemon=True).start()
-        deadline = time.monotonic() + STARTUP_SECONDS
+        deadline = time.monotonic() + self.startup_seconds
         while not ready.wait(0.1):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                what = "exited" if self.process.returncode is not None else f"was not ready in {STARTUP_SECONDS} s"
+                what = ("exited" if self.process.returncode is not None
+                        else f"was not ready in {self.startup_seconds:g} s")
                 raise SandboxError(f"the sandbox ({' '.join(command[1:])}) {what}: "
                                    + " | ".join(self._output[-10:]))
         return read_env_file(self.env_file)
