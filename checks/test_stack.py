@@ -1,6 +1,6 @@
 """Is the monitoring stack up and sane? Smoke checks, run in CI and every night."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -189,13 +189,13 @@ def test_backend_healthy(backend, settings, evidence):
 
 
 @pytest.mark.severity("critical")
-def test_scheduler_scheduled_for_next_midnight(backend, settings, evidence):
+def test_scheduler_scheduled_for_next_midnight(backend, settings, evidence, now):
     status = backend.scheduler_status()
     evidence.add("scheduler status", status.__dict__)
     where = f"{settings.backend_url}/api/scheduler/status"
     require(status.is_scheduled, "Backend", where, "isScheduled true", "isScheduled false",
             f"the reset job is not scheduled: restart {settings.container} and check its start-up log")
-    expected = next_reset(datetime.now(timezone.utc), settings.reset_time, settings.timezone)
+    expected = next_reset(now, settings.reset_time, settings.timezone)
     local = expected.astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M:%S")
     require(status.next_reset.startswith(local), "Backend", where, f"nextReset {local} ({settings.timezone})",
             f"nextReset {status.next_reset!r}",
@@ -203,9 +203,9 @@ def test_scheduler_scheduled_for_next_midnight(backend, settings, evidence):
 
 
 @pytest.mark.severity("critical")
-def test_backend_logs_reach_loki(loki, settings, evidence):
+def test_backend_logs_reach_loki(loki, settings, evidence, now):
     query = f"sum(count_over_time({settings.selector}[{int(RECENT.total_seconds())}s]))"
-    lines = loki.query(query, at=datetime.now(timezone.utc)).total()
+    lines = loki.query(query, at=now).total()
     evidence.add("count", {"query": query, "lines": lines})
     require(lines > 0, "Loki", f"{settings.loki_url}/loki/api/v1/query",
             f"lines from {settings.selector} in the last 15 minutes", "none",

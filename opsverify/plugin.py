@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 from dataclasses import asdict, replace
-from datetime import date, datetime, timezone
+from datetime import date
 from html import escape
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import pytest
 
 from opsverify import __version__
 from opsverify.bundle import BundleError, write_bundle
+from opsverify.clock import RunClock, parse_instant
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import NOT_APPLICABLE, Evidence, scrub, scrub_value
@@ -59,6 +60,9 @@ def pytest_addoption(parser):
                     help="local date whose reset is checked (env OPSVERIFY_NIGHT; default: the most recent "
                          "reset at least settle_minutes ago)")
     group.addoption("--week-start", metavar="YYYY-MM-DD", help="Day 1 of the monitoring period")
+    group.addoption("--now", metavar="ISO8601",
+                    help="sandbox only: the run's clock reads this instant when it starts (e.g. "
+                         "2026-11-29T00:30:00+08:00), as the sandbox's does with the same --now (env OPSVERIFY_NOW)")
     group.addoption("--grafana-url", metavar="URL")
     group.addoption("--loki-url", metavar="URL")
     group.addoption("--promtail-url", metavar="URL")
@@ -157,11 +161,12 @@ def _start_run(config):
                           f"e.g. --ticket ESC-142")
     settings = load_settings(cli, site_file=option.site)
     waivers = load_waivers(option.waivers) if option.waivers else []
-    now = datetime.now(timezone.utc)
-    night_date = settings.night or latest_night(now, settings.reset_time, settings.timezone, settle=settings.settle)
     # A sandbox started by hand says so in the env file it writes; its runs are never production evidence.
     scenario = option.sandbox or os.environ.get("OPSVERIFY_SANDBOX")
     target = f"sandbox: {scenario}" if scenario else "production"
+    clock = _clock(option.now or os.environ.get("OPSVERIFY_NOW"), scenario)
+    now = clock.now()
+    night_date = settings.night or latest_night(now, settings.reset_time, settings.timezone, settle=settings.settle)
     if option.sandbox_fault and not option.sandbox:
         raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, "
                           "never in production")
@@ -169,10 +174,12 @@ def _start_run(config):
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
             raise ConfigError(f"--sandbox starts its own stack: drop --{given[0].replace('_', '-')}")
-        sandbox = Sandbox(option.sandbox, night_date, docker=option.sandbox_docker, faults=option.sandbox_fault)
+        sandbox = Sandbox(option.sandbox, night_date, docker=option.sandbox_docker, faults=option.sandbox_fault,
+                          options=["--now", clock.start.isoformat()] if clock.start else ())
         config.stash[SANDBOX_KEY] = sandbox
         sandbox_env = sandbox.start()
-        sandbox_env.pop("OPSVERIFY_NIGHT", None)  # the night is ours to choose; we told the sandbox
+        for ours in ("OPSVERIFY_NIGHT", "OPSVERIFY_NOW"):  # ours to choose; we told the sandbox
+            sandbox_env.pop(ours, None)
         if "DOCKER_HOST" in sandbox_env:
             sandbox_env["OPSVERIFY_DOCKER_HOST"] = sandbox_env.pop("DOCKER_HOST")
         if settings.week_start:  # the user's Day 1 wins over the scenario's
@@ -194,10 +201,25 @@ def _start_run(config):
     run = RunState(settings=settings, night=night_of(settings, night_date), day=day_number(night_date, week_start),
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
                    previous=previous_record(records, night_date), waivers=waivers,
-                   nights={d: night_of(settings, d) for d in backfill}, ticket=ticket)
+                   nights={d: night_of(settings, d) for d in backfill}, ticket=ticket, clock=clock)
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
     return run, ledger
+
+
+def _clock(text, scenario):
+    """The run's clock: the machine's, or --now's instant for a sandbox whose clock was set alike."""
+    if not text:
+        return RunClock()
+    try:
+        start = parse_instant(text)
+    except ValueError as exc:
+        raise ConfigError(f"--now (or OPSVERIFY_NOW): {exc}") from None
+    if not scenario:
+        raise ConfigError("--now (or OPSVERIFY_NOW) sets the clock of a run against a sandbox whose clock was set "
+                          "to the same instant; production is judged on the real clock: drop it (and use --night "
+                          "to check an earlier night)")
+    return RunClock(start)
 
 
 def _ensure_writable(path):
@@ -328,7 +350,7 @@ class NightRecorder:
         """The records of this run's nights from the outcomes so far. The criteria run last and read
         them before the run ends; the end of the run writes them to the ledger."""
         current = self.run.night.date.isoformat()
-        run_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run_at = self.run.clock.now().isoformat(timespec="seconds")
         records = []
         for night in sorted(self.run.nights.values(), key=lambda n: n.date):
             iso = night.date.isoformat()

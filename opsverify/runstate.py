@@ -9,6 +9,7 @@ from opsverify.clients.grafana import GrafanaClient
 from opsverify.clients.http import ClientError, Deadline, Journal
 from opsverify.clients.loki import LokiClient
 from opsverify.clients.promtail import PromtailClient
+from opsverify.clock import RunClock
 from opsverify.night import night_window
 
 
@@ -35,6 +36,7 @@ class RunState:
     week_facts: dict = field(default_factory=dict)  # what the completion criteria measured (response times)
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
     ticket: str = ""
+    clock: RunClock = field(default_factory=RunClock)  # the machine's, or --now's against a sandbox
     _clients: dict = field(default_factory=dict)
 
     def __post_init__(self):

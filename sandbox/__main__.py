@@ -12,6 +12,10 @@ scenario's root_url (--grafana-root-url overrides it). Loki runs with the
 scenario's configuration (loki_config), which it prints at GET /config; Promtail
 with the scenario's scrape jobs and container files (promtail_jobs, promtail_files),
 which its /targets, /service-discovery and /metrics show.
+With --now ISO8601 the sandbox's clock (sandbox.clock) reads that instant when it starts and runs on
+from there: the default night, the week, Loki's retention and push limits, Grafana's evaluations and
+the backend's answers all follow it, and the settings carry OPSVERIFY_NOW (the clock's reading when
+the sandbox is ready) so that the suite's clock agrees.
 SANDBOX_GRAFANA_PASSWORD,
 SANDBOX_GRAFANA_TOKEN and SANDBOX_BACKEND_TOKEN fix the credentials; with
 SANDBOX_GRAFANA_VIEWER_PASSWORD set, Grafana also has a user "viewer" with the
@@ -43,13 +47,14 @@ import socket
 import sys
 import tempfile
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
 from . import backend, grafana, live, promtail, scenario, standin, volume
+from .clock import Clock, parse_instant
 from .httpserver import FAULT_KINDS, RequestLog, Server
 from .loki import LokiStore
 from .loki import make_app as make_loki_app
@@ -69,6 +74,11 @@ def parse_args(argv):
     parser.add_argument("--scenario", default="healthy", help="scenario name (sandbox/scenarios/NAME.yml)")
     parser.add_argument("--night", type=_date, help="the last night: the local date whose 00:00 reset is the "
                         "scenario's last (default: the most recent local midnight at least 10 minutes ago)")
+    parser.add_argument("--now", type=_instant, metavar="ISO8601",
+                        help="the sandbox's clock reads this instant when it starts and runs on from there "
+                        "(e.g. 2026-11-29T00:30:00+08:00); everything it dates follows it: the week, Loki's "
+                        "retention, Grafana's evaluations, the backend's answers (sandbox.clock). Give the suite "
+                        "the same --now. Default: the machine's clock")
     parser.add_argument("--env-file", type=Path, help="write the OPSVERIFY_* settings here (atomically)")
     parser.add_argument("--external-loki", metavar="URL", help="push the scenario into this Loki instead of "
                         "running one, and check that it serves every line")
@@ -117,6 +127,9 @@ def parse_args(argv):
         parser.error("--live needs --docker (the container prints the last night live)")
     if args.live and args.night:
         parser.error("--live and --night exclude each other (live, the last night is today's)")
+    if args.live and args.now:
+        parser.error("--live and --now exclude each other (live, the container prints on the Docker engine's "
+                     "clock, which the sandbox cannot set)")
     if args.live_horizon < 0:
         parser.error("--live-horizon must not be negative")
     if args.live_lead < live.LEAD:
@@ -158,6 +171,13 @@ def _date(text):
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-29") from None
+
+
+def _instant(text):
+    try:
+        return parse_instant(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _dead_url(host):
@@ -227,8 +247,9 @@ def write_env_file(path, values):
         raise
 
 
-def start(args, now):
-    """Start everything; returns (settings, servers)."""
+def start(args, clock):
+    """Start everything on `clock` (sandbox.clock.Clock); returns (settings, servers)."""
+    now = clock.now()
     sc = scenario.load(args.scenario)
     if sc.live_only and not args.live:
         raise StartupError(f"scenario {sc.name} shapes how the container's lines are shipped to Loki (ship_drop/"
@@ -245,7 +266,7 @@ def start(args, now):
         except standin.StandinError as exc:
             raise StartupError(f"--docker: {exc}") from None
     if args.live:
-        now = datetime.now(timezone.utc)
+        now = clock.now()
         reset = live.reset_instant(now, args.live_lead)
         sc, rendered, streams, live_lines = sc.render_live(reset, args.live_horizon, now)
         night = rendered.last_night
@@ -282,7 +303,7 @@ def start(args, now):
     elif "loki" in args.down:
         loki_url = _dead_url(args.host)
     else:
-        store = LokiStore(config=sc.loki_config)
+        store = LokiStore(config=sc.loki_config, clock=clock.time_ns)
         loki_url = serve("loki", make_loki_app(store))
         listener = urlsplit(loki_url)
         store.config = store.config.with_listener(listener.hostname, listener.port)
@@ -300,15 +321,16 @@ def start(args, now):
 
     provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
                                 dashboards=args.dashboards or sc.dashboards)
+    provisioning.loaded_at = now.replace(microsecond=0)
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
     users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
     grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
                                                                     grafana_token, users=users,
-                                                                    root_url=root_url)))
+                                                                    root_url=root_url, clock=clock.now)))
     promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))
-    backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper)))
+    backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper, clock=clock.now)))
     settings = {
         "OPSVERIFY_GRAFANA_URL": grafana_url,
         "OPSVERIFY_GRAFANA_USER": GRAFANA_USER,
@@ -374,7 +396,10 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop.set())
     servers = []
     try:
-        settings, servers = start(args, datetime.now(timezone.utc))
+        clock = Clock(args.now)
+        settings, servers = start(args, clock)
+        if args.now:  # the suite's --now: the sandbox's clock as it reads when it is ready
+            settings["OPSVERIFY_NOW"] = clock.now().isoformat(timespec="milliseconds")
         if args.faults:  # on stderr: stdout is the settings, or the ready line
             slow = f" ({args.slow_seconds:g} s)" if "slow" in args.faults.values() else ""
             print("sandbox faults: " + ", ".join(f"{s}={k}" for s, k in args.faults.items()) + slow,

@@ -21,8 +21,9 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 class Backend:
     """The facts the backend answers with, taken from the rendered scenario."""
 
-    def __init__(self, rendered, token, shipper):
+    def __init__(self, rendered, token, shipper, clock=lambda: datetime.now(timezone.utc)):
         self.scenario = rendered.scenario
+        self.clock = clock  # sandbox.clock: what /health, nextReset and the access log say is now
         self.last_reset = rendered.last_reset  # in memory: None after a restart until the next success
         self.token = token
         self.shipper = shipper
@@ -38,7 +39,7 @@ class Backend:
 
     def log_request(self, request, status, size):
         """Ship the access log line Express prints for this request."""
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         clf = now.strftime("%d/%b/%Y:%H:%M:%S +0000")
         agent = request.headers.get("user-agent", "-")
         line = (f'::ffff:127.0.0.1 - - [{clf}] "{request.method} {request.path} HTTP/1.1" '
@@ -90,7 +91,7 @@ def make_app(backend):
     @app.route("GET", "/health")
     @logged
     def health(request):
-        return json_response(200, {"status": "OK", "timestamp": iso_ms(datetime.now(timezone.utc))},
+        return json_response(200, {"status": "OK", "timestamp": iso_ms(backend.clock())},
                              content_type=EXPRESS_JSON)
 
     # system-under-test.md: GET /api/scheduler/status needs a Bearer token; 401 without a valid one.
@@ -106,7 +107,7 @@ def make_app(backend):
         data = {
             "isScheduled": True,
             "isRunning": False,
-            "nextReset": backend.next_reset(datetime.now(timezone.utc)),
+            "nextReset": backend.next_reset(backend.clock()),
             "lastReset": iso_ms(last) if last else None,
             "timezone": backend.scenario.zone.key,
         }

@@ -9,7 +9,7 @@ import threading
 import pytest
 import yaml
 
-from suite_runs import NIGHT, ROOT, SECRETS, Outputs, clean_env, start_sandbox
+from suite_runs import NIGHT, ROOT, SECRETS, WEEK_START, Outputs, clean_env, day, start_sandbox
 
 pytestmark = pytest.mark.e2e
 # The only requests that are not GET/HEAD and still change nothing: query endpoints that take a form body.
@@ -62,7 +62,7 @@ def writes(log):
 
 def test_the_nightly_smoke_and_criteria_runs_only_read(tmp_path, stack):
     env, log = stack
-    result = suite(tmp_path / "reports", env, "--week", "--week-start=2026-11-23")
+    result = suite(tmp_path / "reports", env, "--week", f"--week-start={WEEK_START}")
     assert "completion criteria:" in result.stdout, result.stdout[-2000:]
     assert writes(log) == []
 
@@ -122,12 +122,12 @@ def test_a_leak_is_caught(tmp_path, stack):
 def test_runs_at_once_lose_no_record(tmp_path, stack):
     env, _ = stack
     reports = tmp_path / "reports"
-    nights = ["2026-11-27", "2026-11-28", "2026-11-28", "2026-11-29"]  # two of them for the same night
+    nights = [day(-2), day(-1), day(-1), NIGHT]  # two of them for the same night
     results = {}
 
     def one(index, night):
         command = [sys.executable, "-m", "pytest", "-m", "nightly and not criteria", "-p", "no:cacheprovider",
-                   f"--reports-dir={reports}", f"--night={night}", "--week-start=2026-11-23",
+                   f"--reports-dir={reports}", f"--night={night}", f"--week-start={WEEK_START}",
                    f"--html={reports / f'report-{index}.html'}", f"--junitxml={reports / f'junit-{index}.xml'}",
                    "-k", "test_reset"]
         results[index] = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -139,5 +139,5 @@ def test_runs_at_once_lose_no_record(tmp_path, stack):
         thread.join()
     assert all(r.returncode == 0 for r in results.values()), [r.stdout[-1500:] for r in results.values()]
     ledger = json.loads((reports / "ledger-sandbox.json").read_text(encoding="utf-8"))
-    assert sorted(ledger["nights"]) == ["2026-11-27", "2026-11-28", "2026-11-29"]
+    assert sorted(ledger["nights"]) == [day(-2), day(-1), NIGHT]
     assert {r["status"] for r in ledger["nights"].values()} == {"passed"}

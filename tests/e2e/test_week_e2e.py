@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from suite_runs import NIGHT, ROOT, Outputs, nightly
+from suite_runs import NIGHT, ROOT, WEEK_START, Outputs, day, nightly
 
 pytestmark = pytest.mark.e2e
 SEED = ROOT / "tests" / "data" / "signoff-seed.md"
@@ -47,13 +47,13 @@ def test_healthy_week_fills_seven_days_and_the_documents_decide_the_rest(tmp_pat
     assert "missing: backend/scripts/midnight-reset-monitor.sh" in found[DOC_CRITERIA[0]]["reason"]
     assert out.result.returncode == 1
     text = doc.read_text(encoding="utf-8")
-    assert "| Day 7 | 2026-11-29 | ✅ Successful |" in text and "**Successful Resets:** 7/7" in text
+    assert f"| Day 7 | {NIGHT} | ✅ Successful |" in text and "**Successful Resets:** 7/7" in text
     # The evidence bundle of the week, named by the ticket, verifies.
-    bundle = out.reports / "ESC-142-week-2026-11-23-to-2026-11-29"
+    bundle = out.reports / f"ESC-142-week-{WEEK_START}-to-{NIGHT}"
     if shutil.which("sha256sum"):
         assert subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=bundle, capture_output=True).returncode == 0
     results = json.loads((bundle / "results.json").read_text(encoding="utf-8"))
-    assert sorted(results["nights"]) == [f"2026-11-{d}" for d in range(23, 30)]
+    assert sorted(results["nights"]) == [day(-d) for d in range(6, -1, -1)]
     assert out.page.select_one("#head-title").get_text().startswith("opsverify — ESC-142 — escashop nights")
     assert out.page.select_one('#criteria tr[data-criterion="test_all_alerts_configured_and_tested"]')
     metrics = {tr.th.get_text(): tr.td.get_text() for tr in out.page.select("#week-metrics tr")}
@@ -77,7 +77,7 @@ def test_failed_night_breaks_the_week(tmp_path):
     assert found["test_seven_consecutive_successful_resets"]["outcome"] == "failed"
     assert "6 consecutive" in found["test_seven_consecutive_successful_resets"]["reason"]
     problems = found["test_no_critical_production_issues"]["reason"]
-    assert "Day 7 (2026-11-29) failed" in problems and "midnight_errors_001 fired on the night 2026-11-29" in problems
+    assert f"Day 7 ({NIGHT}) failed" in problems and f"midnight_errors_001 fired on the night {NIGHT}" in problems
     # The alerts were seen firing on the failed night as well as in the drill.
     assert found["test_all_alerts_configured_and_tested"]["outcome"] == "passed"
 
@@ -85,12 +85,12 @@ def test_failed_night_breaks_the_week(tmp_path):
 def test_a_ledger_that_disagrees_with_loki_fails_the_streak(tmp_path):
     reports = tmp_path / "reports"
     reports.mkdir()
-    record = {"night": "2026-11-25", "day": 3, "status": "failed", "issues": ["typed by hand"], "reset": "failed"}
-    (reports / "ledger-sandbox.json").write_text(json.dumps({"format": 1, "nights": {"2026-11-25": record}}))
+    record = {"night": day(-4), "day": 3, "status": "failed", "issues": ["typed by hand"], "reset": "failed"}
+    (reports / "ledger-sandbox.json").write_text(json.dumps({"format": 1, "nights": {day(-4): record}}))
     out = week(tmp_path, "healthy", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
     reason = criteria(out)["test_seven_consecutive_successful_resets"]["reason"]
-    assert "Day 3 (2026-11-25): the ledger recorded the reset as failed, Loki shows it succeeded" in reason
-    assert out.ledger["2026-11-25"]["issues"] == ["typed by hand"]  # a night with a record is not re-checked
+    assert f"Day 3 ({day(-4)}): the ledger recorded the reset as failed, Loki shows it succeeded" in reason
+    assert out.ledger[day(-4)]["issues"] == ["typed by hand"]  # a night with a record is not re-checked
 
 
 @pytest.mark.parametrize("scenario, criterion, fragment, also", [

@@ -11,6 +11,7 @@ import yaml
 
 from sandbox import __main__ as cli
 from sandbox import loki_config, scenario
+from sandbox.clock import Clock
 from sandbox.loki import LokiStore, make_app
 from sandbox.loki_config import DAY, HOUR, MINUTE, SECOND, LokiConfig, LokiConfigError
 
@@ -114,10 +115,10 @@ def test_config_reports_the_listener_the_cli_bound(sandboxes):
 def test_cli_refuses_a_loki_scenario_against_an_external_loki():
     args = cli.parse_args(["--scenario", "loki-retention-ignored", "--external-loki", "http://127.0.0.1:9"])
     with pytest.raises(cli.StartupError, match="configures Loki"):
-        cli.start(args, datetime.now(timezone.utc))
+        cli.start(args, Clock())
     args = cli.parse_args(["--scenario", "healthy", "--grafana-root-url", "ftp://grafana"])
     with pytest.raises(cli.StartupError, match="absolute http or https URL"):
-        cli.start(args, datetime.now(timezone.utc))
+        cli.start(args, Clock())
 
 
 # --- the store enforces the configuration it prints ---
