@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tempfile
+import uuid
 from dataclasses import asdict, replace
 from datetime import date
 from html import escape
@@ -40,6 +41,7 @@ from opsverify.week import (
     Ledger,
     LedgerError,
     NightRecord,
+    merge_night,
     previous_record,
     week_rows,
 )
@@ -51,6 +53,7 @@ SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
 CRITERION = "criterion"  # what a completion criterion has instead of a severity: it does not judge a night
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
+NARROWING_OPTIONS = ("lf", "stepwise", "ignore", "ignore_glob")  # pytest options that collect fewer checks
 
 
 def pytest_addoption(parser):
@@ -201,7 +204,8 @@ def _start_run(config):
     run = RunState(settings=settings, night=night_of(settings, night_date), day=day_number(night_date, week_start),
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
                    previous=previous_record(records, night_date), waivers=waivers,
-                   nights={d: night_of(settings, d) for d in backfill}, ticket=ticket, clock=clock)
+                   nights={d: night_of(settings, d) for d in backfill}, ticket=ticket, clock=clock,
+                   run_id=uuid.uuid4().hex[:8])
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
     return run, ledger
@@ -253,6 +257,10 @@ class NightRecorder:
         self.outcomes = {}  # nodeid -> CheckOutcome of the nightly and smoke checks
         self.criteria = {}  # nodeid -> CheckOutcome of the completion criteria
         self.nightly, self.smoke = set(), set()  # nodeids of the nightly / smoke checks that ran
+        # Does this run judge nights at all? A smoke or criteria run (-m smoke) leaves every record alone.
+        self.judges = _selects_nightly(config.option.markexpr)
+        self.expected = {}  # night (ISO) -> nodeids of the nightly checks this run selected for it
+        self.deselected = set()  # nightly checks left out by -k, -m, --lf or --deselect
         self.results = {}  # nodeid -> what the bundle's results.json says of it (evidence included)
         self.status = None
         self.rows = []
@@ -263,6 +271,30 @@ class NightRecorder:
         self.doc_result = ""  # what --update-doc did
         self.bundle = None  # the evidence bundle's directory, once written
         self.bundle_error = ""
+        self.judged = []  # what this run judged of its nights (night_records), once it ended
+        self.records = {}  # night -> its record as this run left it (merge_night)
+
+    # --- which checks judge which night ---
+
+    def pytest_deselected(self, items):
+        self.deselected.update(item.nodeid for item in items if _judges_a_night(item))
+
+    def pytest_collectreport(self, report):
+        if report.failed:  # a check module that cannot be imported: its checks judge nothing
+            self.deselected.add(report.nodeid)
+
+    def pytest_collection_finish(self, session):
+        current = self.run.night.date.isoformat()
+        for item in session.items:
+            if _judges_a_night(item):
+                night = getattr(item, "callspec", None) and item.callspec.params.get("night")
+                self.expected.setdefault(night.date.isoformat() if night else current, set()).add(item.nodeid)
+
+    def _whole_run(self):
+        """Every nightly check of the suite was selected: no node ids, -k, -m, --deselect, --lf, --sw or
+        --ignore, and no check module failed to import. (--lf and --ignore narrow the collection itself.)"""
+        narrowed = any(self.config.getoption(name, None) for name in NARROWING_OPTIONS)
+        return self.config.args_source != pytest.Config.ArgsSource.ARGS and not self.deselected and not narrowed
 
     # --- per check ---
 
@@ -347,28 +379,35 @@ class NightRecorder:
     # --- the nights and the week ---
 
     def night_records(self):
-        """The records of this run's nights from the outcomes so far. The criteria run last and read
-        them before the run ends; the end of the run writes them to the ledger."""
+        """What this run judged of each of its nights, from the outcomes so far: one record per night that
+        a nightly check of this run judged, holding only those checks' verdicts (merge_night folds it into
+        the ledger's record). The criteria run last and read them before the run ends."""
+        if not self.judges:
+            return []
         current = self.run.night.date.isoformat()
         run_at = self.run.clock.now().isoformat(timespec="seconds")
+        whole = self._whole_run()
         records = []
         for night in sorted(self.run.nights.values(), key=lambda n: n.date):
             iso = night.date.isoformat()
-            mine = [o for o in self.outcomes.values() if (o.night or current) == iso]
-            if not any(o.nodeid in self.nightly for o in mine):
-                continue  # nothing judged this night (a smoke or criteria run)
+            mine = [o for o in self.outcomes.values() if (o.night or current) == iso and o.nodeid in self.nightly]
+            if not mine:
+                continue
             facts = self.run.facts_for(night)
             live = iso == current
-            smoke = [o for o in mine if o.nodeid in self.smoke]
+            checks = {_check_key(o.nodeid, o.night): {
+                "outcome": o.outcome, "severity": o.severity, "reason": o.reason, "smoke": o.nodeid in self.smoke,
+                "judged_at": run_at, "run": self.run.run_id} for o in mine}
             records.append(NightRecord(
                 night=iso, day=day_number(night.date, self.run.week_start), status=night_status(mine),
                 issues=issues(mine), actions=(self.config.option.action or "") if live else "",
-                reset_duration_ms=facts.get("reset_duration_ms"), run_at=run_at,
+                reset_duration_ms=facts.get("reset_duration_ms"), run_at=run_at, run=self.run.run_id,
                 report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
                 alerts=facts.get("alerts", {}), promtail=facts.get("promtail", {}) if live else {},
-                reset=facts.get("reset", ""), basis="live" if live else "history",
-                smoke={"ran": len(smoke), "failed": [o.name for o in smoke if o.outcome not in ("passed", "n/a")]}
-                if live else {},
+                reset=facts.get("reset", ""), basis="live" if live else "history", checks=checks,
+                # Complete: nothing was left out, and every selected check of the night came to a verdict
+                # (not so after -x or an interrupt).
+                complete=whole and self.expected.get(iso, set()) <= {o.nodeid for o in mine},
             ))
         return records
 
@@ -389,9 +428,9 @@ class NightRecorder:
             self.doc_result = f"{'updated' if changed else 'already up to date'}: {self.config.option.update_doc}"
 
     def week_records(self):
-        """The ledger's records with this run's nights in place of theirs."""
+        """The ledger's records with this run's verdicts folded into its nights' records."""
         records = self.ledger.load()
-        records.update({r.night: r for r in self.night_records()})
+        records.update({r.night: merge_night(records.get(r.night), r) for r in self.night_records()})
         return records
 
     @pytest.hookimpl(wrapper=True, trylast=True)
@@ -404,18 +443,21 @@ class NightRecorder:
         return result
 
     def _finish_week(self, session):
-        outcomes = [o for o in self.outcomes.values() if (o.night or self.run.night.date.isoformat())
-                    == self.run.night.date.isoformat()]
-        self.status = night_status(outcomes)
+        current = self.run.night.date.isoformat()
+        self.status = night_status([o for o in self.outcomes.values() if (o.night or current) == current])
         settings = self.run.settings
         records = {}
-        new = self.night_records()
+        new = self.judged = self.night_records()
         try:
             records = self.ledger.record(new) if new else self.ledger.load()
         except LedgerError as exc:
             self.ledger_error = str(exc)
             self.unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in new) or None
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        # The nights' records as this run left them: every verdict kept, not only this run's.
+        self.records = {r.night: records.get(r.night) or merge_night(None, r) for r in new}
+        if current in self.records:
+            self.status = self.records[current].status
         self.rows, self.metrics = self.measure(records)
         if not self.ledger_error and (new or self.criteria):
             summary = week_summary(self.metrics, self.criteria.values(), self.run.week_start)
@@ -426,6 +468,8 @@ class NightRecorder:
             except LedgerError as exc:
                 self.ledger_error = str(exc)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not (new or self.criteria):  # a smoke run: week1.md and the document stay as the last night left them
+            return self._read_versions()
         _write_text(Path(settings.reports_dir) / "week1.md",
                     markdown_page(self.run, self.rows, self.metrics, list(self.criteria.values())))
         if self.config.option.update_doc and not self.ledger_error:
@@ -434,8 +478,17 @@ class NightRecorder:
             except SignoffError as exc:
                 self.doc_result = f"NOT UPDATED: {exc}"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        self._read_versions()
+
+    def _read_versions(self):
         if self.outcomes or self.criteria:  # a collect-only run asks nothing of the systems
             self.versions = self.run.versions()
+
+    def kind(self):
+        """What this run was: nightly (it judged its nights in full), partial, smoke or criteria."""
+        if self.judged:
+            return "partial" if any(not r.complete for r in self.judged) else "nightly"
+        return "criteria" if self.criteria and not self.outcomes else "smoke"
 
     def _previous_week(self):
         if self.ledger_error:
@@ -450,21 +503,26 @@ class NightRecorder:
         run, option = self.run, self.config.option
         first = min(run.nights).isoformat()
         name = first if len(run.nights) == 1 else f"week-{first}-to-{run.night.date.isoformat()}"
+        if self.kind() != "nightly":  # a smoke, criteria or partial run's evidence never replaces a night's
+            name = f"{name}-{self.kind()}-{run.run_id}"
         directory = Path(run.settings.reports_dir) / (f"{run.ticket}-{name}" if run.ticket else name)
         results = {
             "title": self.title(), "site": run.settings.site_name, "ticket": run.ticket, "target": run.target,
             "night": run.night.date.isoformat(), "day": run.day, "week_start": run.week_start.isoformat(),
             "status": self.status, "exit_status": int(session.exitstatus),
-            "nights": {r.night: asdict(r) for r in self.night_records()},
+            "kind": self.kind(), "run": run.run_id,
+            "nights": {night: asdict(r) for night, r in self.records.items()},
             "week": week_summary(self.metrics, self.criteria.values(), run.week_start),
             "versions": self.versions, "ledger_error": self.ledger_error,
             "checks": [{"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found],
         }
+        texts = {"results.json": json.dumps(scrub_value(results, run.secrets()), ensure_ascii=False, indent=1)}
+        week1 = Path(run.settings.reports_dir) / "week1.md"
+        if week1.is_file():  # a first smoke run has none yet
+            texts["week1.md"] = week1.read_text(encoding="utf-8")
         try:
             self.bundle = write_bundle(
-                directory, files={"report.html": option.htmlpath, "junit.xml": option.xmlpath},
-                texts={"results.json": json.dumps(scrub_value(results, run.secrets()), ensure_ascii=False, indent=1),
-                       "week1.md": (Path(run.settings.reports_dir) / "week1.md").read_text(encoding="utf-8")})
+                directory, files={"report.html": option.htmlpath, "junit.xml": option.xmlpath}, texts=texts)
         except (BundleError, OSError) as exc:
             self.bundle_error = str(exc)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -503,10 +561,25 @@ class NightRecorder:
                 row = next((r for r in self.rows if r.date == night), None)
                 if row is not None:
                     write(f"night {night.isoformat()} (Day {row.day}, from Loki's history): {label(row.status)}")
-        write(f"night {self.run.night.date.isoformat()} (Day {self.run.day}): {label(self.status)}{sandbox}")
         current = self.run.night.date.isoformat()
-        for line in issues([o for o in self.outcomes.values() if (o.night or current) == current]):
+        record = self.records.get(current)
+        if record is None and self.outcomes:
+            write(f"{self.kind()} run, night {current}: {label(self.status)}{sandbox} — no night judged: the "
+                  "ledger, week1.md and the sign-off document are left as they were")
+        elif record is not None:
+            write(f"night {current} (Day {self.run.day}): {label(self.status)}{sandbox}")
+        lines = record.issues if record is not None else issues(
+            [o for o in self.outcomes.values() if (o.night or current) == current])
+        for line in lines:
             write(f"  - {line}")
+        for rec in self.records.values():
+            this_run = rec.changes[-1] if rec.changes else {}
+            if not next((r for r in self.judged if r.night == rec.night), rec).complete:
+                write(f"  night {rec.night}: this run judged {this_run.get('scope', 'some checks')}; the other "
+                      f"verdicts are kept from the runs that made them (the ledger names each)")
+            if this_run.get("from") and this_run["from"] != this_run["to"]:
+                write(f"  night {rec.night}: changed by this run ({self.run.run_id}): {label(this_run['from'])} → "
+                      f"{label(this_run['to'])}")
         if self.criteria:
             passed = sum(1 for o in self.criteria.values() if o.outcome == "passed")
             write(f"completion criteria: {passed} of {len(self.criteria)} met")
@@ -543,3 +616,26 @@ def _write_text(path, text):
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
     os.replace(temp, path)
+
+
+def _selects_nightly(markexpr):
+    """Does the run's -m select the checks that only judge nights (nightly, not smoke)? A smoke or a
+    criteria run does not: it must leave every night's record alone."""
+    if not markexpr:
+        return True
+    from _pytest.mark.expression import Expression  # pytest's own -m grammar (pytest is pinned)
+
+    return Expression.compile(markexpr).evaluate(lambda name, **kwargs: name in ("nightly", "severity"))
+
+
+def _judges_a_night(item):
+    return item.get_closest_marker("nightly") is not None and item.get_closest_marker("criteria") is None
+
+
+def _check_key(nodeid, night):
+    """The check's id without the night a --week run gave it: the same check, whichever run judged it."""
+    if not night:
+        return nodeid
+    for old, new in ((f"[{night}]", ""), (f"[{night}-", "["), (f"-{night}]", "]"), (f"-{night}-", "-")):
+        nodeid = nodeid.replace(old, new)
+    return nodeid

@@ -36,6 +36,7 @@ class RunState:
     week_facts: dict = field(default_factory=dict)  # what the completion criteria measured (response times)
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
     ticket: str = ""
+    run_id: str = ""  # names this run in the records it changes
     clock: RunClock = field(default_factory=RunClock)  # the machine's, or --now's against a sandbox
     _clients: dict = field(default_factory=dict)
 

@@ -4,17 +4,19 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from opsverify.status import FAILED, PENDING, SUCCESSFUL, label
+from opsverify.status import FAILED, PASSED, PENDING, SUCCESSFUL, WARNING, CheckOutcome, issues, label, night_status
 
 LEDGER_FORMAT = 1
 MIN_ROWS = 7
 STREAK = 7  # consecutive successful resets that end the monitoring period
+CHANGES_KEPT = 20  # the runs a record remembers having changed it
+EARLIER = "record before per-check outcomes"  # what a ledger record written without them judged
 
 
 class LedgerError(Exception):
@@ -30,6 +32,7 @@ class NightRecord:
     actions: str = ""
     reset_duration_ms: object = None
     run_at: str = ""
+    run: str = ""  # the id of the run that last judged it (its checks' verdicts name theirs)
     report: str = ""
     suite_version: str = ""
     target: str = ""  # "production", or "sandbox: <scenario>"
@@ -37,7 +40,11 @@ class NightRecord:
     promtail: dict = field(default_factory=dict)  # Promtail's counters when the night was checked
     reset: str = ""  # what Loki showed of the reset: succeeded | recovered | failed | missing
     basis: str = "live"  # live: checked after its midnight; history: backfilled later from Loki (--week)
-    smoke: dict = field(default_factory=dict)  # {"ran": n, "failed": [check, ...]} of that run's smoke checks
+    smoke: dict = field(default_factory=dict)  # {"ran": n, "failed": [check, ...]} of the night's smoke checks
+    # check -> its last verdict on this night: outcome, severity, reason, smoke, judged_at, run
+    checks: dict = field(default_factory=dict)
+    complete: bool = True  # every check of the night judged it, not only a partial run's few
+    changes: list = field(default_factory=list)  # the runs that judged it: run, at, scope, from, to (newest last)
 
 
 class Ledger:
@@ -79,14 +86,12 @@ class Ledger:
                 f"Repair or remove the ledger, then run again: no record was written."
             ) from None
 
-    def record(self, recs, keep_actions=True):
-        """Replace the records of the nights of `recs` (and nothing else); return all records."""
+    def record(self, recs):
+        """Fold each run's record of `recs` into the ledger's record of its night (merge_night), under the
+        lock, so that concurrent runs lose nothing; return all records."""
         def change(records, week):
             for rec in recs:
-                previous = records.get(rec.night)
-                if keep_actions and previous and not rec.actions:
-                    rec.actions = previous.actions  # a human wrote it; a re-run keeps it
-                records[rec.night] = rec
+                records[rec.night] = merge_night(records.get(rec.night), rec)
             return records, week
 
         return self._update(change)[0]
@@ -124,6 +129,65 @@ class Ledger:
                 Path(temp).unlink(missing_ok=True)
             raise LedgerError(f"ledger {self.path}: cannot be written ({exc.strerror}); "
                               f"check the reports directory's permissions and free space") from None
+
+
+def merge_night(previous, new):
+    """The night's record once the run that made `new` has judged it. Pure.
+
+    A run that ran every check of the night (`new.complete`) replaces what earlier runs said. A
+    partial run (-k, --lf, a node id, an interrupted run) replaces only the verdicts of the checks it
+    ran and keeps the others, so its few passing checks never turn a failed night ✅. The status and
+    issues are recomputed from every kept verdict; a night no run judged in full is ✅ at best ⚠️.
+    Human actions and facts the run did not learn (the reset's duration, replay verdicts) are kept.
+    """
+    partial = previous is not None and not new.complete
+    checks = {**_verdicts(previous), **new.checks} if partial else dict(new.checks)
+    complete = previous.complete if partial else new.complete
+    # A record made by hand or by an older version has no verdicts to recompute from: it says what it says.
+    status, lines = judge(checks, complete, new.night) if checks else (new.status, list(new.issues))
+    change = {"run": new.run, "at": new.run_at,
+              "scope": f"{len(new.checks)} of the night's checks" if not new.complete else "every check",
+              "from": previous.status if previous else None, "to": status}
+    kept = previous or NightRecord(night=new.night, day=new.day, status=PENDING)
+    return replace(
+        new, status=status, issues=lines, checks=checks, complete=complete,
+        actions=new.actions or kept.actions,  # a human wrote it; a re-run keeps it
+        reset_duration_ms=new.reset_duration_ms if new.reset_duration_ms is not None or not partial
+        else kept.reset_duration_ms,
+        alerts={**kept.alerts, **new.alerts} if partial else new.alerts,
+        promtail=new.promtail or (kept.promtail if partial else {}),
+        reset=new.reset or (kept.reset if partial else ""),
+        smoke=smoke_summary(checks) if new.basis == "live" else {},
+        changes=(kept.changes + [change])[-CHANGES_KEPT:],
+    )
+
+
+def judge(checks, complete, night):
+    """(status, issues) of a night from its checks' verdicts; one not judged in full is never ✅."""
+    outcomes = [CheckOutcome(key, key.split("::")[-1], v["severity"], v["outcome"], v.get("reason", ""))
+                for key, v in checks.items()]
+    status, lines = night_status(outcomes), issues(outcomes)
+    if not complete:
+        status = WARNING if status in (PASSED, PENDING) else status
+        lines.append(f"not judged in full: only {len(checks)} check(s) ran for this night (a partial or "
+                     f"interrupted run); run `pytest -m nightly --night={night}` to judge it")
+    return status, lines
+
+
+def smoke_summary(checks):
+    """What the night's smoke checks said: {"ran": n, "failed": [check, ...]}."""
+    smoke = {key: v for key, v in checks.items() if v.get("smoke")}
+    return {"ran": len(smoke),
+            "failed": [key.split("::")[-1] for key, v in smoke.items() if v["outcome"] not in ("passed", "n/a")]}
+
+
+def _verdicts(record):
+    """A record's per-check verdicts; a record written before they were kept counts as one verdict."""
+    if record.checks or record.status == PENDING:
+        return record.checks
+    outcome = "passed" if record.status == PASSED else "failed"
+    severity = "critical" if record.status == FAILED else "warning"
+    return {EARLIER: {"outcome": outcome, "severity": severity, "reason": "; ".join(record.issues)}}
 
 
 @dataclass(frozen=True)

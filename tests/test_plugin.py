@@ -200,7 +200,7 @@ def test_an_unwritable_ledger_keeps_the_record_on_the_console(suite):
 
 
 def test_a_check_that_does_not_apply_keeps_the_night_green(suite):
-    suite.makepyfile(test_checks="""
+    checks = """
 import pytest
 from opsverify.evidence import not_applicable
 
@@ -213,13 +213,15 @@ def test_ok():
 @pytest.mark.severity("warning")
 def test_healthcheck():
     not_applicable("no healthcheck defined")
-
+"""
+    suite.makepyfile(test_checks=checks)
+    run(suite, "--night", "2026-11-24").assert_outcomes(passed=1, skipped=1)
+    assert ledger(suite)["2026-11-24"]["status"] == "passed"
+    suite.makepyfile(test_checks=checks + """
 @pytest.mark.severity("warning")
 def test_blind():
     pytest.skip("could not see")
 """)
-    run(suite, "--night", "2026-11-24", "-k", "not blind").assert_outcomes(passed=1, skipped=1)
-    assert ledger(suite)["2026-11-24"]["status"] == "passed"
     run(suite, "--night", "2026-11-24").assert_outcomes(passed=1, skipped=2)
     assert ledger(suite)["2026-11-24"]["issues"] == ["not checked: test_blind: could not see"]
 
@@ -326,7 +328,9 @@ def test_week_backfills_only_the_nights_without_a_record(suite):
         "2026-11-23": ("passed", "history"), "2026-11-24": ("passed", "live"), "2026-11-25": ("failed", "history"),
         "2026-11-26": ("passed", "history"), "2026-11-27": ("passed", "live")}
     # A backfilled night is judged by its own checks only; the live state belongs to the run's night.
-    assert nights["2026-11-25"]["issues"] == ["test_reset[2026-11-25]: no completion line"]
+    # The night's record names the check, not the parameter this run gave it.
+    assert nights["2026-11-25"]["issues"] == ["test_reset: no completion line"]
+    assert list(nights["2026-11-25"]["checks"]) == ["test_checks.py::test_reset"]
     assert nights["2026-11-25"]["reset"] == "failed" and nights["2026-11-25"]["smoke"] == {}
     assert nights["2026-11-27"]["smoke"] == {"ran": 1, "failed": []}
     result.stdout.fnmatch_lines(["night 2026-11-25 (Day 3, from Loki's history): ❌ Failed",
@@ -401,3 +405,85 @@ def test_sandbox_faults_are_refused_without_the_sandbox(suite):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: opsverify: --sandbox-fault needs --sandbox: faults are made in the bundled "
                                  "sandbox, never in production"])
+
+
+# --- a night's record holds only what judged it (issue 10) ---
+
+def test_a_smoke_run_leaves_the_night_and_week1_alone(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    run(suite, "--night", "2026-11-25").assert_outcomes(passed=1, failed=1)
+    before = ledger(suite)["2026-11-25"]
+    week1 = (suite.path / "reports" / "week1.md").read_bytes()
+    result = run(suite, "--night", "2026-11-25", "-m", "smoke")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["smoke run, night 2026-11-25: ✅ Successful — no night judged: the ledger, "
+                                 "week1.md and the sign-off document are left as they were"])
+    assert ledger(suite)["2026-11-25"] == before and before["status"] == "failed"
+    assert (suite.path / "reports" / "week1.md").read_bytes() == week1
+    # Its evidence is its own bundle; the night's bundle is not replaced.
+    bundles = sorted(p.name for p in (suite.path / "reports").iterdir() if p.is_dir())
+    assert bundles[0] == "2026-11-25" and bundles[1].startswith("2026-11-25-smoke-")
+
+
+def test_a_partial_rerun_keeps_the_verdicts_it_did_not_rerun(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    run(suite, "--night", "2026-11-25").assert_outcomes(passed=1, failed=1)
+    first = ledger(suite)["2026-11-25"]
+    result = run(suite, "--night", "2026-11-25", "-k", "stack_up")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["night 2026-11-25 (Day 3): ❌ Failed", "  - test_reset: no completion line",
+                                 "  night 2026-11-25: this run judged 1 of the night's checks; the other verdicts*"])
+    record = ledger(suite)["2026-11-25"]
+    assert record["status"] == "failed" and record["issues"] == ["test_reset: no completion line"]
+    assert record["complete"] is True  # a full run judged it before
+    reset, stack = record["checks"]["test_checks.py::test_reset"], record["checks"]["test_checks.py::test_stack_up"]
+    assert reset == first["checks"]["test_checks.py::test_reset"]  # kept as the first run judged it
+    assert stack["run"] == record["run"] != first["run"]  # re-judged by the second
+    assert [(c["from"], c["to"], c["scope"]) for c in record["changes"]] == [
+        (None, "failed", "every check"), ("failed", "failed", "1 of the night's checks")]
+
+
+def test_rerunning_the_failed_check_after_the_fix_says_which_run_changed_the_night(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    run(suite, "--night", "2026-11-25").assert_outcomes(passed=1, failed=1)
+    suite.makepyfile(test_checks=NIGHT_CHECKS.replace('== "2026-11-25":\n        pytest.fail', '== "never":\n'
+                                                                                               '        pytest.fail'))
+    result = run(suite, "--night", "2026-11-25", "-k", "test_reset")
+    result.assert_outcomes(passed=1)
+    record = ledger(suite)["2026-11-25"]
+    assert record["status"] == "passed" and record["issues"] == []
+    result.stdout.fnmatch_lines([f"  night 2026-11-25: changed by this run ({record['run']}): ❌ Failed → "
+                                 "✅ Successful"])
+    assert record["changes"][-1] == {"run": record["run"], "at": record["run_at"],
+                                     "scope": "1 of the night's checks", "from": "failed", "to": "passed"}
+
+
+def test_a_partial_run_of_a_night_without_a_record_is_never_green(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    run(suite, "--night", "2026-11-24", "-k", "stack_up").assert_outcomes(passed=1)
+    record = ledger(suite)["2026-11-24"]
+    assert (record["status"], record["complete"]) == ("warning", False)
+    assert record["issues"] == ["not judged in full: only 1 check(s) ran for this night (a partial or interrupted "
+                                "run); run `pytest -m nightly --night=2026-11-24` to judge it"]
+    # A full run afterwards judges it in full.
+    run(suite, "--night", "2026-11-24").assert_outcomes(passed=2)
+    assert (ledger(suite)["2026-11-24"]["status"], ledger(suite)["2026-11-24"]["complete"]) == ("passed", True)
+
+
+def test_a_run_stopped_early_is_not_a_full_verdict(suite):
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    run(suite, "--night", "2026-11-25", "-x").assert_outcomes(failed=1)  # test_stack_up never ran
+    record = ledger(suite)["2026-11-25"]
+    assert (record["status"], record["complete"], list(record["checks"])) == (
+        "failed", False, ["test_checks.py::test_reset"])
+    assert record["issues"][-1].startswith("not judged in full: only 1 check(s) ran for this night")
+
+
+@pytest.mark.parametrize("marks", ["smoke", "criteria"])
+def test_smoke_and_criteria_runs_change_no_record(suite, marks):
+    suite.makepyfile(test_checks=NIGHT_CHECKS, test_a_criteria=CRITERIA)
+    run(suite, "--night", "2026-11-25", "-m", "nightly and not criteria")
+    before = (suite.path / "reports" / "ledger.json").read_text(encoding="utf-8")
+    run(suite, "--night", "2026-11-25", "-m", marks)
+    after = json.loads((suite.path / "reports" / "ledger.json").read_text(encoding="utf-8"))
+    assert after["nights"] == json.loads(before)["nights"]

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOW = "2026-11-29T06:00:00+08:00"  # both clocks read this when a dated run starts: six hours after NIGHT's reset
 NIGHT = "2026-11-29"
 WEEK_START = "2026-11-23"  # Day 1: NIGHT is Day 7
+PARTIAL = "not judged in full"  # the issue a record made by a partial run (-k ...) carries
 SECRETS = {
     "SANDBOX_GRAFANA_PASSWORD": "gpw-E2E-SECRET-1137",
     "SANDBOX_GRAFANA_TOKEN": "gtok-E2E-SECRET-2281",
@@ -40,13 +41,14 @@ def day(offset, night=NIGHT):
     return (date.fromisoformat(night) + timedelta(days=offset)).isoformat()
 
 
-def nightly(reports, *args, env=None, marks="nightly and not criteria", now=NOW):
+def nightly(reports, *args, env=None, marks="nightly and not criteria", now=NOW, cache=None):
     """`pytest -m nightly` from the project root, as cron would run it. The completion criteria, which join
     the nightly run on Day 7, have their own tests (test_week_e2e.py). With --sandbox, the suite and the
     sandbox it starts both read `now` (None: the real clock); a sandbox started by hand hands its clock to
-    the suite through its settings (OPSVERIFY_NOW)."""
+    the suite through its settings (OPSVERIFY_NOW). `cache`: pytest's cache directory (for --lf), else none."""
     clock = [f"--now={now}"] if now and any(a.startswith("--sandbox=") for a in args) else []
-    command = [sys.executable, "-m", "pytest", "-m", marks, "-p", "no:cacheprovider",
+    cached = ["-o", f"cache_dir={cache}"] if cache else ["-p", "no:cacheprovider"]
+    command = [sys.executable, "-m", "pytest", "-m", marks, *cached,
                f"--reports-dir={reports}", f"--week-start={WEEK_START}", *clock, *args]
     return subprocess.run(command, cwd=ROOT, env=env or clean_env(**SECRETS), capture_output=True, text=True,
                           encoding="utf-8", timeout=300)

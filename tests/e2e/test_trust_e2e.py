@@ -140,4 +140,6 @@ def test_runs_at_once_lose_no_record(tmp_path, stack):
     assert all(r.returncode == 0 for r in results.values()), [r.stdout[-1500:] for r in results.values()]
     ledger = json.loads((reports / "ledger-sandbox.json").read_text(encoding="utf-8"))
     assert sorted(ledger["nights"]) == [day(-2), day(-1), NIGHT]
-    assert {r["status"] for r in ledger["nights"].values()} == {"passed"}
+    # -k test_reset: the reset checks passed, but a partial run is never a full verdict.
+    assert {(r["status"], r["complete"]) for r in ledger["nights"].values()} == {("warning", False)}
+    assert {len(r["checks"]) for r in ledger["nights"].values()} == {len(ledger["nights"][NIGHT]["checks"])}

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from opsverify.status import FAILED, PASSED, PENDING, WARNING, CheckOutcome, issues, label, night_status
-from opsverify.week import Ledger, LedgerError, NightRecord, markdown_table, streak, week_rows
+from opsverify.week import EARLIER, Ledger, LedgerError, NightRecord, markdown_table, merge_night, streak, week_rows
 
 
 def outcome(name, severity, result, reason=""):
@@ -138,3 +138,37 @@ def test_markdown_table_is_the_documents_format_and_escapes_pipes():
     assert lines[0] == "| Day | Date | Midnight Reset Status | Issues Detected | Actions Taken |"
     assert lines[2] == "| Day 1 | 2026-11-23 | ❌ Failed | a \\| b; c | x y |"
     assert lines[3] == "| Day 2 | 2026-11-24 | ⏳ Pending |  |  |"
+
+
+def verdict(outcome, severity="critical", reason=""):
+    return {"outcome": outcome, "severity": severity, "reason": reason, "smoke": False}
+
+
+def test_a_partial_run_keeps_the_facts_it_did_not_learn():
+    full = merge_night(None, record("2026-11-25", 3, PASSED, reset_duration_ms=1834, reset="succeeded",
+                                    alerts={"r1": {"classification": "true negative"}}, actions="watched",
+                                    checks={"x::a": verdict("passed"), "x::b": verdict("passed")}))
+    again = merge_night(full, record("2026-11-25", 3, PASSED, complete=False, checks={"x::b": verdict("passed")}))
+    assert (again.reset_duration_ms, again.reset, again.alerts, again.actions) == (
+        1834, "succeeded", {"r1": {"classification": "true negative"}}, "watched")
+    assert (again.status, again.complete, list(again.checks)) == (PASSED, True, ["x::a", "x::b"])
+
+
+def test_a_full_run_replaces_every_verdict_even_of_checks_it_no_longer_has():
+    old = merge_night(None, record("2026-11-25", 3, FAILED, checks={"x::gone": verdict("failed", reason="r")}))
+    new = merge_night(old, record("2026-11-25", 3, PASSED, checks={"x::a": verdict("passed")}))
+    assert (new.status, list(new.checks), new.issues) == (PASSED, ["x::a"], [])
+
+
+def test_a_record_from_before_per_check_verdicts_is_one_verdict_a_partial_run_cannot_overturn():
+    legacy = record("2026-11-25", 3, FAILED, issues=["test_reset_completed: no completion line"])
+    merged = merge_night(legacy, record("2026-11-25", 3, PASSED, complete=False, checks={"x::a": verdict("passed")}))
+    assert merged.status == FAILED
+    assert merged.issues == [f"{EARLIER}: test_reset_completed: no completion line"]
+
+
+def test_a_record_remembers_a_bounded_number_of_runs():
+    rec = None
+    for index in range(30):
+        rec = merge_night(rec, record("2026-11-25", 3, PASSED, run=f"r{index}", checks={"x::a": verdict("passed")}))
+    assert len(rec.changes) == 20 and rec.changes[-1]["run"] == "r29"
