@@ -45,7 +45,12 @@ class Sandbox:
         ready = threading.Event()
         threading.Thread(target=self._read, args=(ready,), daemon=True).start()
         deadline = time.monotonic() + self.startup_seconds
-        while not ready.wait(0.1):
+        # Polled with sleep, not ready.wait(0.1): a timed lock wait never times out under libfaketime
+        # (glibc's sem_clockwait gets a faked deadline), and CI runs the tests under a faked clock.
+        while not ready.is_set():
+            time.sleep(0.1)
+            if ready.is_set():
+                break
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 what = ("exited" if self.process.returncode is not None

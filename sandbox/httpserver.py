@@ -16,6 +16,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -219,7 +220,7 @@ def _handler_class(app, server):
                 if fault == "slow":
                     # An overloaded or hung upstream: the request is read, the answer comes late (the
                     # client's read timeout fires first). Stopping the sandbox ends the wait: no answer.
-                    if server.stopping.wait(server.slow_seconds):
+                    if _stopped_within(server.stopping, server.slow_seconds):
                         self.close_connection = True
                         return
                 response = self._answer(request)
@@ -321,3 +322,12 @@ class Server:
         self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _stopped_within(event, seconds):
+    """event.wait(seconds), polled with sleep: a timed lock wait never times out under libfaketime (glibc's
+    sem_clockwait gets a faked deadline), and the tests also run under a faked clock."""
+    deadline = time.monotonic() + seconds
+    while not event.is_set() and time.monotonic() < deadline:
+        time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    return event.is_set()

@@ -231,7 +231,7 @@ def test_the_provisioned_rules_fire_on_the_scenarios(serve, name, minutes, firin
     """Each rule's query runs in the emulated Loki over a scenario's last night."""
     sc = scenario.load(name)
     when = sc.reset_instant(NIGHT) + timedelta(minutes=minutes)
-    store = LokiStore()
+    store = LokiStore(clock=lambda: scenario.to_ns(when))  # retention as of `when`, not of the machine's clock
     for labels, entries in sc.render(NIGHT, when).streams():
         store.add(labels, entries)
     provisioning = grafana.load(PROVISIONING, serve(make_loki_app(store)))
