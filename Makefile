@@ -17,8 +17,11 @@ demo: $(VENV)/.installed
 smoke: $(VENV)/.installed
 	$(PY) -m pytest -m smoke
 
+# One fixed temporary directory, emptied at each run: pytest's numbered ones expire by file times,
+# which a faked clock (CI's libfaketime pass) makes look stale while the tests still use them.
+TEST_TMP ?= $(or $(TMPDIR),/tmp)/opsverify-tests-$(shell id -u)
 test: $(VENV)/.installed
-	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml
+	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml --basetemp=$(TEST_TMP)
 
 BENCH_LINES ?= 50000
 BENCH_FACTOR ?= 10

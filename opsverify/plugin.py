@@ -13,6 +13,7 @@ from dataclasses import asdict, replace
 from datetime import date
 from html import escape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,7 +23,7 @@ from opsverify.clock import RunClock, parse_instant
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import NOT_APPLICABLE, Evidence, scrub, scrub_value
-from opsverify.night import NightError, day_number, latest_night
+from opsverify.night import NightError, day_number, latest_night, reset_instant
 from opsverify.report import (
     html_alert_replay,
     html_criteria,
@@ -170,6 +171,7 @@ def _start_run(config):
     clock = _clock(option.now or os.environ.get("OPSVERIFY_NOW"), scenario)
     now = clock.now()
     night_date = settings.night or latest_night(now, settings.reset_time, settings.timezone, settle=settings.settle)
+    night_reason = _night_reason(settings, night_date, now)
     if option.sandbox_fault and not option.sandbox:
         raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, "
                           "never in production")
@@ -205,10 +207,25 @@ def _start_run(config):
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
                    previous=previous_record(records, night_date), waivers=waivers,
                    nights={d: night_of(settings, d) for d in backfill}, ticket=ticket, clock=clock,
-                   run_id=uuid.uuid4().hex[:8])
+                   run_id=uuid.uuid4().hex[:8], night_reason=night_reason)
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
     return run, ledger
+
+
+def _night_reason(settings, night_date, now):
+    """Why the run judges `night_date`: it was given, or it is the latest reset settled before now."""
+    if settings.night:
+        return f"given (--night {night_date.isoformat()})"
+    zone = ZoneInfo(settings.timezone)
+    local = now.astimezone(zone)
+    reset_today = reset_instant(local.date(), settings.reset_time, settings.timezone)
+    why = ""
+    if reset_today <= now < reset_today + settings.settle:
+        why = (f"; today's reset at {reset_today.astimezone(zone):%H:%M} is less than settle_minutes "
+               f"({settings.settle.total_seconds() / 60:g}) ago, so the night before")
+    return (f"the latest reset at least settle_minutes before now ({local:%Y-%m-%d %H:%M %Z}, "
+            f"{settings.timezone}){why}")
 
 
 def _clock(text, scenario):
@@ -562,6 +579,7 @@ class NightRecorder:
                 if row is not None:
                     write(f"night {night.isoformat()} (Day {row.day}, from Loki's history): {label(row.status)}")
         current = self.run.night.date.isoformat()
+        write(f"night {current}: {self.run.night_reason}")
         record = self.records.get(current)
         if record is None and self.outcomes:
             write(f"{self.kind()} run, night {current}: {label(self.status)}{sandbox} — no night judged: the "

@@ -39,6 +39,7 @@ def html_header(run, status, versions):
         ("Site", run.settings.site_name),
         ("Night", f"{night.date.isoformat()} (reset {night.local(night.reset_at):%Y-%m-%d %H:%M %Z} = "
                   f"{night.reset_at:%Y-%m-%d %H:%M} UTC)"),
+        ("Which night", run.night_reason),
         ("Day", f"Day {run.day} (Day 1 = {run.week_start.isoformat()})"),
         ("Night status", label(status)),
         ("Window searched (UTC)", f"{night.window_start:%Y-%m-%d %H:%M} – {night.window_end:%Y-%m-%d %H:%M}"),

@@ -37,6 +37,7 @@ class RunState:
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
     ticket: str = ""
     run_id: str = ""  # names this run in the records it changes
+    night_reason: str = ""  # why this night: given, or the latest reset settled before the run's now
     clock: RunClock = field(default_factory=RunClock)  # the machine's, or --now's against a sandbox
     _clients: dict = field(default_factory=dict)
 
