@@ -399,13 +399,14 @@ def test_unknown_scenario_lists_the_available_ones():
 # --- the CLI ---
 
 def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
-    box = sandboxes("--scenario", "skipped-night", "--night", "2026-11-29",
+    # Its clock set to NOW (--now), so that Loki's retention never overtakes the night.
+    box = sandboxes("--scenario", "skipped-night", "--night", "2026-11-29", "--now", NOW.isoformat(),
                     env={"SANDBOX_GRAFANA_PASSWORD": "pw-from-env", "SANDBOX_BACKEND_TOKEN": "tok-from-env"})
     assert box.first_line.strip() == f"sandbox ready: {box.env_file}"
     assert set(box.env) == {"OPSVERIFY_GRAFANA_URL", "OPSVERIFY_GRAFANA_USER", "OPSVERIFY_GRAFANA_PASSWORD",
                             "OPSVERIFY_LOKI_URL", "OPSVERIFY_PROMTAIL_URL", "OPSVERIFY_BACKEND_URL",
                             "OPSVERIFY_BACKEND_TOKEN", "OPSVERIFY_CONTAINER", "OPSVERIFY_WEEK_START",
-                            "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX", "OPSVERIFY_ALERT_DRILLS"}
+                            "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX", "OPSVERIFY_ALERT_DRILLS", "OPSVERIFY_NOW"}
     assert box.env["OPSVERIFY_GRAFANA_PASSWORD"] == "pw-from-env"
     # The drill: 14:00 Manila the afternoon before Day 1.
     assert box.env["OPSVERIFY_ALERT_DRILLS"] == "2026-11-22T06:00:00.000Z"
@@ -422,6 +423,30 @@ def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
         "time": str(int(after_reset.timestamp()))}).json()
     assert skipped["data"]["result"][0]["value"][1] == "1"
     assert box.stop() == 0
+
+
+def test_cli_now_sets_the_clock_of_everything_the_sandbox_dates(sandboxes):
+    box = sandboxes("--now", "2027-01-01T00:30:00+08:00")  # no --night: the night follows the clock too
+    now = datetime.fromisoformat(box.env["OPSVERIFY_NOW"])
+    assert timedelta(0) <= now - datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc) < timedelta(seconds=30)
+    assert box.env["OPSVERIFY_NIGHT"] == "2027-01-01" and box.env["OPSVERIFY_WEEK_START"] == "2026-12-26"
+    health = requests.get(box.env["OPSVERIFY_BACKEND_URL"] + "/health").json()
+    assert health["timestamp"].startswith("2026-12-31T16:3")
+    status = requests.get(box.env["OPSVERIFY_BACKEND_URL"] + "/api/scheduler/status",
+                          headers={"Authorization": f"Bearer {box.env['OPSVERIFY_BACKEND_TOKEN']}"}).json()
+    assert status["data"]["nextReset"] == "2027-01-02 00:00:00 Philippine Time"
+    # Loki's "now" is the clock's too: a query without a time answers as of 00:30 Manila, New Year's night.
+    query = requests.get(box.env["OPSVERIFY_LOKI_URL"] + "/loki/api/v1/query", params={
+        "query": 'sum(count_over_time({container="escashop-backend-prod"} |= "Daily reset completed" [1h]))'})
+    assert query.json()["data"]["result"][0]["value"][1] == "1"
+    assert box.stop() == 0
+
+
+def test_cli_now_needs_an_instant_with_its_offset():
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--now", "2027-01-01T00:30:00"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--now: '2027-01-01T00:30:00' has no UTC offset" in result.stderr
 
 
 def test_cli_down_loki_leaves_a_url_that_refuses(sandboxes):
