@@ -216,14 +216,14 @@ def _start_run(config):
 def _night_reason(settings, night_date, now):
     """Why the run judges `night_date`: it was given, or it is the latest reset settled before now."""
     if settings.night:
-        return f"given (--night {night_date.isoformat()})"
+        return f"given: {night_date.isoformat()} (--night or OPSVERIFY_NIGHT)"
     zone = ZoneInfo(settings.timezone)
     local = now.astimezone(zone)
     reset_today = reset_instant(local.date(), settings.reset_time, settings.timezone)
     why = ""
     if reset_today <= now < reset_today + settings.settle:
         why = (f"; today's reset at {reset_today.astimezone(zone):%H:%M} is less than settle_minutes "
-               f"({settings.settle.total_seconds() / 60:g}) ago, so the night before")
+               f"({settings.settle_minutes}) ago, so the night before")
     return (f"the latest reset at least settle_minutes before now ({local:%Y-%m-%d %H:%M %Z}, "
             f"{settings.timezone}){why}")
 
