@@ -460,22 +460,10 @@ def test_cli_down_loki_leaves_a_url_that_refuses(sandboxes):
 
 
 def test_cli_external_loki_pushes_into_another_sandbox(sandboxes):
-    a = sandboxes("--scenario", "healthy", "--night", "2026-11-29")
-    # B pushes the week before the default night. From about 23:40 to 00:10 local,
-    # its first lines are older than Loki's reject_old_samples_max_age (168h), and
-    # then B must refuse to start, loudly.
-    sc, now = scenario.load("failed-night"), datetime.now(timezone.utc)
-    age = now - sc.render(sc.default_night(now), now).lines[0][0]
-    limit = timedelta(hours=168)
-    if abs(age - limit) < timedelta(seconds=30):
-        pytest.skip("too close to Loki's 168h limit to say whether B's first line passes it")
-    if age > limit:
-        command = [sys.executable, "-m", "sandbox", "--scenario", "failed-night",
-                   "--external-loki", a.env["OPSVERIFY_LOKI_URL"]]
-        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=30)
-        assert result.returncode == 2 and "timestamp too old" in result.stderr
-        return
-    b = sandboxes("--scenario", "failed-night", "--external-loki", a.env["OPSVERIFY_LOKI_URL"])
+    # Both clocks read NOW: B's week, pushed into A, is within A's reject_old_samples_max_age (168h).
+    a = sandboxes("--scenario", "healthy", "--night", "2026-11-29", "--now", NOW.isoformat())
+    b = sandboxes("--scenario", "failed-night", "--external-loki", a.env["OPSVERIFY_LOKI_URL"],
+                  "--now", NOW.isoformat())
     assert b.env["OPSVERIFY_LOKI_URL"] == a.env["OPSVERIFY_LOKI_URL"]
     night = date.fromisoformat(b.env["OPSVERIFY_NIGHT"])
     end = datetime.combine(night, time(0, 10), MANILA).timestamp()
@@ -484,6 +472,17 @@ def test_cli_external_loki_pushes_into_another_sandbox(sandboxes):
         "time": str(int(end))}).json()
     assert found["data"]["result"][0]["value"][1] == "1"
     assert b.stop() == 0 and a.stop() == 0
+
+
+def test_cli_external_loki_that_refuses_the_week_stops_the_sandbox_loudly(sandboxes):
+    # A's clock two days ahead of B's: B's first lines are older than A's 168h limit.
+    a = sandboxes("--scenario", "healthy", "--now", (NOW + timedelta(days=2)).isoformat())
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--scenario", "failed-night", "--external-loki",
+                             a.env["OPSVERIFY_LOKI_URL"], "--now", NOW.isoformat()],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "refused the scenario's lines (HTTP 400)" in result.stderr and "timestamp too old" in result.stderr
+    assert a.stop() == 0
 
 
 def test_cli_startup_errors_exit_2():
