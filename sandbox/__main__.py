@@ -266,7 +266,7 @@ def start(args, clock):
         except standin.StandinError as exc:
             raise StartupError(f"--docker: {exc}") from None
     if args.live:
-        now = clock.now()
+        now = clock.now()  # again: building the stand-in's image above can take a while
         reset = live.reset_instant(now, args.live_lead)
         sc, rendered, streams, live_lines = sc.render_live(reset, args.live_horizon, now)
         night = rendered.last_night
@@ -330,7 +330,8 @@ def start(args, clock):
                                                                     root_url=root_url, clock=clock.now)))
     promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))
-    backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper, clock=clock.now)))
+    backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper,
+                                                                    clock=clock.now)))
     settings = {
         "OPSVERIFY_GRAFANA_URL": grafana_url,
         "OPSVERIFY_GRAFANA_USER": GRAFANA_USER,
