@@ -10,6 +10,7 @@ the setting, where it came from and how to fix it.
 
 import os
 import re
+from base64 import b64encode
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -81,8 +82,11 @@ class Credentials:
     backend_token: Secret = field(default_factory=Secret)
 
     def values(self):
-        """The secret values, for scrubbing outputs."""
-        return [s.reveal() for s in (self.grafana_password, self.grafana_token, self.backend_token) if s]
+        """The secret values, for scrubbing outputs (the Basic auth header's encoding of the password too)."""
+        found = [s.reveal() for s in (self.grafana_password, self.grafana_token, self.backend_token) if s]
+        if self.grafana_password:
+            found.append(b64encode(f"{self.grafana_user}:{self.grafana_password.reveal()}".encode()).decode())
+        return found
 
 
 # --- parsers: each takes a value from YAML (typed) or the environment / CLI (text) ---
@@ -508,6 +512,8 @@ def load_settings(cli=None, environ=None, site_file=None):
             how = {"environment": f.env, "command line": f.cli or f"--set {f.key}=..."}.get(source, f"'{f.where}'")
             raise ConfigError(f"setting '{f.key}' from the {source}: {exc}. Fix {how}.") from None
         sources[f.key] = source
+    for key, variable in CREDENTIAL_ENV.items():
+        _check_credential(variable, environ.get(variable, ""))
     credentials = Credentials(
         grafana_user=environ.get(CREDENTIAL_ENV["grafana_user"], ""),
         grafana_password=Secret(environ.get(CREDENTIAL_ENV["grafana_password"])),
@@ -518,6 +524,20 @@ def load_settings(cli=None, environ=None, site_file=None):
         raise ConfigError("OPSVERIFY_GRAFANA_PASSWORD is set but OPSVERIFY_GRAFANA_USER is not: set both, or use "
                           "OPSVERIFY_GRAFANA_TOKEN.")
     return Settings(**values, site_file=str(site_path), sources=sources, credentials=credentials)
+
+
+def _check_credential(variable, value):
+    """A credential with surrounding whitespace or a control character (an env file saved with CRLF line
+    ends leaves a \\r) would be sent as it is, refused by the HTTP library, and echoed in its error:
+    refuse it here, without showing it."""
+    bad = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        name = {"\r": "a carriage return (\\r: the env file has Windows line ends? run dos2unix on it)",
+                "\n": "a line feed (\\n)", "\t": "a tab"}.get(bad, f"the control character U+{ord(bad):04X}")
+        raise ConfigError(f"{variable} contains {name}; its value is not shown. Set it again without it.")
+    if value != value.strip():
+        raise ConfigError(f"{variable} starts or ends with a space; its value is not shown. Set it again without "
+                          f"the space (quote the value in the env file if it has spaces inside).")
 
 
 def parse_set_options(items):

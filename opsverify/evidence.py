@@ -1,6 +1,7 @@
 """What a check looked at, attached to its report; and the wording of its failures."""
 
 import json
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -45,11 +46,17 @@ def not_applicable(reason):
 
 
 def scrub(text, secrets):
-    """`text` with every secret value replaced by ***."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """`text` with every secret value replaced by ***, in every form an error text may hold it: as it is,
+    as Python's or JSON's escaped repr (a trailing \\r shows as `\\r`), URL-encoded."""
+    for form in sorted({f for secret in secrets if secret for f in _forms(secret)}, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
+
+
+def _forms(secret):
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
+             quote(secret, safe=""), quote_plus(secret)}
+    return {secret} | {f for f in forms if len(f) >= 3}  # a short escape alone would blot out ordinary text
 
 
 def scrub_value(value, secrets):

@@ -278,6 +278,7 @@ class NightRecorder:
         self.judges = _selects_nightly(config.option.markexpr)
         self.expected = {}  # night (ISO) -> nodeids of the nightly checks this run selected for it
         self.deselected = set()  # nightly checks left out by -k, -m, --lf or --deselect
+        self.aborted = False  # interrupted (Ctrl-C, SIGINT) or stopped by an internal error
         self.results = {}  # nodeid -> what the bundle's results.json says of it (evidence included)
         self.status = None
         self.rows = []
@@ -309,9 +310,11 @@ class NightRecorder:
 
     def _whole_run(self):
         """Every nightly check of the suite was selected: no node ids, -k, -m, --deselect, --lf, --sw or
-        --ignore, and no check module failed to import. (--lf and --ignore narrow the collection itself.)"""
+        --ignore, no check module failed to import, and the run was neither interrupted nor stopped by an
+        internal error. (--lf and --ignore narrow the collection itself.)"""
         narrowed = any(self.config.getoption(name, None) for name in NARROWING_OPTIONS)
-        return self.config.args_source != pytest.Config.ArgsSource.ARGS and not self.deselected and not narrowed
+        return (self.config.args_source != pytest.Config.ArgsSource.ARGS and not self.deselected and not narrowed
+                and not self.aborted)
 
     # --- per check ---
 
@@ -379,8 +382,9 @@ class NightRecorder:
             outcome, reason = "n/a", reason[len(NOT_APPLICABLE):]
         night = report.opsverify_night
         if outcome in ("failed", "error") and severity != CRITERION:
-            waiver, expired = find_waiver(self.run.waivers, name, date.fromisoformat(night) if night
-                                          else self.run.night.date)
+            # The check's own id: a waiver of test_x covers test_x[2026-11-25] of a --week run too.
+            waiver, expired = find_waiver(self.run.waivers, _check_key(nodeid, night).split("::")[-1],
+                                          date.fromisoformat(night) if night else self.run.night.date)
             if waiver:
                 outcome, reason = "waived", f"{reason} — {waiver.describe()}"
             elif expired:
@@ -453,6 +457,8 @@ class NightRecorder:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session):
         """Before the reports are written: the records, the ledger, the week. After: the bundle."""
+        if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+            self.aborted = True  # what it judged is kept, but it judged nothing in full
         self._finish_week(session)
         result = yield
         if self.outcomes or self.criteria:

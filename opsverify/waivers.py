@@ -62,6 +62,11 @@ def _waiver(path, node):
     if not isinstance(node, yaml.MappingNode):
         raise WaiverError(f"waiver file {path}, line {line}: a waiver is a mapping of {', '.join(KEYS)}")
     values = {key.value: value for key, value in node.value}
+    for key, value in values.items():
+        if key in KEYS and not isinstance(value, yaml.ScalarNode):
+            kind = "a list" if isinstance(value, yaml.SequenceNode) else "a mapping"
+            raise WaiverError(f"waiver file {path}, line {value.start_mark.line + 1}: {key} must be one text "
+                              f"value, not {kind} (one waiver per check; * and ? are wildcards)")
     missing = [k for k in KEYS if not str(getattr(values.get(k), "value", "") or "").strip()]
     unknown = sorted(set(values) - set(KEYS))
     if missing or unknown:

@@ -1,5 +1,8 @@
 """Site configuration: precedence file < environment < command line, and errors that say what to fix."""
 
+import json
+from urllib.parse import quote, quote_plus
+
 import pytest
 
 from opsverify.config import ConfigError, load_settings, parse_set_options
@@ -83,7 +86,28 @@ def test_credentials_come_from_the_environment_and_never_show(site):
     s = load_settings(environ=env, site_file=str(site))
     assert s.credentials.grafana_password.reveal() == "pw-SEKRIT-1"
     assert "SEKRIT" not in repr(s) and "SEKRIT" not in str(s.credentials)
-    assert sorted(s.credentials.values()) == ["pw-SEKRIT-1", "tok-SEKRIT-2"]
+    # The Basic auth header's encoding of admin:pw-SEKRIT-1 is a secret too.
+    assert sorted(s.credentials.values()) == ["YWRtaW46cHctU0VLUklULTE=", "pw-SEKRIT-1", "tok-SEKRIT-2"]
+
+
+@pytest.mark.parametrize("value, said", [
+    ("glsa_SEKRIT\r", "contains a carriage return (\\r: the env file has Windows line ends? run dos2unix on it)"),
+    ("glsa_SEK\x1bRIT", "contains the control character U+001B"),
+    (" glsa_SEKRIT", "starts or ends with a space"),
+])
+def test_a_credential_with_whitespace_or_control_characters_is_refused_unechoed(site, value, said):
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"OPSVERIFY_GRAFANA_TOKEN": value}, site_file=str(site))
+    assert str(err.value).startswith(f"OPSVERIFY_GRAFANA_TOKEN {said}") and "SEKRIT" not in str(err.value)
+
+
+def test_scrub_finds_a_secret_in_every_form_an_error_text_holds_it():
+    from opsverify.evidence import scrub
+
+    secret = "glsa_SEKRIT/+\r"
+    text = (f"InvalidHeader: {{'Authorization': {('Bearer ' + secret)!r}}} {json.dumps(secret)} "
+            f"{quote(secret, safe='')} {quote_plus(secret)} {secret}")
+    assert "SEKRIT" not in scrub(text, [secret]), scrub(text, [secret])
 
 
 def test_a_credential_in_the_site_file_is_refused(tmp_path):

@@ -49,6 +49,13 @@ def test_a_waived_failure_is_a_warning_never_a_success():
     ("- check: a\n  justification: b\n  approver: c\n  expires: 2026-12-01\n  ticket: T-1\n", "line 1: unknown key ticket"),
     ("check: a\n", "line 1: expected a list of waivers"),
     ("- check: [unclosed\n", "not valid YAML at line 2"),
+    # Issue 11: a list or mapping where one text belongs crashed the run at the first failure.
+    ("- check: [test_reset_completed]\n  justification: b\n  approver: c\n  expires: 2026-12-01\n",
+     "line 1: check must be one text value, not a list"),
+    ("- check: x\n  justification: b\n  approver:\n    name: c\n  expires: 2026-12-01\n",
+     "line 4: approver must be one text value, not a mapping"),
+    ("- check: x\n  justification: b\n  approver: c\n  expires: [2026-12-01]\n",
+     "line 4: expires must be one text value, not a list"),
 ])
 def test_a_malformed_file_names_the_line(tmp_path, text, message):
     with pytest.raises(WaiverError, match=message.replace("[", r"\[")):

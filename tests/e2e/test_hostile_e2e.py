@@ -1,0 +1,79 @@
+"""Interrupted runs and hostile input (issue 11): the evidence never lies, leaks or breaks."""
+
+import json
+import signal
+import subprocess
+import sys
+
+from suite_runs import NIGHT, NOW, ROOT, SECRETS, WEEK_START, Outputs, clean_env, nightly, start_sandbox
+
+
+def interrupted_run(reports):
+    """`pytest -m nightly --sandbox=failed-night`, interrupted (SIGINT, as Ctrl-C or `timeout -s INT`) once
+    its first checks have run, before the reset's own checks; the backend is slow so that it cannot end first."""
+    command = [sys.executable, "-m", "pytest", "-m", "nightly and not criteria", "-p", "no:cacheprovider",
+               f"--reports-dir={reports}", f"--week-start={WEEK_START}", f"--now={NOW}", "--sandbox=failed-night",
+               f"--night={NIGHT}", "--sandbox-fault=backend=slow"]
+    process = subprocess.Popen(command, cwd=ROOT, env=clean_env(**SECRETS, PYTHONUNBUFFERED="1"),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
+    said = []
+    for line in process.stdout:
+        said.append(line)
+        if line.startswith("checks/test_alert_replay.py"):
+            process.send_signal(signal.SIGINT)
+            break
+    said += process.stdout.readlines()
+    process.wait(120)
+    return process.returncode, "".join(said)
+
+
+def night_record(reports):
+    """The night's record in the ledger (an interrupted run may leave no report to read it from)."""
+    return json.loads((reports / "ledger-sandbox.json").read_text(encoding="utf-8"))["nights"][NIGHT]
+
+
+def test_an_interrupted_run_never_records_a_green_night(tmp_path):
+    reports = tmp_path / "reports"
+    code, said = interrupted_run(reports)
+    assert code == 2 and "KeyboardInterrupt" in said, said[-3000:]
+    record = night_record(reports)
+    assert (record["status"], record["complete"]) == ("warning", False), record
+    assert record["issues"][-1].startswith("not judged in full"), record["issues"]
+    assert "test_reset_completed" not in " ".join(record["checks"])  # it never ran
+
+
+def test_an_interrupted_run_does_not_overturn_a_failed_night(tmp_path):
+    reports = tmp_path / "reports"
+    failed = Outputs(reports, nightly(reports, "--sandbox=failed-night", f"--night={NIGHT}")).record()
+    assert failed["status"] == "failed"
+    code, said = interrupted_run(reports)
+    assert code == 2, said[-3000:]
+    record = night_record(reports)
+    assert (record["status"], record["complete"]) == ("failed", True)
+    assert [i.split(":")[0] for i in record["issues"]] == [i.split(":")[0] for i in failed["issues"]]
+
+
+def test_a_malformed_waiver_stops_the_run_before_any_check(tmp_path):
+    waivers = tmp_path / "waivers.yml"
+    waivers.write_text("- check: [test_reset_completed]\n  justification: known\n  approver: lead\n"
+                       "  expires: 2099-01-01\n", encoding="utf-8")
+    reports = tmp_path / "reports"
+    result = nightly(reports, "--sandbox=failed-night", f"--night={NIGHT}", f"--waivers={waivers}")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert f"waiver file {waivers}, line 1: check must be one text value, not a list" in result.stderr
+    assert not (reports / "ledger-sandbox.json").exists() and not (reports / "week1.md").exists()
+
+
+def test_a_credential_from_a_crlf_env_file_stops_the_run_unechoed(tmp_path, sandboxes):
+    process, values = start_sandbox(tmp_path, "crlf", f"--night={NIGHT}")
+    sandboxes.append(process)
+    # The cron line sources an env file saved on Windows: each value ends with \r.
+    env = clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"},
+                    OPSVERIFY_GRAFANA_TOKEN=SECRETS["SANDBOX_GRAFANA_TOKEN"] + "\r")
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--night={NIGHT}", env=env)
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "OPSVERIFY_GRAFANA_TOKEN contains a carriage return" in result.stderr
+    said = result.stdout + result.stderr
+    assert SECRETS["SANDBOX_GRAFANA_TOKEN"] not in said and "E2E-SECRET" not in said
+    assert not (reports / "ledger-sandbox.json").exists()
