@@ -8,6 +8,7 @@ validated before the first check runs; a bad value raises ConfigError naming
 the setting, where it came from and how to fix it.
 """
 
+import ipaddress
 import os
 import re
 from base64 import b64encode
@@ -114,7 +115,23 @@ def _url(value):
         parts.port
     except ValueError:
         raise ValueError("has an invalid port") from None
+    if _is_metadata_address(parts.hostname):
+        raise ValueError(f"points at {parts.hostname}, a link-local or cloud metadata address: no monitoring "
+                         "system answers there, and what does must not reach a report")
     return text.rstrip("/")
+
+
+METADATA_HOSTS = ("metadata.google.internal", "metadata.goog", "fd00:ec2::254")
+
+
+def _is_metadata_address(host):
+    """169.254.0.0/16 and fe80::/10 (link-local, where cloud metadata services answer) and their names."""
+    if host.lower().rstrip(".") in METADATA_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_link_local
+    except ValueError:
+        return False
 
 
 def _text_or_empty(value):

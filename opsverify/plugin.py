@@ -98,7 +98,7 @@ def pytest_addoption(parser):
                          "not production")
     group.addoption("--sandbox-fault", action="append", default=[], metavar="SYSTEM=KIND",
                     help="with --sandbox: make SYSTEM (grafana, loki, promtail, backend) fail with KIND (down, slow, "
-                         "error500, unauthorized, malformed-json, html-error-page, truncated, reset), to see "
+                         "error500, unauthorized, malformed-json, html-error-page, truncated, reset, redirect), to see "
                          "what a night with that fault looks like. Repeatable.")
     group.addoption("--sandbox-docker", action="store_true",
                     help="with --sandbox: also run the stand-in backend container on the Docker engine "

@@ -21,11 +21,15 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-FAULT_KINDS = ("down", "slow", "error500", "unauthorized", "malformed-json", "html-error-page", "truncated", "reset")
+FAULT_KINDS = ("down", "slow", "error500", "unauthorized", "malformed-json", "html-error-page", "truncated", "reset",
+               "redirect")
 # The kinds whose answer is the system's own (an App registers it with `fault_answer`).
 SYSTEM_ANSWERED = ("error500", "unauthorized")
 # What a broken proxy or a crashed JSON encoder leaves of a Loki/Prometheus API answer.
 CUT_JSON = b'{"status":"success","data":{'
+# Where the redirect fault points, and what answers there: what a cloud metadata service hands out.
+METADATA_PATH = "/latest/meta-data/iam/security-credentials/opsverify-role"
+METADATA_BODY = '{"AccessKeyId": "ASIA-SANDBOX-METADATA-LEAK", "SecretAccessKey": "sandbox-metadata-secret"}'
 
 
 @dataclass
@@ -239,6 +243,15 @@ def _handler_class(app, server):
                 return text(500, f"sandbox {app.name} internal error: {exc!r}\n")
 
         def _faulty_answer(self, request):
+            if fault == "redirect":
+                # A proxy, a login page or a hostile system sending the client elsewhere: 302 to another
+                # host name of this server, where what a cloud metadata service hands out answers (RFC 9110
+                # 15.4.3 Found). A client that follows it would carry that answer into its evidence.
+                if request.path == METADATA_PATH:
+                    return text(200, METADATA_BODY, "application/json")
+                location = f"http://localhost:{self.server.server_address[1]}{METADATA_PATH}"
+                return text(302, f'<a href="{location}">Found</a>.\n', "text/html; charset=utf-8",
+                            Location=location)
             if fault in SYSTEM_ANSWERED:
                 # The system's own 500 or 401 (each App names the document it follows).
                 return app.fault_answers[fault](request)

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
@@ -168,8 +168,10 @@ class HttpClient:
             timeout = (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
             started = time.monotonic()
             try:
+                # No redirect is followed: it could lead anywhere (a cloud metadata address), with our
+                # credentials, and its target's answer would become evidence.
                 response = self.session.request(method, url, params=params, json=json_body, data=data,
-                                                headers=headers, timeout=timeout)
+                                                headers=headers, timeout=timeout, allow_redirects=False)
             except requests.exceptions.ReadTimeout:
                 self._record(method, url, params, None, started, "")
                 self._timeouts += 1
@@ -187,6 +189,9 @@ class HttpClient:
                 self._unreachable = Unreachable(self.system, method, url, problem, hint=self.hint)
                 raise self._unreachable from None
             response.sensitive = sensitive
+            if response.is_redirect:
+                self._record(method, url, params, response.status_code, started, "")
+                raise self.redirect_error(method, url, response)
             self._record(method, url, params, response.status_code, started,
                          WITHHELD if sensitive else response.text)
             if response.status_code in RETRY_STATUSES and attempt < self.retries and self._pause(attempt):
@@ -223,6 +228,15 @@ class HttpClient:
             problem += f" with an HTML page (from a proxy in front of {self.system}?)"
         return kind(self.system, method, url, problem, status=response.status_code, body=_body(response),
                     hint=self.hint)
+
+    def redirect_error(self, method, url, response):
+        """A redirect, named with where it pointed (without its query), and not followed."""
+        target = _without_query(redact_url(urljoin(url, response.headers.get("Location", ""))))
+        return BadResponse(self.system, method, _without_query(url),
+                           f"answered {response.status_code} {response.reason}, redirecting to {target}; "
+                           "opsverify follows no redirect", status=response.status_code, body="",
+                           hint=f"Set the {self.system} URL to the address that answers itself (a proxy or a "
+                                "login page in front of it?)")
 
     def _pause(self, attempt):
         """Back off before a retry; False when the deadline does not allow it."""

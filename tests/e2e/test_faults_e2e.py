@@ -10,7 +10,8 @@ from suite_runs import NIGHT, Outputs, nightly
 
 pytestmark = pytest.mark.e2e
 SYSTEMS = ("grafana", "loki", "promtail", "backend")
-KINDS = ("down", "slow", "error500", "unauthorized", "malformed-json", "html-error-page", "truncated", "reset")
+KINDS = ("down", "slow", "error500", "unauthorized", "malformed-json", "html-error-page", "truncated", "reset",
+         "redirect")
 # The checks each system answers (a JSON endpoint where it has one), and what the message must say of the fault.
 NEEDS = {"grafana": ("test_grafana_healthy", "test_rule_present"), "loki": ("test_reset_completed",),
          "promtail": ("test_promtail_ready",), "backend": ("test_backend_healthy",)}
@@ -18,7 +19,7 @@ SAYS = {
     "down": "connection refused", "slow": "gave no answer within 0.5 s", "error500": "answered 500",
     "unauthorized": "answered 401", "malformed-json": "the body is not JSON",
     "html-error-page": "answered 502 Bad Gateway with an HTML page", "truncated": "the answer was cut short",
-    "reset": "connection reset",
+    "reset": "connection reset", "redirect": "answered 302 Found, redirecting to http://localhost:",
 }
 # Promtail has no JSON endpoint: its /ready check shows the garbage it got instead.
 SAYS_HERE = {("promtail", "malformed-json"): "saw '{\"status\":"}
@@ -61,6 +62,8 @@ def test_a_faulty_system_fails_its_checks_and_only_those(runs, system, kind):
         issue = _issue(record, check)
         assert issue is not None, record["issues"]
         assert system.capitalize() in issue and SAYS_HERE.get((system, kind), SAYS[kind]) in issue, issue
+    # A redirect is not followed: what answers where it points (a metadata service's keys) is nowhere.
+    assert "SANDBOX-METADATA-LEAK" not in out.everything()
     for other in (s for s in SYSTEMS if s != system):
         for check in NEEDS[other]:
             assert _issue(record, check) is None, (check, record["issues"])

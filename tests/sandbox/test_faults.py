@@ -12,7 +12,7 @@ import requests
 
 from sandbox import __main__ as cli
 from sandbox import backend, grafana, promtail, scenario
-from sandbox.httpserver import CUT_JSON, FAULT_KINDS, App, RequestLog, Server, text
+from sandbox.httpserver import CUT_JSON, FAULT_KINDS, METADATA_PATH, App, RequestLog, Server, text
 from sandbox.loki import LokiStore
 from sandbox.loki import make_app as make_loki_app
 
@@ -249,6 +249,17 @@ def test_nginx_pads_its_page_for_chrome(faulty):
     response = requests.get(url + "/ready", headers={"User-Agent": chrome}, timeout=5)
     assert response.text.startswith(NGINX_502) and response.text.count("friendly error page") == 6
     assert log.lines(1)[0]["bytes"] == len(response.content)
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_redirect_sends_the_client_to_another_host_that_answers_like_a_metadata_service(faulty, system):
+    url, _ = faulty(system, "redirect")
+    response = requests.get(url + PATHS[system], timeout=5, allow_redirects=False)
+    port = url.rsplit(":", 1)[1]
+    assert response.status_code == 302
+    assert response.headers["Location"] == f"http://localhost:{port}{METADATA_PATH}"
+    followed = requests.get(url + PATHS[system], timeout=5)  # what a client that follows redirects gets
+    assert followed.url.startswith("http://localhost:") and "SANDBOX-METADATA-LEAK" in followed.text
 
 
 # --- slow ---

@@ -394,3 +394,19 @@ def test_promtail_targets_page_of_another_shape_is_a_bad_response(httpserver):
         '<h2 class="job_header"><a id="job-x">x</a></h2>', content_type="text/html")
     with pytest.raises(BadResponse, match="a job header 'x' without"):
         make(PromtailClient, httpserver.url_for("")).targets()
+
+
+# --- redirects (issue 11) ---
+
+def test_a_redirect_is_named_and_not_followed(httpserver):
+    httpserver.expect_request("/ready").respond_with_response(Response(
+        "moved", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/?token=SEKRIT"}))
+    journal = Journal()
+    client = make(PromtailClient, httpserver.url_for(""), journal=journal)
+    with pytest.raises(BadResponse) as err:
+        client.request("GET", "/ready")
+    text = err.value.describe()
+    assert "answered 302 FOUND, redirecting to http://169.254.169.254/latest/meta-data/; opsverify follows no " \
+           "redirect" in text
+    assert "SEKRIT" not in text and "moved" not in text
+    assert len(httpserver.log) == 1 and [x.status for x in journal.since(0)] == [302]

@@ -198,3 +198,10 @@ def test_alert_drills_are_instants_in_utc(site):
     env = {"OPSVERIFY_ALERT_DRILLS": "2026-11-22T14:00+08:00, 2026-11-20T06:00:00.000Z"}
     assert load_settings(environ=env, site_file=str(site)).alert_drills == (
         datetime(2026, 11, 20, 6, tzinfo=timezone.utc), datetime(2026, 11, 22, 6, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254", "http://[fd00:ec2::254]/", "http://[fe80::1]:3100",
+                                 "http://metadata.google.internal"])
+def test_a_link_local_or_metadata_address_is_refused(site, url):
+    with pytest.raises(ConfigError, match="a link-local or cloud metadata address"):
+        load_settings({"loki_url": url}, environ={}, site_file=str(site))
