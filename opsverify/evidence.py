@@ -5,7 +5,20 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
+from opsverify.text import visible
+
 MAX_TEXT_CHARS = 20_000
+SEEN_CHARS = 1_000  # what a failure message quotes of what it saw (a log line can be 256 KB)
+STRING_CHARS = 4_000  # any one string inside a JSON evidence item
+def bounded(value, limit=STRING_CHARS):
+    """A JSON-able value with every string in it made `visible` and cut to `limit`."""
+    if isinstance(value, str):
+        return visible(value, limit)
+    if isinstance(value, dict):
+        return {key: bounded(item, limit) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [bounded(item, limit) for item in value]
+    return value
 
 
 class Evidence:
@@ -15,17 +28,14 @@ class Evidence:
         self.items = []  # (name, value)
 
     def add(self, name, value):
-        if not isinstance(value, (dict, list)):
-            value = str(value)
-            if len(value) > MAX_TEXT_CHARS:
-                value = value[:MAX_TEXT_CHARS] + f"\n... ({len(value) - MAX_TEXT_CHARS} more chars)"
+        value = bounded(value) if isinstance(value, (dict, list)) else visible(value, MAX_TEXT_CHARS)
         self.items.append((name, value))
         return value
 
 
 def problem(system, where, expected, seen, todo):
     """A failure message for a tired on-call engineer: which system, where, expected, seen, what to do."""
-    return f"{system} ({where}): expected {expected}; saw {seen}. What to do: {todo}"
+    return f"{system} ({where}): expected {expected}; saw {visible(seen, SEEN_CHARS)}. What to do: {todo}"
 
 
 def require(condition, system, where, expected, seen, todo):

@@ -19,10 +19,10 @@ import pytest
 
 from opsverify import __version__
 from opsverify.bundle import BundleError, write_bundle
-from opsverify.clock import RunClock, parse_instant
 from opsverify.clients.http import ClientError, Deadline
+from opsverify.clock import RunClock, parse_instant
 from opsverify.config import ConfigError, load_settings, parse_set_options
-from opsverify.evidence import NOT_APPLICABLE, Evidence, scrub, scrub_value
+from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, Evidence, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, reset_instant
 from opsverify.report import (
     html_alert_replay,
@@ -36,6 +36,7 @@ from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.signoff import SignoffError, update_file, week_metrics, week_summary
 from opsverify.status import CheckOutcome, issues, label, night_status
+from opsverify.text import visible
 from opsverify.waivers import WaiverError, find_waiver, load_waivers
 from opsverify.week import (
     STREAK,
@@ -54,6 +55,7 @@ SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
 CRITERION = "criterion"  # what a completion criterion has instead of a severity: it does not judge a night
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
+ISSUE_CHARS = 2_000  # one issue line of the ledger, week1.md and the document
 NARROWING_OPTIONS = ("lf", "stepwise", "ignore", "ignore_glob")  # pytest options that collect fewer checks
 
 
@@ -337,9 +339,11 @@ class NightRecorder:
             self._attach_evidence(item, report, secrets)
         if report.longrepr is not None:
             text = str(report.longrepr)
-            if any(s in text for s in secrets):
-                report.longrepr = scrub(text, secrets)
-        report.sections = [(title, scrub(content, secrets)) for title, content in report.sections]
+            shown = visible(scrub(text, secrets), MAX_TEXT_CHARS)  # a log line's ESC never reaches a terminal
+            if shown != text:
+                report.longrepr = shown
+        report.sections = [(title, visible(scrub(content, secrets), MAX_TEXT_CHARS))
+                           for title, content in report.sections]
         report.user_properties.append(("severity", severity))
         return report
 
@@ -421,7 +425,7 @@ class NightRecorder:
                 "judged_at": run_at, "run": self.run.run_id} for o in mine}
             records.append(NightRecord(
                 night=iso, day=day_number(night.date, self.run.week_start), status=night_status(mine),
-                issues=issues(mine), actions=(self.config.option.action or "") if live else "",
+                issues=issues(mine), actions=visible(self.config.option.action or "", ISSUE_CHARS) if live else "",
                 reset_duration_ms=facts.get("reset_duration_ms"), run_at=run_at, run=self.run.run_id,
                 report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
                 alerts=facts.get("alerts", {}), promtail=facts.get("promtail", {}) if live else {},
@@ -631,7 +635,7 @@ def _one_line(report):
     if report.skipped and isinstance(report.longrepr, tuple):
         text = report.longrepr[2]
     text = text.removeprefix("Skipped: ").removeprefix("Failed: ")
-    return " ".join(text.split())[:1000]
+    return visible(" ".join(text.split()), ISSUE_CHARS)
 
 
 def _write_text(path, text):

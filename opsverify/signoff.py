@@ -20,6 +20,7 @@ from opsverify.week import markdown_table
 MANGLED = {"‚úÖ": "✅", "‚ö†Ô∏è": "⚠️", "‚ùå": "❌", "‚è≥": "⏳", "üîÑ": "🔄"}
 TABLE_HEADER = re.compile(r"^\|\s*Day\s*\|\s*Date\s*\|\s*Midnight Reset Status\s*\|")
 ROW = re.compile(r"^\|\s*Day\s+(\d+)\s*\|")
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DOWNTIME_CHECKS = ("test_no_restart_in_window", "test_container_not_restarted_in_window", "test_container_running")
 
 
@@ -112,22 +113,37 @@ def update_text(text, rows, metrics):
     if header is None or header + 1 >= len(lines):
         raise SignoffError("no '| Day | Date | Midnight Reset Status |' table: is this the sign-off document?")
     end = header + 2
-    kept_actions = {}
+    # What a human wrote in Actions Taken is kept by the row's date, so that a new Day 1 cannot move it
+    # to another night; a template row not yet dated ([TO BE FILLED]) by its Day.
+    kept_actions, kept_rows = {}, {}
     while end < len(lines) and ROW.match(lines[end]):
-        cells = [c.strip() for c in lines[end].strip().strip("|").split("|")]
+        cells = _cells(lines[end])
         if len(cells) >= 5 and cells[4]:
-            kept_actions[int(ROW.match(lines[end]).group(1))] = cells[4]  # a human wrote it: keep it
+            dated = ISO_DATE.fullmatch(cells[1])
+            kept_actions[cells[1] if dated else int(ROW.match(lines[end]).group(1))] = cells[4]
+            if dated:
+                kept_rows[cells[1]] = lines[end]
         end += 1
     newline = "\r\n" if lines[header].endswith("\r\n") else "\n"
-    filled = [replace(row, actions=kept_actions[row.day]) if row.day in kept_actions else row for row in rows]
-    table = markdown_table(filled).splitlines()[2:]
-    lines[header + 2:end] = [line + newline for line in table]
+    filled = [replace(row, actions=kept_actions.get(row.date.isoformat(), kept_actions.get(row.day, row.actions)))
+              for row in rows]
+    table = [line + newline for line in markdown_table(filled).splitlines()[2:]]
+    # A row the week no longer shows (Day 9 after the week start moved) keeps its human's words.
+    shown = {row.date.isoformat() for row in rows}
+    table += [line for date, line in kept_rows.items() if date not in shown]
+    lines[header + 2:end] = table
     values = _metric_lines(metrics)
     for i, line in enumerate(lines):
         match = re.match(r"^(\s*- \*\*)([^*]+)(:\*\* ?)(.*?)(\s*)$", line)
         if match and match.group(2) in values:
             lines[i] = f"{match.group(1)}{match.group(2)}{match.group(3)}{values[match.group(2)]}{match.group(5)}"
     return "".join(lines)
+
+
+def _cells(line):
+    """A table row's cells, unescaped; `\\|` is a | inside a cell (as markdown_table writes it)."""
+    inner = re.sub(r"(?<!\\)\|\s*$", "", line.strip().removeprefix("|"))
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
 
 
 def update_file(path, rows, metrics):

@@ -11,6 +11,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from opsverify.status import FAILED, PASSED, PENDING, SUCCESSFUL, WARNING, CheckOutcome, issues, label, night_status
+from opsverify.text import visible
 
 LEDGER_FORMAT = 1
 MIN_ROWS = 7
@@ -235,7 +236,7 @@ def longest_run(flags):
 
 
 def _cell(text):
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return visible(" ".join(str(text).split())).replace("|", "\\|")
 
 
 def markdown_table(rows):

@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
+from opsverify.text import visible
+
 RETRY_STATUSES = (502, 503, 504)
 TIMEOUTS_BEFORE_FAIL_FAST = 2  # one slow query can happen; a second says the system is not answering
 WITHHELD = "(body withheld: it holds secrets)"
@@ -38,8 +40,7 @@ def redact_url(url):
 
 def excerpt(text, limit=EXCERPT_CHARS):
     """A one-line, bounded excerpt of a response body."""
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= limit else flat[:limit] + f"... ({len(flat)} chars)"
+    return visible(" ".join((text or "").split()), limit)
 
 
 class Deadline:

@@ -98,3 +98,52 @@ def test_response_times_from_history_fill_both_response_lines_and_rules_get_thei
     text = update_text(SEED.read_text(encoding="utf-8"), rows, metrics)
     line = "Average 6.5 minutes (2 alert(s) fired to resolved, longest 9.0)"
     assert f"- **Alert Response Time:** {line}" in text and f"- **Response Time:** {line}" in text
+
+
+def test_a_pipe_in_an_action_or_an_issue_stays_in_its_cell(tmp_path):
+    """Issue 11: the reader split on every |, so 'restarted postgres | cleared cache' lost its second half
+    and a LogQL error's | moved a fragment into Actions Taken, kept later as a human's words."""
+    found = records()
+    found["2026-11-25"] = NightRecord("2026-11-25", 3, "failed", ['test_rule_queries_valid: {x="y"} |= "a" | b'],
+                                      actions="restarted postgres | cleared cache")
+    rows = week_rows(found, START)
+    doc = tmp_path / "doc.md"
+    shutil.copyfile(SEED, doc)
+    update_file(doc, rows, week_metrics(found, rows))
+    row = '| Day 3 | 2026-11-25 | ❌ Failed | test_rule_queries_valid: {x="y"} \\|= "a" \\| b | ' \
+          'restarted postgres \\| cleared cache |'
+    assert row in doc.read_text(encoding="utf-8")
+    assert update_file(doc, rows, week_metrics(found, rows)) is False  # read back as it was written
+
+
+def test_a_humans_action_stays_with_its_date_when_day_one_moves(tmp_path):
+    doc, rows, metrics = filled(tmp_path)
+    update_file(doc, rows, metrics)
+    text = doc.read_text(encoding="utf-8").replace("| Day 3 | 2026-11-25 | ⚠️ Successful with warnings | "
+                                                   "test_no_restart_in_window: Loki (...): saw 1 start-up(s) "
+                                                   "(at 23:52:03) |  |", "| Day 3 | 2026-11-25 | ⚠️ Successful "
+                                                   "with warnings | x | Restarted by ops |")
+    doc.write_text(text, encoding="utf-8")
+    later = week_rows(records(), date(2026, 11, 24))  # Day 1 moved a day later
+    update_file(doc, later, week_metrics(records(), later))
+    after = doc.read_text(encoding="utf-8")
+    assert "| Day 2 | 2026-11-25 | ⚠️ Successful with warnings |" in after
+    assert after.count("Restarted by ops") == 1
+    assert "2026-11-25 | ⚠️ Successful with warnings | test_no_restart_in_window: Loki (...): saw 1 start-up(s) " \
+           "(at 23:52:03) | Restarted by ops |" in after
+
+
+def test_a_row_the_table_no_longer_shows_keeps_a_humans_action(tmp_path):
+    more = records()
+    more["2026-11-26"] = NightRecord("2026-11-26", 4, "failed", ["test_reset_completed: no completion"])
+    rows = week_rows(more, START)  # eleven rows
+    doc = tmp_path / "doc.md"
+    shutil.copyfile(SEED, doc)
+    update_file(doc, rows, week_metrics(more, rows))
+    text = doc.read_text(encoding="utf-8").replace("| Day 9 | 2026-12-01 | ⏳ Pending |  |  |",
+                                                   "| Day 9 | 2026-12-01 | ⏳ Pending |  | Paged the DBA |")
+    doc.write_text(text, encoding="utf-8")
+    del more["2026-11-26"]  # the failure was a mistake: seven rows again
+    rows = week_rows(more, START)
+    update_file(doc, rows, week_metrics(more, rows))
+    assert "| Day 9 | 2026-12-01 | ⏳ Pending |  | Paged the DBA |" in doc.read_text(encoding="utf-8")
