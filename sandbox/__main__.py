@@ -16,6 +16,8 @@ With --now ISO8601 the sandbox's clock (sandbox.clock) reads that instant when i
 from there: the default night, the week, Loki's retention and push limits, Grafana's evaluations and
 the backend's answers all follow it, and the settings carry OPSVERIFY_NOW (the clock's reading when
 the sandbox is ready) so that the suite's clock agrees.
+--var NAME=VALUE replaces one of the scenario's vars (NAME=@PATH reads it from a file): failed-night's
+error text, for instance, to see a hostile or huge failure line.
 SANDBOX_GRAFANA_PASSWORD,
 SANDBOX_GRAFANA_TOKEN and SANDBOX_BACKEND_TOKEN fix the credentials; with
 SANDBOX_GRAFANA_VIEWER_PASSWORD set, Grafana also has a user "viewer" with the
@@ -47,6 +49,7 @@ import socket
 import sys
 import tempfile
 import threading
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,6 +82,10 @@ def parse_args(argv):
                         "(e.g. 2026-11-29T00:30:00+08:00); everything it dates follows it: the week, Loki's "
                         "retention, Grafana's evaluations, the backend's answers (sandbox.clock). Give the suite "
                         "the same --now. Default: the machine's clock")
+    parser.add_argument("--var", action="append", type=_var, default=[], metavar="NAME=VALUE",
+                        help="replace one of the scenario's vars (e.g. failed-night's error text); NAME=@PATH "
+                        "reads the value from a file (UTF-8), for values longer than a command line takes. "
+                        "Repeatable")
     parser.add_argument("--env-file", type=Path, help="write the OPSVERIFY_* settings here (atomically)")
     parser.add_argument("--external-loki", metavar="URL", help="push the scenario into this Loki instead of "
                         "running one, and check that it serves every line")
@@ -173,6 +180,18 @@ def _date(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-29") from None
 
 
+def _var(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not NAME=VALUE or NAME=@PATH")
+    if value.startswith("@"):
+        try:
+            value = Path(value[1:]).read_text(encoding="utf-8").removesuffix("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise argparse.ArgumentTypeError(f"--var {name}: cannot read {value[1:]}: {exc}") from None
+    return name, value
+
+
 def _instant(text):
     try:
         return parse_instant(text)
@@ -251,6 +270,11 @@ def start(args, clock):
     """Start everything on `clock` (sandbox.clock.Clock); returns (settings, servers)."""
     now = clock.now()
     sc = scenario.load(args.scenario)
+    unknown = [name for name, _ in args.var if name not in sc.vars]
+    if unknown:
+        raise StartupError(f"--var {unknown[0]}: scenario {sc.name} has no such var (it has: "
+                           f"{', '.join(sorted(sc.vars)) or 'none'})")
+    sc = replace(sc, vars={**sc.vars, **dict(args.var)})
     if sc.live_only and not args.live:
         raise StartupError(f"scenario {sc.name} shapes how the container's lines are shipped to Loki (ship_drop/"
                            "ship_duplicate): it only means something live; run it with --docker --live")

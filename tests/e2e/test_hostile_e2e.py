@@ -1,9 +1,11 @@
 """Interrupted runs and hostile input (issue 11): the evidence never lies, leaks or breaks."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 from suite_runs import NIGHT, NOW, ROOT, SECRETS, WEEK_START, Outputs, clean_env, nightly, start_sandbox
 
@@ -77,3 +79,45 @@ def test_a_credential_from_a_crlf_env_file_stops_the_run_unechoed(tmp_path, sand
     said = result.stdout + result.stderr
     assert SECRETS["SANDBOX_GRAFANA_TOKEN"] not in said and "E2E-SECRET" not in said
     assert not (reports / "ledger-sandbox.json").exists()
+
+
+# A failure line as a hostile or broken backend could print it: HTML, Markdown, terminal escapes (clear
+# screen, window title, colour), NUL, a bidi override, and 256 KB of text (within Loki's line limit).
+HOSTILE = ('<script>alert("pwned")</script> **bold** | a cell | \x1b[2J\x1b]0;pwned\x07\x00\x1b[31m red \u202e'
+           + "A" * 256 * 1024)
+CONTROL = [chr(c) for c in (*range(0, 9), *range(11, 32), 127)] + ["\u202e"]
+
+
+def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sandboxes):
+    line = tmp_path / "error.txt"
+    line.write_text(HOSTILE, encoding="utf-8")
+    process, values = start_sandbox(tmp_path, "hostile", "--scenario=failed-night", f"--night={NIGHT}",
+                                    f"--var=error=@{line}")
+    sandboxes.append(process)
+    assert isinstance(values, dict), values
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--night={NIGHT}",
+                     env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    out = Outputs(reports, result)
+    assert out.record()["status"] == "failed"
+    # Every output parses, carries no control character, and is bounded (a normal night: ~1.2 MB of HTML).
+    files = [p for p in reports.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    for path in files:
+        text = path.read_bytes().decode("utf-8")
+        assert not [c for c in CONTROL if c in text], (path, [c for c in CONTROL if c in text])
+        if path.suffix == ".json":
+            json.loads(text)
+        if path.suffix == ".xml":
+            ET.fromstring(text)
+    assert not [c for c in CONTROL if c in result.stdout + result.stderr]
+    assert max(p.stat().st_size for p in files) < 3_000_000 and sum(p.stat().st_size for p in files) < 12_000_000
+    # The escapes are shown, not played; the line is cut, saying so.
+    issue = next(i for i in out.record()["issues"] if i.startswith("test_no_unrecovered_failure"))
+    assert "\\x1b[2J\\x1b]0;pwned\\x07\\x00\\x1b[31m red \\u202e" in issue and "more characters cut" in issue
+    # The HTML is text, never markup; the Markdown table keeps its columns.
+    assert not any("pwned" in (script.string or "") for script in out.page.find_all("script"))
+    row = next(r for r in (reports / "week1.md").read_text(encoding="utf-8").splitlines() if r.startswith("| Day 7"))
+    assert len(re.split(r"(?<!\\)\|", row)) == 7  # five cells between the outer pipes
+    everything = out.everything()
+    assert not [s for s in SECRETS.values() if s in everything]
