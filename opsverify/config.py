@@ -9,6 +9,7 @@ the setting, where it came from and how to fix it.
 """
 
 import ipaddress
+import math
 import os
 import re
 from base64 import b64encode
@@ -21,10 +22,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from opsverify import yamlsafe
 from opsverify.night import parse_clock, parse_date
 
 DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "escashop.yml"
 SEVERITIES = ("critical", "warning")
+MAX_NUMBER = 1_000_000  # no count, minute or second of a setting is larger: nan, inf or 1e400 is a typo
 OUTCOMES = ("failed", "missing", "recovered")  # what a night's reset can do that a rule may exist to report
 CREDENTIAL_ENV = {
     "grafana_user": "OPSVERIFY_GRAFANA_USER",
@@ -93,9 +96,15 @@ class Credentials:
 # --- parsers: each takes a value from YAML (typed) or the environment / CLI (text) ---
 
 
+def _shown(value, limit=80):
+    """A value as an error message quotes it: its repr, cut (a huge value must not make a huge message)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def _text(value):
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{value!r} is not a non-empty string")
+        raise ValueError(f"{_shown(value)} is not a non-empty string")
     return value.strip()
 
 
@@ -134,6 +143,14 @@ def _is_metadata_address(host):
         return False
 
 
+def _container(value):
+    """A Docker container name (the daemon's own rule): it goes into LogQL and docker commands as it is."""
+    text = _text(value)
+    if not re.fullmatch(r"/?[a-zA-Z0-9][a-zA-Z0-9_.-]*", text):
+        raise ValueError(f"{_shown(text)} is not a Docker container name (letters, digits, '_', '.', '-')")
+    return text
+
+
 def _text_or_empty(value):
     if value is None or value == "":
         return ""
@@ -142,23 +159,27 @@ def _text_or_empty(value):
 
 def _int(value):
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a whole number")
+        raise ValueError(f"{_shown(value)} is not a whole number")
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a whole number") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: .inf in YAML
+        raise ValueError(f"{_shown(value)} is not a whole number") from None
     if number < 0:
-        raise ValueError(f"{value!r} is negative")
+        raise ValueError(f"{_shown(value)} is negative")
+    if number > MAX_NUMBER:
+        raise ValueError(f"{_shown(value)} is larger than {MAX_NUMBER:,}")
     return number
 
 
 def _quantity(value, unit, zero_ok):
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{value!r} is not a number of {unit}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{_shown(value)} is not a number of {unit}") from None
+    if not math.isfinite(number) or number > MAX_NUMBER:
+        raise ValueError(f"{_shown(value)} is not a number of {unit} up to {MAX_NUMBER:,}")
     if number < 0 or (number == 0 and not zero_ok):
-        raise ValueError(f"{value!r} is not a {'non-negative' if zero_ok else 'positive'} number of {unit}")
+        raise ValueError(f"{_shown(value)} is not a {'non-negative' if zero_ok else 'positive'} number of {unit}")
     return number
 
 
@@ -175,7 +196,7 @@ def _zone(value):
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{text!r} is not a known IANA time zone such as Asia/Manila") from None
+        raise ValueError(f"{_shown(text)} is not a known IANA time zone such as Asia/Manila") from None
     return text
 
 
@@ -194,21 +215,21 @@ def _regex(value):
     try:
         re.compile(text)
     except re.error as exc:
-        raise ValueError(f"{text!r} is not a valid regular expression: {exc}") from None
+        raise ValueError(f"{_shown(text)} is not a valid regular expression: {exc}") from None
     return text
 
 
 def _selector(value):
     text = _text(value)
     if not (text.startswith("{") and text.endswith("}")):
-        raise ValueError(f"{text!r} is not a LogQL stream selector such as {{container=\"$container\"}}")
+        raise ValueError(f"{_shown(text)} is not a LogQL stream selector such as {{container=\"$container\"}}")
     return text
 
 
 def _yaml_text(value, what):
     if isinstance(value, str):
         try:
-            return yaml.safe_load(value)
+            return yamlsafe.safe_load(value)
         except yaml.YAMLError:
             raise ValueError(f"is not YAML: {what}") from None
     return value
@@ -232,7 +253,7 @@ def _rules(value):
             raise ValueError(f"item {index} must have the keys uid, title, severity and may have receivers "
                              f"and fires_on")
         if item["severity"] not in SEVERITIES:
-            raise ValueError(f"item {index}: severity {item['severity']!r} is not one of {', '.join(SEVERITIES)}")
+            raise ValueError(f"item {index}: severity {_shown(item['severity'])} is not one of {', '.join(SEVERITIES)}")
         receivers = _names(item.get("receivers") or [])
         fires_on = _names(item.get("fires_on") or list(RuleSpec.fires_on))
         unknown = set(fires_on) - set(OUTCOMES)
@@ -253,9 +274,9 @@ def _instant(value):
         try:
             moment = datetime.fromisoformat(str(value).strip())
         except ValueError:
-            raise ValueError(f"{value!r} is not a date and time such as 2026-11-21T14:00+08:00") from None
+            raise ValueError(f"{_shown(value)} is not a date and time such as 2026-11-21T14:00+08:00") from None
     if moment.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset: write it as 2026-11-21T14:00+08:00")
+        raise ValueError(f"{_shown(value)} has no UTC offset: write it as 2026-11-21T14:00+08:00")
     return moment.astimezone(timezone.utc)
 
 
@@ -328,7 +349,7 @@ FIELDS = (
     Field("promtail_url", ("promtail", "url"), _url, "--promtail-url"),
     Field("promtail_jobs", ("promtail", "jobs"), _names),
     Field("backend_url", ("backend", "url"), _url, "--backend-url"),
-    Field("container", ("backend", "container"), _text, "--container"),
+    Field("container", ("backend", "container"), _container, "--container"),
     Field("docker_host", ("backend", "docker_host"), _text_or_empty),
     Field("container_user", ("backend", "container_user"), _text),
     Field("app_dir", ("backend", "app_dir"), _text),
@@ -481,7 +502,7 @@ def read_site_file(path):
             f"site file {path}: cannot be read ({exc.strerror}). Set OPSVERIFY_SITE or --site to a site file."
         ) from None
     try:
-        document = yaml.safe_load(text)
+        document = yamlsafe.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -563,6 +584,6 @@ def parse_set_options(items):
     for item in items or ():
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set grace_minutes=10")
+            raise ConfigError(f"--set {_shown(item)}: expected KEY=VALUE, e.g. --set grace_minutes=10")
         result[key.strip()] = value
     return result

@@ -14,6 +14,8 @@ from datetime import date
 
 import yaml
 
+from opsverify import yamlsafe
+
 KEYS = ("check", "justification", "approver", "expires")
 
 
@@ -45,7 +47,7 @@ def load_waivers(path):
     except OSError as exc:
         raise WaiverError(f"waiver file {path}: cannot be read ({exc.strerror})") from None
     try:
-        document = yaml.compose(text)
+        document = yamlsafe.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

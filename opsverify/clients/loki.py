@@ -11,6 +11,7 @@ from datetime import datetime
 
 import yaml
 
+from opsverify import yamlsafe
 from opsverify.clients.http import BadResponse, HttpClient
 
 INVALID_QUERY_MARKERS = ("parse error", "error parsing regexp")
@@ -85,7 +86,7 @@ class LokiClient(HttpClient):
         from Loki's defaults, i.e. what the operator set."""
         response = self.request("GET", "/config", params={"mode": mode} if mode else None)
         try:
-            document = yaml.safe_load(response.text)
+            document = yamlsafe.safe_load(response.text)
         except yaml.YAMLError:
             document = None
         if document is None and mode == "diff":

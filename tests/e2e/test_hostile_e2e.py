@@ -121,3 +121,21 @@ def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sa
     assert len(re.split(r"(?<!\\)\|", row)) == 7  # five cells between the outer pipes
     everything = out.everything()
     assert not [s for s in SECRETS.values() if s in everything]
+
+
+BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+    f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+def test_an_alias_bomb_in_the_site_or_waiver_file_stops_the_run_at_once(tmp_path):
+    site = tmp_path / "site.yml"
+    site.write_text((ROOT / "sites" / "escashop.yml").read_text(encoding="utf-8") + BOMB.replace("a:", "zz:", 1),
+                    encoding="utf-8")
+    waivers = tmp_path / "waivers.yml"
+    waivers.write_text(BOMB, encoding="utf-8")
+    for option, said in ((f"--site={site}", f"site file {site}: not valid YAML"),
+                         (f"--waivers={waivers}", f"waiver file {waivers}: not valid YAML")):
+        result = nightly(tmp_path / "reports", "--sandbox=healthy", f"--night={NIGHT}", option)
+        assert result.returncode == 4, result.stderr[-2000:]
+        assert f"{said}: its aliases expand to more than 200,000 values" in result.stderr
+        assert len(result.stderr) < 5000

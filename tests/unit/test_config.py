@@ -205,3 +205,43 @@ def test_alert_drills_are_instants_in_utc(site):
 def test_a_link_local_or_metadata_address_is_refused(site, url):
     with pytest.raises(ConfigError, match="a link-local or cloud metadata address"):
         load_settings({"loki_url": url}, environ={}, site_file=str(site))
+
+
+BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
+    f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+
+
+def test_an_alias_bomb_in_the_site_file_is_refused_before_it_is_built(tmp_path):
+    path = tmp_path / "site.yml"
+    path.write_text(SITE + BOMB.replace("a:", "bomb_a:"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid YAML: its aliases expand to more than 200,000 values"):
+        load_settings(environ={}, site_file=str(path))
+
+
+def test_an_alias_bomb_in_a_waiver_file_is_refused(tmp_path):
+    from opsverify.waivers import WaiverError, load_waivers
+
+    path = tmp_path / "waivers.yml"
+    path.write_text(BOMB, encoding="utf-8")
+    with pytest.raises(WaiverError, match="its aliases expand to more than 200,000 values"):
+        load_waivers(path)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "99999999999"])
+@pytest.mark.parametrize("variable, setting", [("OPSVERIFY_GRACE_MINUTES", "grace_minutes"),
+                                               ("OPSVERIFY_WINDOW_BEFORE_MINUTES", "window_before_minutes")])
+def test_a_number_that_is_not_finite_or_absurd_names_its_setting(site, value, variable, setting):
+    with pytest.raises(ConfigError, match=rf"setting '{setting}' from the environment: '{value}' is .*Fix {variable}"):
+        load_settings(environ={variable: value}, site_file=str(site))
+
+
+def test_a_huge_value_is_not_echoed_whole(site):
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={"OPSVERIFY_GRACE_MINUTES": "x" * 100_000}, site_file=str(site))
+    assert len(str(err.value)) < 400
+
+
+@pytest.mark.parametrize("name", ['escashop"} |= "x', "escashop\nprod", "esca shop"])
+def test_a_container_name_that_would_break_the_logql_is_refused(site, name):
+    with pytest.raises(ConfigError, match="is not a Docker container name"):
+        load_settings({"container": name}, environ={}, site_file=str(site))
