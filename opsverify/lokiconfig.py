@@ -33,6 +33,17 @@ def _days(seconds):
     return f"{seconds / 86400:g} days"
 
 
+def retention_seconds(config):
+    """How long Loki keeps logs: the shortest retention that deletes them, or None when nothing does."""
+    periods = []
+    if _get(config, "compactor", "retention_enabled", default=False):
+        periods.append(_seconds(_get(config, "limits_config", "retention_period")))
+    if _get(config, "table_manager", "retention_deletes_enabled", default=False):
+        periods.append(_seconds(_get(config, "table_manager", "retention_period")))
+    periods = [p for p in periods if p > 0]
+    return min(periods) if periods else None
+
+
 def retention_problems(config, keep, explicit):
     """What stops Loki from keeping `keep` (a timedelta) of logs, with the settings at fault.
 

@@ -174,6 +174,12 @@ def _start_run(config):
     now = clock.now()
     night_date = settings.night or latest_night(now, settings.reset_time, settings.timezone, settle=settings.settle)
     night_reason = _night_reason(settings, night_date, now)
+    settled = reset_instant(night_date, settings.reset_time, settings.timezone) + settings.settle
+    if settled > now:
+        zone = ZoneInfo(settings.timezone)
+        raise ConfigError(f"--night {night_date.isoformat()}: its reset has not happened yet, or happened less than "
+                          f"settle_minutes ({settings.settle_minutes}) ago; it can be checked from "
+                          f"{settled.astimezone(zone):%Y-%m-%d %H:%M %Z} ({settings.timezone})")
     if option.sandbox_fault and not option.sandbox:
         raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, "
                           "never in production")
@@ -199,7 +205,12 @@ def _start_run(config):
     _ensure_writable(reports)
     ledger = Ledger(reports / ("ledger-sandbox.json" if scenario else "ledger.json"))
     records = ledger.load()
-    week_start = settings.week_start or min([night_date] + [date.fromisoformat(n) for n in records])
+    first = min((date.fromisoformat(n) for n in records), default=None)
+    if not settings.week_start and first and night_date < first:
+        # Day 1 would silently move back to this night and every day of the table be renumbered.
+        raise ConfigError(f"--night {night_date.isoformat()} is before Day 1 of the ledger's week ({first}): "
+                          f"to start the week there, say so with --week-start={night_date.isoformat()}")
+    week_start = settings.week_start or first or night_date
     if option.week and not settings.week_start and not records:
         raise ConfigError("--week: which night was Day 1? Set --week-start=YYYY-MM-DD (or week_start in the "
                           "site file, or OPSVERIFY_WEEK_START)")

@@ -487,3 +487,26 @@ def test_smoke_and_criteria_runs_change_no_record(suite, marks):
     run(suite, "--night", "2026-11-25", "-m", marks)
     after = json.loads((suite.path / "reports" / "ledger.json").read_text(encoding="utf-8"))
     assert after["nights"] == json.loads(before)["nights"]
+
+
+def test_a_night_whose_reset_has_not_happened_is_refused(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    result = run(suite, "--night", "2099-01-01")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: --night 2099-01-01: its reset has not happened yet, or happened "
+                                 "less than settle_minutes (10) ago; it can be checked from 2099-01-01 00:10 PST "
+                                 "(Asia/Manila)"])
+    assert not (suite.path / "reports" / "ledger.json").exists()
+
+
+def test_a_night_before_the_ledgers_day_one_does_not_renumber_the_week(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    base = ["--reports-dir", str(suite.path / "reports"), "--set", "retries=0",
+            "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
+            "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
+    suite.runpytest(*base, "--night", "2026-11-26")
+    result = suite.runpytest(*base, "--night", "2026-08-01")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: --night 2026-08-01 is before Day 1 of the ledger's week "
+                                 "(2026-11-26): to start the week there, say so with --week-start=2026-08-01"])
+    assert list(ledger(suite)) == ["2026-11-26"] and ledger(suite)["2026-11-26"]["day"] == 1

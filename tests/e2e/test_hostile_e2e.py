@@ -7,7 +7,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
-from suite_runs import NIGHT, NOW, ROOT, SECRETS, WEEK_START, Outputs, clean_env, nightly, start_sandbox
+from suite_runs import NIGHT, NOW, ROOT, SECRETS, WEEK_START, Outputs, clean_env, day, nightly, start_sandbox
 
 
 def interrupted_run(reports):
@@ -139,3 +139,14 @@ def test_an_alias_bomb_in_the_site_or_waiver_file_stops_the_run_at_once(tmp_path
         assert result.returncode == 4, result.stderr[-2000:]
         assert f"{said}: its aliases expand to more than 200,000 values" in result.stderr
         assert len(result.stderr) < 5000
+
+
+def test_a_night_older_than_lokis_retention_is_not_judged_a_missing_reset(tmp_path):
+    # Loki keeps 72 hours here (loki-short-retention); the night is four days old on both clocks.
+    reports = tmp_path / "reports"
+    result = nightly(reports, "--sandbox=loki-short-retention", f"--night={day(-4)}", "-k", "test_reset")
+    record = Outputs(reports, result).record(day(-4))
+    assert record["status"] == "warning" and record["reset"] == "", record["issues"]
+    # Every reset check says it could not see (⚠️), none that the queue was not reset (❌).
+    assert all(i.startswith(("not checked: ", "not judged in full")) for i in record["issues"]), record["issues"]
+    assert f"night {day(-4)} is older than Loki's retention (3 days): Loki has deleted its lines" in record["issues"][0]
