@@ -203,7 +203,7 @@ def _start_run(config):
         reports = config.rootpath / reports
     settings = replace(settings, reports_dir=str(reports))
     _ensure_writable(reports)
-    ledger = Ledger(reports / ("ledger-sandbox.json" if scenario else "ledger.json"))
+    ledger = Ledger(reports / ("ledger-sandbox.json" if scenario else "ledger.json"), site=settings.site_name)
     records = ledger.load()
     first = min((date.fromisoformat(n) for n in records), default=None)
     if not settings.week_start and first and night_date < first:

@@ -9,6 +9,7 @@ so their bytes (mis-decoded glyphs included) stay as they were.
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -159,9 +160,26 @@ def update_file(path, rows, metrics):
     updated = update_text(text, rows, metrics)
     if updated == text:
         return False
-    shutil.copy2(path, path.with_name(path.name + ".bak"))
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-        out.write(updated)
-    os.replace(temp, path)
+    mode = path.stat()
+    # A rename would replace a read-only file all the same (root can write anything): respect its mode.
+    if not os.access(path, os.W_OK) or not mode.st_mode & 0o222:
+        raise SignoffError(f"{path}: read-only (mode {stat.filemode(mode.st_mode)}); make it writable, or drop "
+                           f"--update-doc, to fill it")
+    temp = None
+    try:
+        shutil.copy2(path, path.with_name(path.name + ".bak"))
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(updated)
+        os.chmod(temp, stat.S_IMODE(mode.st_mode))  # the document keeps its mode and, where allowed, owner
+        if hasattr(os, "chown"):
+            try:
+                os.chown(temp, mode.st_uid, mode.st_gid)
+            except PermissionError:
+                pass  # only root may give a file away; the mode is kept all the same
+        os.replace(temp, path)
+    except OSError as exc:
+        if temp:
+            Path(temp).unlink(missing_ok=True)
+        raise SignoffError(f"{path}: cannot be written ({exc.strerror}); it is unchanged") from None
     return True

@@ -52,8 +52,9 @@ class Ledger:
     """reports/ledger.json: {"format": 1, "nights": {date: record}, "week": summary}. Atomic writes under
     a file lock."""
 
-    def __init__(self, path, lock_timeout=60):
-        self.path = Path(path)
+    def __init__(self, path, lock_timeout=60, site=""):
+        """`site`: the site whose nights it holds; a ledger of another site is refused, never mixed."""
+        self.path, self.site = Path(path), site
         self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout)
 
     def load(self):
@@ -78,6 +79,10 @@ class Ledger:
             week = document.get("week", {})
             if not isinstance(week, dict):
                 raise ValueError("'week' is not a mapping")
+            if self.site and document.get("site", self.site) != self.site:
+                raise LedgerError(f"ledger {self.path} holds the nights of site {document['site']!r}, not of "
+                                  f"{self.site!r}: give each site its own reports directory (--reports-dir or "
+                                  f"reports_dir in its site file)")
             return {night: NightRecord(**rec) for night, rec in document["nights"].items()}, week
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             backup = self.path.with_name(self.path.name + ".corrupt")
@@ -114,7 +119,7 @@ class Ledger:
                               f"directory's permissions and free space") from None
 
     def _write(self, records, week):
-        document = {"format": LEDGER_FORMAT,
+        document = {"format": LEDGER_FORMAT, **({"site": self.site} if self.site else {}),
                     "nights": {n: asdict(records[n]) for n in sorted(records)}, "week": week}
         temp = None
         try:

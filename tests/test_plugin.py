@@ -510,3 +510,14 @@ def test_a_night_before_the_ledgers_day_one_does_not_renumber_the_week(suite):
     result.stderr.fnmatch_lines(["ERROR: opsverify: --night 2026-08-01 is before Day 1 of the ledger's week "
                                  "(2026-11-26): to start the week there, say so with --week-start=2026-08-01"])
     assert list(ledger(suite)) == ["2026-11-26"] and ledger(suite)["2026-11-26"]["day"] == 1
+
+
+def test_a_ledger_of_another_site_is_refused_not_mixed(suite):
+    suite.makepyfile(test_checks=CHECKS)
+    run(suite, "--night", "2026-11-25")
+    assert json.loads((suite.path / "reports" / "ledger.json").read_text(encoding="utf-8"))["site"] == "escashop"
+    result = run(suite, "--night", "2026-11-25", "--set", "site_name=escashop-staging")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: opsverify: ledger */reports/ledger.json holds the nights of site "
+                                 "'escashop', not of 'escashop-staging': give each site its own reports directory*"])
+    assert list(ledger(suite)) == ["2026-11-25"]

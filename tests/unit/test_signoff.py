@@ -147,3 +147,19 @@ def test_a_row_the_table_no_longer_shows_keeps_a_humans_action(tmp_path):
     rows = week_rows(more, START)
     update_file(doc, rows, week_metrics(more, rows))
     assert "| Day 9 | 2026-12-01 | ⏳ Pending |  | Paged the DBA |" in doc.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o640])
+def test_the_document_keeps_its_mode(tmp_path, mode):
+    doc, rows, metrics = filled(tmp_path)
+    doc.chmod(mode)
+    assert update_file(doc, rows, metrics) is True
+    assert doc.stat().st_mode & 0o777 == mode
+
+
+def test_a_read_only_document_is_refused_and_left_alone(tmp_path):
+    doc, rows, metrics = filled(tmp_path)
+    doc.chmod(0o444)
+    with pytest.raises(SignoffError, match=r"read-only \(mode -r--r--r--\); make it writable, or drop --update-doc"):
+        update_file(doc, rows, metrics)
+    assert doc.read_bytes() == SEED.read_bytes() and doc.stat().st_mode & 0o777 == 0o444
