@@ -521,3 +521,15 @@ def test_a_ledger_of_another_site_is_refused_not_mixed(suite):
     result.stderr.fnmatch_lines(["ERROR: opsverify: ledger */reports/ledger.json holds the nights of site "
                                  "'escashop', not of 'escashop-staging': give each site its own reports directory*"])
     assert list(ledger(suite)) == ["2026-11-25"]
+
+
+def test_a_waiver_of_a_check_covers_it_in_a_week_run_too(suite):
+    """Issue 11: in a --week run the check's id gains the night ([2026-11-25]); the waiver still applies."""
+    suite.makepyfile(test_checks=NIGHT_CHECKS)
+    (suite.path / "waivers.yml").write_text(WAIVERS.replace("test_duration", "test_reset").format(
+        expires="2026-11-30"))
+    run(suite, "--night", "2026-11-27", "--week", f"--waivers={suite.path / 'waivers.yml'}")
+    record = ledger(suite)["2026-11-25"]
+    assert record["status"] == "warning"
+    assert record["issues"] == ["waived: test_reset: no completion line — the DB migration slows resets until "
+                                "Friday (approved by Backend Lead, until 2026-11-30)"]
