@@ -150,3 +150,38 @@ def test_a_night_older_than_lokis_retention_is_not_judged_a_missing_reset(tmp_pa
     # Every reset check says it could not see (⚠️), none that the queue was not reset (❌).
     assert all(i.startswith(("not checked: ", "not judged in full")) for i in record["issues"]), record["issues"]
     assert f"night {day(-4)} is older than Loki's retention (3 days): Loki has deleted its lines" in record["issues"][0]
+
+
+def test_the_document_keeps_a_humans_words_by_date_its_pipes_and_its_mode(tmp_path):
+    doc = tmp_path / "STEP8_LESSONS_LEARNED.md"
+    doc.write_bytes((ROOT / "tests" / "data" / "signoff-seed.md").read_bytes())
+    doc.chmod(0o664)
+    reports = tmp_path / "reports"
+    first = nightly(reports, "--sandbox=failed-night", f"--night={NIGHT}", f"--update-doc={doc}",
+                    "--action=restarted postgres | cleared cache")
+    assert "sign-off document updated" in first.stdout, first.stdout[-3000:]
+    row = f"| Day 7 | {NIGHT} | ❌ Failed |"
+    line = next(x for x in doc.read_text(encoding="utf-8").splitlines() if x.startswith(row))
+    assert line.endswith("| restarted postgres \\| cleared cache |") and doc.stat().st_mode & 0o777 == 0o664
+    # Day 1 moves a day later: the night and the human's words move to Day 6 together.
+    nightly(reports, "--sandbox=failed-night", f"--night={NIGHT}", f"--update-doc={doc}", f"--week-start={day(-5)}")
+    text = doc.read_text(encoding="utf-8")
+    assert f"| Day 6 | {NIGHT} | ❌ Failed |" in text and text.count("restarted postgres \\| cleared cache") == 1
+    assert next(x for x in text.splitlines() if x.startswith(f"| Day 6 | {NIGHT}")).endswith(
+        "| restarted postgres \\| cleared cache |")
+    # A read-only document is not filled: the run says so and fails.
+    doc.chmod(0o444)
+    before = doc.read_bytes()
+    third = nightly(reports, "--sandbox=failed-night", f"--night={NIGHT}", f"--update-doc={doc}",
+                    f"--week-start={day(-6)}")
+    assert third.returncode == 1 and "sign-off document NOT UPDATED:" in third.stdout and "read-only" in third.stdout
+    assert doc.read_bytes() == before and doc.stat().st_mode & 0o777 == 0o444
+
+
+def test_two_sites_in_one_reports_directory_do_not_mix(tmp_path):
+    reports = tmp_path / "reports"
+    nightly(reports, "--sandbox=failed-night", f"--night={NIGHT}")
+    other = nightly(reports, "--sandbox=healthy", f"--night={NIGHT}", "--set", "site_name=escashop-staging")
+    assert other.returncode == 4
+    assert "holds the nights of site 'escashop', not of 'escashop-staging'" in other.stderr
+    assert night_record(reports)["status"] == "failed"  # the staging run's ✅ did not land on it
