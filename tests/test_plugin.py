@@ -46,12 +46,12 @@ def suite(pytester, monkeypatch):
     return pytester
 
 
-def run(pytester, *args):
+def run(pytester, *args, week_start="2026-11-23"):
     # Nothing listens on port 9: the report's version lookups fail fast.
-    base = ["--week-start", "2026-11-23", "--reports-dir", str(pytester.path / "reports"), "--set", "retries=0",
+    base = ["--reports-dir", str(pytester.path / "reports"), "--set", "retries=0",
             "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
             "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
-    return pytester.runpytest(*base, *args)
+    return pytester.runpytest(*(["--week-start", week_start] if week_start else []), *base, *args)
 
 
 def ledger(pytester):
@@ -172,11 +172,8 @@ def test_a_corrupt_ledger_stops_the_run_and_is_kept(suite):
 
 def test_week_start_defaults_to_the_first_night_in_the_ledger(suite):
     suite.makepyfile(test_checks=CHECKS)
-    base = ["--reports-dir", str(suite.path / "reports"), "--set", "retries=0",
-            "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
-            "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
-    suite.runpytest(*base, "--night", "2026-11-26")
-    suite.runpytest(*base, "--night", "2026-11-28")
+    run(suite, "--night", "2026-11-26", week_start=None)
+    run(suite, "--night", "2026-11-28", week_start=None)
     nights = ledger(suite)
     assert (nights["2026-11-26"]["day"], nights["2026-11-28"]["day"]) == (1, 3)
 
@@ -501,11 +498,8 @@ def test_a_night_whose_reset_has_not_happened_is_refused(suite):
 
 def test_a_night_before_the_ledgers_day_one_does_not_renumber_the_week(suite):
     suite.makepyfile(test_checks=CHECKS)
-    base = ["--reports-dir", str(suite.path / "reports"), "--set", "retries=0",
-            "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
-            "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
-    suite.runpytest(*base, "--night", "2026-11-26")
-    result = suite.runpytest(*base, "--night", "2026-08-01")
+    run(suite, "--night", "2026-11-26", week_start=None)
+    result = run(suite, "--night", "2026-08-01", week_start=None)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: opsverify: --night 2026-08-01 is before Day 1 of the ledger's week "
                                  "(2026-11-26): to start the week there, say so with --week-start=2026-08-01"])
