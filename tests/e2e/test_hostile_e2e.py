@@ -7,6 +7,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from suite_runs import NIGHT, NOW, ROOT, SECRETS, WEEK_START, Outputs, clean_env, day, nightly, start_sandbox
 
 
@@ -88,6 +90,24 @@ HOSTILE = ('<script>alert("pwned")</script> **bold** | a cell | \x1b[2J\x1b]0;pw
 CONTROL = [chr(c) for c in (*range(0, 9), *range(11, 32), 127)] + ["\u202e"]
 
 
+def sane_outputs(reports, result):
+    """The run's Outputs, once every file it wrote parses (JSON, XML), holds no control character, and is
+    bounded (a normal night: ~1.2 MB of HTML), and the console holds none either."""
+    files = [p for p in reports.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    for path in files:
+        text = path.read_bytes().decode("utf-8")
+        assert not [c for c in CONTROL if c in text], (path, [c for c in CONTROL if c in text])
+        if path.suffix == ".json":
+            json.loads(text)
+        if path.suffix == ".xml":
+            ET.fromstring(text)
+    assert not [c for c in CONTROL if c in result.stdout + result.stderr]
+    assert max(p.stat().st_size for p in files) < 3_000_000 and sum(p.stat().st_size for p in files) < 12_000_000
+    out = Outputs(reports, result)
+    assert not [s for s in SECRETS.values() if s in out.everything()]
+    return out
+
+
 def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sandboxes):
     line = tmp_path / "error.txt"
     line.write_text(HOSTILE, encoding="utf-8")
@@ -99,19 +119,8 @@ def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sa
     result = nightly(reports, f"--night={NIGHT}",
                      env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
-    out = Outputs(reports, result)
+    out = sane_outputs(reports, result)
     assert out.record()["status"] == "failed"
-    # Every output parses, carries no control character, and is bounded (a normal night: ~1.2 MB of HTML).
-    files = [p for p in reports.rglob("*") if p.is_file() and not p.name.endswith(".lock")]
-    for path in files:
-        text = path.read_bytes().decode("utf-8")
-        assert not [c for c in CONTROL if c in text], (path, [c for c in CONTROL if c in text])
-        if path.suffix == ".json":
-            json.loads(text)
-        if path.suffix == ".xml":
-            ET.fromstring(text)
-    assert not [c for c in CONTROL if c in result.stdout + result.stderr]
-    assert max(p.stat().st_size for p in files) < 3_000_000 and sum(p.stat().st_size for p in files) < 12_000_000
     # The escapes are shown, not played; the line is cut, saying so.
     issue = next(i for i in out.record()["issues"] if i.startswith("test_no_unrecovered_failure"))
     assert "\\x1b[2J\\x1b]0;pwned\\x07\\x00\\x1b[31m red \\u202e" in issue and "more characters cut" in issue
@@ -119,8 +128,6 @@ def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sa
     assert not any("pwned" in (script.string or "") for script in out.page.find_all("script"))
     row = next(r for r in (reports / "week1.md").read_text(encoding="utf-8").splitlines() if r.startswith("| Day 7"))
     assert len(re.split(r"(?<!\\)\|", row)) == 7  # five cells between the outer pipes
-    everything = out.everything()
-    assert not [s for s in SECRETS.values() if s in everything]
 
 
 BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(
@@ -185,3 +192,26 @@ def test_two_sites_in_one_reports_directory_do_not_mix(tmp_path):
     assert other.returncode == 4
     assert "holds the nights of site 'escashop', not of 'escashop-staging'" in other.stderr
     assert night_record(reports)["status"] == "failed"  # the staging run's ✅ did not land on it
+
+
+def test_a_loki_that_redirects_is_not_followed_and_the_outputs_stay_sane(tmp_path):
+    reports = tmp_path / "reports"
+    result = nightly(reports, "--sandbox=healthy", f"--night={NIGHT}", "--sandbox-fault=loki=redirect")
+    assert result.returncode == 1, result.stdout[-3000:]
+    out = sane_outputs(reports, result)
+    assert "SANDBOX-METADATA-LEAK" not in out.everything()
+    issue = next(i for i in out.record()["issues"] if i.startswith("test_reset_completed"))
+    assert "answered 302 Found, redirecting to http://localhost:" in issue
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--loki-url=http://169.254.169.254"], "a link-local or cloud metadata address"),
+    ([f"--night={day(1)}"], f"--night {day(1)}: its reset has not happened yet"),
+])
+def test_a_url_or_night_that_cannot_be_right_stops_the_run_at_start(tmp_path, args, said):
+    reports = tmp_path / "reports"
+    sandbox = [] if args[0].startswith("--loki-url") else ["--sandbox=healthy"]
+    result = nightly(reports, *sandbox, *args)
+    assert result.returncode == 4 and said in result.stderr, result.stderr[-2000:]
+    assert not (reports / "ledger-sandbox.json").exists() and not (reports / "ledger.json").exists()
+
