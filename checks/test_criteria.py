@@ -23,6 +23,7 @@ from opsverify.signoffdoc import (
     document_links,
     lessons_learned_problems,
     missing_documents,
+    runbook_problems,
 )
 from opsverify.status import FAILED
 from opsverify.week import STREAK, longest_run, week_rows
@@ -211,8 +212,9 @@ def test_documentation_complete_and_accessible(signoff_doc, alert_rules, setting
     problems = [f"missing: {m}" for m in missing_documents(documents, path.parent)]
     runbooks = {uid: str(rule.annotations.get("runbook_url", "")).strip() for uid, rule in alert_rules.items()
                 if uid in {s.uid for s in settings.rules}}
-    problems += [f"rule {uid} has no runbook_url" for uid, url in sorted(runbooks.items()) if not url]
-    links = sorted({u for u in runbooks.values() if u} | {d for d in documents if d.startswith("http")})
+    problems += runbook_problems(runbooks, path.parent)
+    links = sorted({u for u in runbooks.values() if u.startswith(("http://", "https://"))}
+                   | {d for d in documents if d.startswith("http")})
     if pytestconfig.getoption("check_links"):
         problems += check_links(links, timeout=settings.read_timeout_seconds)
         evidence.add("links opened", links)

@@ -17,6 +17,7 @@ import requests
 
 from opsverify.clients.http import redact_url
 from opsverify.signoff import normalise_glyphs
+from opsverify.text import visible
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -371,6 +372,23 @@ def missing_documents(paths, base_dir):
         elif not wanted.exists():
             missing.append(f"{reference} (looked for {wanted})")
     return missing
+
+
+def runbook_problems(runbooks, base_dir):
+    """What is wrong with each rule's runbook_url ({uid: url}): it must be an http(s) URL with a host, or a
+    file of the checkout at `base_dir` (relative to it); `TODO`, `N/A` or a missing file is no runbook."""
+    problems = []
+    for uid, url in sorted(runbooks.items()):
+        parts = urlsplit(url)
+        if not url:
+            problems.append(f"rule {uid} has no runbook_url")
+        elif parts.scheme in ("http", "https"):
+            if not parts.hostname:
+                problems.append(f"rule {uid}: runbook_url {_masked(url)} names no host")
+        elif parts.scheme or missing_documents([url], base_dir):
+            problems.append(f"rule {uid}: runbook_url {visible(url, 200)!r} is neither an http(s) URL nor a file "
+                            f"in the checkout ({base_dir})")
+    return problems
 
 
 def _masked(url):

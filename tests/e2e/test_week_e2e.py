@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from suite_runs import NIGHT, ROOT, WEEK_START, Outputs, day, nightly
+from suite_runs import NIGHT, ROOT, WEEK_START, Outputs, clean_env, day, nightly, start_sandbox
 
 pytestmark = pytest.mark.e2e
 SEED = ROOT / "tests" / "data" / "signoff-seed.md"
@@ -106,3 +106,26 @@ def test_a_defect_of_the_week_fails_its_criterion(tmp_path, scenario, criterion,
     found = criteria(out)
     assert fragment in found[criterion]["reason"]
     assert sorted(name for name, c in found.items() if c["outcome"] != "passed") == sorted([criterion, *also])
+
+
+def test_a_runbook_url_that_is_no_runbook_fails_the_documentation_criterion(tmp_path, sandboxes):
+    """Issue 12: TODO, N/A or a file that is not in the checkout passed for a runbook (Grafana's rules are
+    the stand-in's, patched here: the repository keeps no copy of them)."""
+    provisioning = tmp_path / "provisioning"
+    shutil.copytree(ROOT / "sandbox" / "provisioning" / "escashop", provisioning)
+    rules = provisioning / "alerting" / "rules.yml"
+    rules.write_text(rules.read_text(encoding="utf-8")
+                     .replace("https://wiki.escashop.ph/runbooks/midnight-reset#errors", "TODO")
+                     .replace("https://wiki.escashop.ph/runbooks/midnight-reset#anomaly", "docs/no-such-runbook.md"),
+                     encoding="utf-8")
+    process, values = start_sandbox(tmp_path, "runbooks", f"--night={NIGHT}", f"--grafana-provisioning={provisioning}")
+    sandboxes.append(process)
+    assert isinstance(values, dict), values
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--night={NIGHT}", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}",
+                     "-k", "documentation", marks="criteria",
+                     env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
+    reason = criteria(Outputs(reports, result))["test_documentation_complete_and_accessible"]["reason"]
+    assert "rule midnight_errors_001: runbook_url 'TODO' is neither an http(s) URL nor a file in the checkout" in reason
+    assert "rule midnight_queue_anomaly_003: runbook_url 'docs/no-such-runbook.md' is neither" in reason
+    assert "midnight_reset_failure_002" not in reason

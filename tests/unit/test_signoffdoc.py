@@ -290,3 +290,18 @@ def test_check_links_never_shows_user_info_or_query(httpserver, closed_port):
     assert problems[0] == f"{base}/private: HTTP 403"
     assert problems[1].startswith(f"http://127.0.0.1:{closed_port}/private: unreachable (")
     assert not [p for p in problems if "secret" in p]
+
+
+def test_a_runbook_url_must_be_a_web_address_or_a_file_of_the_checkout(tmp_path):
+    from opsverify.signoffdoc import runbook_problems
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "runbook.md").write_text("# Midnight reset runbook\n")
+    found = runbook_problems({"a": "TODO", "b": "N/A", "c": "https://wiki.example/runbook#x", "d": "",
+                              "e": "docs/runbook.md#errors", "f": "docs/gone.md", "g": "https:///x"}, tmp_path)
+    assert found == [f"rule a: runbook_url 'TODO' is neither an http(s) URL nor a file in the checkout ({tmp_path})",
+                     f"rule b: runbook_url 'N/A' is neither an http(s) URL nor a file in the checkout ({tmp_path})",
+                     "rule d has no runbook_url",
+                     f"rule f: runbook_url 'docs/gone.md' is neither an http(s) URL nor a file in the checkout "
+                     f"({tmp_path})",
+                     "rule g: runbook_url https:///x names no host"]
