@@ -13,6 +13,7 @@ from opsverify.criteria import (
     outside,
     reaches,
     response_minutes,
+    waived_critical,
 )
 from opsverify.evidence import require
 from opsverify.resetlog import count_query, gather, outcome, patterns
@@ -52,15 +53,19 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
     seen = {n.date.isoformat(): run.night_facts.get(n.date, {}).get("reset")
             or outcome(gather(loki, n, settings.selector, patterns(settings))) for n in week_nights}
     days = {night: _day(run, n.date) for night, n in zip(seen, week_nights)}
-    best = longest_run(found in RESET_RAN for found in seen.values())
+    waived = waived_critical(week_records)
+    best = longest_run(found in RESET_RAN and night not in waived for night, found in seen.items())
     disagree = disagreements(week_records, seen, days)
+    waived_days = [f"Day {days[night]} ({', '.join(checks)})" for night, checks in waived.items() if night in days]
+    not_counted = [f"not counted, a critical check waived without counts_for_signoff: {', '.join(waived_days)}"
+                   ] if waived_days else []
     evidence.add("nights", [{"day": days[night], "night": night, "loki": found,
                              "ledger": (week_records[night].status if night in week_records else "no record")}
                             for night, found in seen.items()])
     require(best >= STREAK and not disagree, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
             f"{STREAK} consecutive nights whose reset Loki shows done, and a ledger that agrees with Loki",
             f"{best} consecutive ({', '.join(f'Day {days[n]} {o}' for n, o in seen.items())})"
-            + "".join(f"; {d}" for d in disagree),
+            + "".join(f"; {d}" for d in disagree + not_counted),
             "the week goes on until seven resets in a row succeed; a ledger that disagrees with Loki was "
             "written from a run that saw something else: re-check that night with --night and read its report")
 
@@ -117,6 +122,8 @@ def test_no_critical_production_issues(week_records, alert_history, loki, week_n
     rows = [r for r in week_rows(week_records, run.week_start) if r.date <= run.night.date]
     problems += [f"Day {r.day} ({r.date.isoformat()}) failed: {'; '.join(r.issues[:2])}" for r in rows
                  if r.status == FAILED]
+    problems += [f"{night}: critical check(s) waived ({', '.join(checks)}) without counts_for_signoff"
+                 for night, checks in waived_critical(_in_week(week_records, run)).items()]
     critical = [spec.uid for spec in settings.rules if spec.severity == "critical"]
     for night, rec in sorted(_in_week(week_records, run).items()):
         problems += [f"{uid} fired on the night {night} (replay: {rec.alerts[uid]['classification']})"

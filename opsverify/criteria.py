@@ -26,6 +26,19 @@ def disagreements(records, loki_outcomes, days):
     return found
 
 
+def waived_critical(records):
+    """{night: [check, ...]}: critical failures waived without `counts_for_signoff`. Such a night is ⚠️ in the
+    table, but it does not count as a successful night, nor as a week without critical issues."""
+    found = {}
+    for night, rec in sorted(records.items()):
+        checks = [key.split("::")[-1] for key, verdict in rec.checks.items()
+                  if verdict.get("outcome") == "waived" and verdict.get("severity") == "critical"
+                  and not verdict.get("counts_for_signoff")]
+        if checks:
+            found[night] = checks
+    return found
+
+
 def alerting_spans(transitions, until):
     """[(start, end)] unix seconds a rule spent Alerting, from its state history (oldest first);
     an alert still firing ends at `until`. 'Alerting (NoData)' and the like count as Alerting."""

@@ -396,6 +396,7 @@ class NightRecorder:
         if outcome == "skipped" and reason.startswith(NOT_APPLICABLE):
             outcome, reason = "n/a", reason[len(NOT_APPLICABLE):]
         night = report.opsverify_night
+        waiver = None
         if outcome in ("failed", "error") and severity != CRITERION:
             # The check's own id: a waiver of test_x covers test_x[2026-11-25] of a --week run too.
             waiver, expired = find_waiver(self.run.waivers, _check_key(nodeid, night).split("::")[-1],
@@ -404,7 +405,8 @@ class NightRecorder:
                 outcome, reason = "waived", f"{reason} — {waiver.describe()}"
             elif expired:
                 reason = f"{reason} (its waiver expired on {expired.expires.isoformat()})"
-        found[nodeid] = CheckOutcome(nodeid, name, severity, outcome, scrub(reason, self.run.secrets()), night)
+        found[nodeid] = CheckOutcome(nodeid, name, severity, outcome, scrub(reason, self.run.secrets()), night,
+                                     counts_for_signoff=bool(waiver and waiver.counts_for_signoff))
         for marker, ran in (("nightly", self.nightly), ("smoke", self.smoke)):
             if marker in report.keywords:
                 ran.add(nodeid)
@@ -433,7 +435,8 @@ class NightRecorder:
             live = iso == current
             checks = {_check_key(o.nodeid, o.night): {
                 "outcome": o.outcome, "severity": o.severity, "reason": o.reason, "smoke": o.nodeid in self.smoke,
-                "judged_at": run_at, "run": self.run.run_id} for o in mine}
+                "judged_at": run_at, "run": self.run.run_id,
+                **({"counts_for_signoff": o.counts_for_signoff} if o.outcome == "waived" else {})} for o in mine}
             records.append(NightRecord(
                 night=iso, day=day_number(night.date, self.run.week_start), status=night_status(mine),
                 issues=issues(mine), actions=visible(self.config.option.action or "", ISSUE_CHARS) if live else "",

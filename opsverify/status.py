@@ -21,6 +21,7 @@ class CheckOutcome:
     outcome: str  # passed | failed | error | skipped | n/a (does not apply here) | waived
     reason: str = ""  # one line
     night: str = ""  # the night a --week run checked it for; "" = the run's own night
+    counts_for_signoff: bool = False  # waived, and its waiver lets the night count for the sign-off
 
 
 def night_status(outcomes):

@@ -6,6 +6,8 @@ The file is a YAML list:
       justification: the anomaly rule is being rewritten in TICKET-42
       approver: DevOps Lead
       expires: 2026-12-15                                         # the last night it applies to
+      counts_for_signoff: false   # optional: true lets a waived critical failure count as a successful
+                                  # night for the completion criteria (the approver signs for that too)
 """
 
 import re
@@ -17,6 +19,7 @@ import yaml
 from opsverify import yamlsafe
 
 KEYS = ("check", "justification", "approver", "expires")
+OPTIONAL = ("counts_for_signoff",)
 
 
 class WaiverError(Exception):
@@ -30,6 +33,7 @@ class Waiver:
     approver: str
     expires: date
     line: int
+    counts_for_signoff: bool = False  # a waived critical failure still blocks the sign-off unless this says so
 
     def covers(self, check_id):
         """The id matches; `*` and `?` are wildcards, brackets are literal (test ids carry them)."""
@@ -65,12 +69,12 @@ def _waiver(path, node):
         raise WaiverError(f"waiver file {path}, line {line}: a waiver is a mapping of {', '.join(KEYS)}")
     values = {key.value: value for key, value in node.value}
     for key, value in values.items():
-        if key in KEYS and not isinstance(value, yaml.ScalarNode):
+        if key in KEYS + OPTIONAL and not isinstance(value, yaml.ScalarNode):
             kind = "a list" if isinstance(value, yaml.SequenceNode) else "a mapping"
             raise WaiverError(f"waiver file {path}, line {value.start_mark.line + 1}: {key} must be one text "
                               f"value, not {kind} (one waiver per check; * and ? are wildcards)")
     missing = [k for k in KEYS if not str(getattr(values.get(k), "value", "") or "").strip()]
-    unknown = sorted(set(values) - set(KEYS))
+    unknown = sorted(set(values) - set(KEYS) - set(OPTIONAL))
     if missing or unknown:
         problem = f"missing {', '.join(missing)}" if missing else f"unknown key {', '.join(unknown)}"
         raise WaiverError(f"waiver file {path}, line {line}: {problem} (a waiver has {', '.join(KEYS)})")
@@ -79,7 +83,12 @@ def _waiver(path, node):
     except ValueError:
         raise WaiverError(f"waiver file {path}, line {values['expires'].start_mark.line + 1}: expires "
                           f"{values['expires'].value!r} is not a date YYYY-MM-DD") from None
-    return Waiver(values["check"].value, values["justification"].value, values["approver"].value, expires, line)
+    counts = values.get("counts_for_signoff")
+    if counts is not None and counts.value not in ("true", "false"):
+        raise WaiverError(f"waiver file {path}, line {counts.start_mark.line + 1}: counts_for_signoff must be true "
+                          f"or false")
+    return Waiver(values["check"].value, values["justification"].value, values["approver"].value, expires, line,
+                  counts_for_signoff=counts is not None and counts.value == "true")
 
 
 def find_waiver(waivers, check_id, night):

@@ -129,3 +129,33 @@ def test_a_runbook_url_that_is_no_runbook_fails_the_documentation_criterion(tmp_
     assert "rule midnight_errors_001: runbook_url 'TODO' is neither an http(s) URL nor a file in the checkout" in reason
     assert "rule midnight_queue_anomaly_003: runbook_url 'docs/no-such-runbook.md' is neither" in reason
     assert "midnight_reset_failure_002" not in reason
+
+
+WAIVER = """\
+- check: test_reset_started_on_time
+  justification: the start line comes a fraction of a second after 00:00
+  approver: DevOps Lead
+  expires: 2099-12-31
+"""
+
+
+@pytest.mark.parametrize("counts", [False, True])
+def test_a_waived_critical_failure_does_not_complete_the_week_unless_the_waiver_says_so(tmp_path, counts):
+    """Issue 12: with no grace at all every night's start is 'late', a critical failure; waived, the nights
+    show ⚠️ — and counted as successful for the sign-off only where the waiver says counts_for_signoff."""
+    waivers = tmp_path / "waivers.yml"
+    waivers.write_text(WAIVER + ("  counts_for_signoff: true\n" if counts else ""), encoding="utf-8")
+    out = week(tmp_path, "healthy", "--set", "grace_minutes=0", f"--waivers={waivers}")
+    assert [out.week_row(d)[2].split(" from")[0] for d in range(1, 8)] == ["⚠️ Successful with warnings"] * 7, \
+        out.result.stdout[-3000:]
+    found = criteria(out)
+    streak, issues = found["test_seven_consecutive_successful_resets"], found["test_no_critical_production_issues"]
+    if counts:
+        assert (streak["outcome"], issues["outcome"]) == ("passed", "passed"), (streak, issues)
+    else:
+        assert streak["outcome"] == "failed" and "0 consecutive" in streak["reason"]
+        assert "not counted, a critical check waived without counts_for_signoff: Day 1 (test_reset_started_on_time)" \
+            ", Day 2 (test_reset_started_on_time)" in streak["reason"]
+        assert issues["outcome"] == "failed"
+        assert f"{NIGHT}: critical check(s) waived (test_reset_started_on_time) without counts_for_signoff" \
+            in issues["reason"]

@@ -56,7 +56,14 @@ def test_a_waived_failure_is_a_warning_never_a_success():
      "line 4: approver must be one text value, not a mapping"),
     ("- check: x\n  justification: b\n  approver: c\n  expires: [2026-12-01]\n",
      "line 4: expires must be one text value, not a list"),
+    ("- check: x\n  justification: b\n  approver: c\n  expires: 2026-12-01\n  counts_for_signoff: maybe\n",
+     "line 5: counts_for_signoff must be true or false"),
 ])
 def test_a_malformed_file_names_the_line(tmp_path, text, message):
     with pytest.raises(WaiverError, match=message.replace("[", r"\[")):
         load_waivers(write(tmp_path, text))
+
+
+def test_a_waiver_counts_for_the_sign_off_only_when_it_says_so(tmp_path):
+    waivers = load_waivers(write(tmp_path, GOOD + "  counts_for_signoff: true\n"))
+    assert [w.counts_for_signoff for w in waivers] == [False, True]
