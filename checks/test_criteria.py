@@ -22,6 +22,7 @@ from opsverify.signoffdoc import (
     action_items,
     check_links,
     document_links,
+    hollow_documents,
     lessons_learned_problems,
     missing_documents,
     runbook_problems,
@@ -217,6 +218,7 @@ def test_documentation_complete_and_accessible(signoff_doc, alert_rules, setting
     # The site file's list, or else what the document links to under "Related Documentation".
     documents = settings.documents or tuple(target for _, target in document_links(text))
     problems = [f"missing: {m}" for m in missing_documents(documents, path.parent)]
+    problems += [f"says nothing: {h}" for h in hollow_documents(documents, path.parent)]
     runbooks = {uid: str(rule.annotations.get("runbook_url", "")).strip() for uid, rule in alert_rules.items()
                 if uid in {s.uid for s in settings.rules}}
     problems += runbook_problems(runbooks, path.parent)

@@ -35,6 +35,11 @@ NUMBERING = re.compile(r"^(?:[a-z]|\d+(?:\.\d+)*)[.)]\s+")  # on casefolded titl
 PRIORITIES = ("Critical", "High", "Medium", "Low")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d %b %Y", "%d %B %Y", "%b %d, %Y", "%B %d, %Y")
 ACTION_SECTION = "Action Items for Implementation"
+# What people type instead of an answer. A line, a cell or a bullet's text that is only one of these
+# (after a "Label:" lead-in) answers nothing.
+FILLER_WORDS = {"tbd", "tba", "todo", "to do", "fixme", "n/a", "na", "none yet", "pending", "see above",
+                "see below", "...", "…", "x", "xx", "xxx", "?", "??", "???", "-", "—", "–", "same", "ditto"}
+LEAD_IN = re.compile(r"^(?:\*\*|__)?[^*_:]{1,60}:(?:\*\*|__)?\s*|^(?:\*\*|__)[^*_]{1,60}(?:\*\*|__):?\s*")
 COLUMNS = {"priority": ("priority",), "action": ("action item", "action"), "owner": ("owner",),
            "due": ("due date", "due"), "status": ("status",)}
 
@@ -220,6 +225,14 @@ def _brackets(content, references):
     return links, fragments
 
 
+def filler(text):
+    """The filler word `text` amounts to ('TBD', 'N/A', '...'), or None: markup, a list marker and a
+    "Label:" lead-in are not the answer."""
+    answer = re.sub(LIST_ITEM + r"[ \t]+", "", text.strip(), count=1)
+    answer = LEAD_IN.sub("", answer, count=1).strip().strip("*_`").strip()
+    return answer if answer.casefold().rstrip(".!") in FILLER_WORDS or answer.casefold() in FILLER_WORDS else None
+
+
 def _placeholders(lines, references):
     found = []
     for line in lines:
@@ -228,6 +241,10 @@ def _placeholders(lines, references):
         context = line.raw.strip()[:120]
         if EMPTY_BULLET.match(line.visible):
             found.append(Placeholder(line.number, "empty bullet", context))
+            continue
+        word = filler(line.content) if line.content.strip() and not HEADING.match(line.content) else None
+        if word:
+            found.append(Placeholder(line.number, f"'{word}'", context))
             continue
         found += [Placeholder(line.number, fragment, context)
                   for fragment in _brackets(line.content, references)[1]]
@@ -303,8 +320,8 @@ def _row_problems(item, references):
         blanks = _brackets(_scan(value, False)[1], references)[1]
         if not value:
             problems.append(f"line {item.line}: {name} is empty")
-        elif blanks:
-            problems.append(f"line {item.line}: {name} is a placeholder ({', '.join(blanks)})")
+        elif blanks or filler(value):
+            problems.append(f"line {item.line}: {name} is a placeholder ({', '.join(blanks) or repr(filler(value))})")
         elif name == "due date" and not _is_date(value.strip("*_ ")):
             problems.append(f"line {item.line}: due date '{value}' is not a date "
                             "(write 2026-12-15, 15 Dec 2026 or Dec 15, 2026)")
@@ -372,6 +389,23 @@ def missing_documents(paths, base_dir):
         elif not wanted.exists():
             missing.append(f"{reference} (looked for {wanted})")
     return missing
+
+
+def hollow_documents(paths, base_dir):
+    """The local files among `paths` that exist but say nothing: empty, or headings and blank lines only."""
+    hollow = []
+    for reference in paths:
+        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", reference) or reference.startswith("#") or not reference:
+            continue
+        path = Path(base_dir) / unquote(re.split(r"[?#]", reference, maxsplit=1)[0])
+        if path.is_file():
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue  # missing_documents and the link check say what is wrong with it
+            if not any(line.strip() and not HEADING.match(line) for line in text.splitlines()):
+                hollow.append(f"{reference} ({'empty' if not text.strip() else 'a title and nothing else'})")
+    return hollow
 
 
 def runbook_problems(runbooks, base_dir):

@@ -159,3 +159,30 @@ def test_a_waived_critical_failure_does_not_complete_the_week_unless_the_waiver_
         assert issues["outcome"] == "failed"
         assert f"{NIGHT}: critical check(s) waived (test_reset_started_on_time) without counts_for_signoff" \
             in issues["reason"]
+
+
+def test_a_hollow_document_fails_the_document_criteria(tmp_path):
+    """Issue 12: TBD, N/A or '...' for answers, an owner 'TBD', and the listed documents emptied."""
+    checkout = tmp_path / "escashop"
+    shutil.copytree(CHECKOUT, checkout)
+    doc = checkout / "STEP8_LESSONS_LEARNED.md"
+    text = doc.read_text(encoding="utf-8")
+    text = text.replace("- The reset ran inside a single database transaction every night, so no counter was ever "
+                        "left half reset.", "- TBD")
+    text = text.replace("- Loki labels per container made it quick to isolate the escashop-backend-prod scheduler "
+                        "lines.", "- **Labels:** N/A")
+    text = text.replace("| DevOps Team | 2026-12-15 |", "| TBD | 2026-12-15 |")
+    doc.write_text(text, encoding="utf-8")
+    (checkout / "backend" / "scripts" / "midnight-reset-monitor.sh").write_text("")
+    (checkout / "backend" / "PRODUCTION_ROLLOUT_EXECUTION_GUIDE.md").write_text("# Production Rollout Guide\n\n")
+    reports = tmp_path / "reports"
+    result = nightly(reports, "--sandbox=healthy", f"--night={NIGHT}", f"--signoff-doc={doc}",
+                     "-k", "documentation or lessons or action_items", marks="criteria")
+    found = criteria(Outputs(reports, result))
+    assert {name: found[name]["outcome"] for name in DOC_CRITERIA} == dict.fromkeys(DOC_CRITERIA, "failed")
+    assert "says nothing: backend/scripts/midnight-reset-monitor.sh (empty)" in \
+        found["test_documentation_complete_and_accessible"]["reason"]
+    assert "backend/PRODUCTION_ROLLOUT_EXECUTION_GUIDE.md (a title and nothing else)" in \
+        found["test_documentation_complete_and_accessible"]["reason"]
+    assert "Technical Insights: 2 gap(s), first at line 106: 'TBD'" in found["test_lessons_learned_documented"]["reason"]
+    assert "owner is a placeholder ('TBD')" in found["test_action_items_identified_and_prioritized"]["reason"]

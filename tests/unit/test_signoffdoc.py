@@ -305,3 +305,15 @@ def test_a_runbook_url_must_be_a_web_address_or_a_file_of_the_checkout(tmp_path)
                      f"rule f: runbook_url 'docs/gone.md' is neither an http(s) URL nor a file in the checkout "
                      f"({tmp_path})",
                      "rule g: runbook_url https:///x names no host"]
+
+
+@pytest.mark.parametrize("line, word", [
+    ("- TBD", "TBD"), ("- **What worked:** TBD", "TBD"), ("TODO", "TODO"), ("N/A", "N/A"), ("...", "..."),
+    ("See above", "See above"), ("- x", "x"), ("?", "?"), ("—", "—"), ("**Notes:** n/a.", "n/a."),
+    ("- **Uptime:** 99.9%", None), ("The reset ran at 00:00 every night.", None), ("x-ray", None),
+    ("- **Follow-up Required:** No", None),
+])
+def test_a_filler_word_is_no_answer(line, word):
+    from opsverify.signoffdoc import filler
+
+    assert filler(line) == word
