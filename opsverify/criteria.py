@@ -39,6 +39,17 @@ def waived_critical(records):
     return found
 
 
+def failures_outside(points, drills, bucket_seconds):
+    """[(start, end, count)] unix seconds of the buckets with failure lines that no drill explains.
+    `points` [(bucket end, count)] of a count over `bucket_seconds`; `drills` [(start, end)]."""
+    found = []
+    for end, count in sorted(points):
+        start = end - bucket_seconds
+        if count and not any(start < d_end and d_start <= end for d_start, d_end in drills):
+            found.append((start, end, int(count)))
+    return found
+
+
 def alerting_spans(transitions, until):
     """[(start, end)] unix seconds a rule spent Alerting, from its state history (oldest first);
     an alert still firing ends at `until`. 'Alerting (NoData)' and the like count as Alerting."""

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import requests
 
-from suite_runs import NIGHT, PARTIAL, SECRETS, Outputs, clean_env, day, nightly, scenario, start_sandbox
+from suite_runs import NIGHT, NOW, PARTIAL, SECRETS, Outputs, clean_env, day, nightly, scenario, start_sandbox
 
 pytestmark = pytest.mark.e2e
 
@@ -125,7 +125,8 @@ def test_inside_checks_fail_on_what_the_container_lacks(tmp_path):
     env = clean_env(**SECRETS, DOCKER_HOST=os.environ.get("DOCKER_HOST", ""))
     result = nightly(reports, "--sandbox=healthy", "--sandbox-docker", f"--night={NIGHT}",
                      "-k", "zone_data or process_user", "--set", "timezone=Europe/Berlin",
-                     "--set", "container_user=root", env=env)
+                     "--set", "container_user=root", env=env,
+                     now=NOW.replace("06:00:00", "12:00:00"))  # past midnight in Berlin too (04:00 UTC)
     issues = Outputs(reports, result).record()["issues"]
     assert [i.split(":")[0] for i in issues] == ["test_container_process_user", "test_container_zone_data",
                                                  PARTIAL]

@@ -186,3 +186,13 @@ def test_a_hollow_document_fails_the_document_criteria(tmp_path):
         found["test_documentation_complete_and_accessible"]["reason"]
     assert "Technical Insights: 2 gap(s), first at line 106: 'TBD'" in found["test_lessons_learned_documented"]["reason"]
     assert "owner is a placeholder ('TBD')" in found["test_action_items_identified_and_prioritized"]["reason"]
+
+
+def test_a_failure_in_the_day_fails_no_critical_issues_even_without_state_history(tmp_path):
+    """Issue 12: a reset run by hand at 14:00 on Day 3 fails; no night's window sees it, and the sandbox's
+    Grafana keeps no state history. Loki, asked about the whole week, does."""
+    out = week(tmp_path, "daytime-failure", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    assert [out.week_row(d)[2].split(" from")[0] for d in range(1, 8)] == ["✅ Successful"] * 7
+    found = criteria(out)["test_no_critical_production_issues"]
+    assert found["outcome"] == "failed"
+    assert f"1 failure line(s) between {day(-4)} 14:00 PST and 15:00 (Loki)" in found["reason"], found["reason"]

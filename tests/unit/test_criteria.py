@@ -61,3 +61,11 @@ def test_reaches_by_address_prefix_name_type_or_value():
     assert reaches([email], "oncall@") and not reaches([email], "database-team@")
     assert reaches([slack], "#db-oncall") and reaches([slack], "slack") and reaches([email, slack], "midnight-critical")
     assert not reaches([], "oncall@")
+
+
+def test_failures_outside_drills_are_the_buckets_no_drill_overlaps():
+    from opsverify.criteria import failures_outside
+
+    points = [(3600, 0), (7200, 2), (10800, 1), (14400, 3)]
+    drills = [(9000, 9600)]  # inside the bucket (7200, 10800]
+    assert failures_outside(points, drills, 3600) == [(3600, 7200, 2), (10800, 14400, 3)]
