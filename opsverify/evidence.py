@@ -10,6 +10,8 @@ from opsverify.text import visible
 MAX_TEXT_CHARS = 20_000
 SEEN_CHARS = 1_000  # what a failure message quotes of what it saw (a log line can be 256 KB)
 STRING_CHARS = 4_000  # any one string inside a JSON evidence item
+
+
 def bounded(value, limit=STRING_CHARS):
     """A JSON-able value with every string in it made `visible` and cut to `limit`."""
     if isinstance(value, str):
