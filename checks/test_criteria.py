@@ -17,7 +17,7 @@ from opsverify.criteria import (
     waived_critical,
 )
 from opsverify.evidence import require
-from opsverify.resetlog import count_query, gather, outcome, patterns
+from opsverify.resetlog import count_query, gather, outcome, patterns, starts_on_time
 from opsverify.rules import AnalysisError, can_fire
 from opsverify.signoffdoc import (
     action_items,
@@ -53,15 +53,30 @@ def _in_week(records, run):
 
 def test_seven_consecutive_successful_resets(week_nights, week_records, loki, run, settings, evidence):
     # A night this run judged already asked Loki (reset_log); the others are asked now.
-    seen = {n.date.isoformat(): run.night_facts.get(n.date, {}).get("reset")
-            or outcome(gather(loki, n, settings.selector, patterns(settings))) for n in week_nights}
+    seen, late = {}, []
+    for n in week_nights:
+        iso = n.date.isoformat()
+        seen[iso] = run.night_facts.get(n.date, {}).get("reset")
+        if not seen[iso]:
+            log = gather(loki, n, settings.selector, patterns(settings))
+            seen[iso] = outcome(log)
+            if iso not in week_records and not starts_on_time(log):
+                late.append(iso)
+    # A reset that started after the grace minutes is not a 00:00 reset (the record's verdict says).
+    late += [night for night, rec in week_records.items() if night in seen and any(
+        key.endswith("::test_reset_started_on_time") and verdict["outcome"] in ("failed", "error")
+        for key, verdict in rec.checks.items())]
     days = {night: _day(run, n.date) for night, n in zip(seen, week_nights)}
     waived = waived_critical(week_records)
-    best = longest_run(found in RESET_RAN and night not in waived for night, found in seen.items())
+    best = longest_run(found in RESET_RAN and night not in waived and night not in late
+                       for night, found in seen.items())
     disagree = disagreements(week_records, seen, days)
     waived_days = [f"Day {days[night]} ({', '.join(checks)})" for night, checks in waived.items() if night in days]
     not_counted = [f"not counted, a critical check waived without counts_for_signoff: {', '.join(waived_days)}"
                    ] if waived_days else []
+    if late:
+        not_counted.append(f"not counted, started after the {settings.grace_minutes} grace minute(s): "
+                           + ", ".join(f"Day {days[night]}" for night in sorted(set(late))))
     evidence.add("nights", [{"day": days[night], "night": night, "loki": found,
                              "ledger": (week_records[night].status if night in week_records else "no record")}
                             for night, found in seen.items()])

@@ -196,3 +196,13 @@ def test_a_failure_in_the_day_fails_no_critical_issues_even_without_state_histor
     found = criteria(out)["test_no_critical_production_issues"]
     assert found["outcome"] == "failed"
     assert f"1 failure line(s) between {day(-4)} 14:00 PST and 15:00 (Loki)" in found["reason"], found["reason"]
+
+
+def test_resets_that_start_late_do_not_make_seven_consecutive_at_midnight(tmp_path):
+    """Issue 12: with no grace every start is late (a critical failure each night); Loki still shows each
+    reset done, which alone passed the criterion."""
+    out = week(tmp_path, "healthy", "--set", "grace_minutes=0")
+    streak = criteria(out)["test_seven_consecutive_successful_resets"]
+    assert streak["outcome"] == "failed" and "0 consecutive" in streak["reason"], streak
+    assert "not counted, started after the 0 grace minute(s): Day 1, Day 2, Day 3, Day 4, Day 5, Day 6, Day 7" \
+        in streak["reason"]
