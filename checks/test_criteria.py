@@ -29,7 +29,7 @@ from opsverify.signoffdoc import (
     runbook_problems,
 )
 from opsverify.status import FAILED
-from opsverify.week import STREAK, longest_run, week_rows
+from opsverify.week import STREAK, edited, longest_run, week_rows
 
 pytestmark = pytest.mark.criteria
 NOTIFIED = ("true positive", "false positive")
@@ -68,12 +68,16 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
         for key, verdict in rec.checks.items())]
     days = {night: _day(run, n.date) for night, n in zip(seen, week_nights)}
     waived = waived_critical(week_records)
+    hand_edited = [night for night in edited(week_records) if night in days]
     best = longest_run(found in RESET_RAN and night not in waived and night not in late
-                       for night, found in seen.items())
+                       and night not in hand_edited for night, found in seen.items())
     disagree = disagreements(week_records, seen, days)
     waived_days = [f"Day {days[night]} ({', '.join(checks)})" for night, checks in waived.items() if night in days]
     not_counted = [f"not counted, a critical check waived without counts_for_signoff: {', '.join(waived_days)}"
                    ] if waived_days else []
+    if hand_edited:
+        not_counted.append("not counted, its ledger record was edited after the run that judged it: "
+                           + ", ".join(f"Day {days[night]} ({night})" for night in hand_edited))
     if late:
         not_counted.append(f"not counted, started after the {settings.grace_minutes} grace minute(s): "
                            + ", ".join(f"Day {days[night]}" for night in sorted(set(late))))

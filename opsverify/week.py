@@ -1,5 +1,6 @@
 """The week ledger (one record per night, shared by concurrent runs) and the Week 1 table."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -46,6 +47,7 @@ class NightRecord:
     checks: dict = field(default_factory=dict)
     complete: bool = True  # every check of the night judged it, not only a partial run's few
     changes: list = field(default_factory=list)  # the runs that judged it: run, at, scope, from, to (newest last)
+    digest: str = ""  # sha256 of what judged it (record_digest): a hand edit of the verdict shows
 
 
 class Ledger:
@@ -155,7 +157,7 @@ def merge_night(previous, new):
               "scope": f"{len(new.checks)} of the night's checks" if not new.complete else "every check",
               "from": previous.status if previous else None, "to": status}
     kept = previous or NightRecord(night=new.night, day=new.day, status=PENDING)
-    return replace(
+    merged = replace(
         new, status=status, issues=lines, checks=checks, complete=complete,
         actions=new.actions or kept.actions,  # a human wrote it; a re-run keeps it
         reset_duration_ms=new.reset_duration_ms if new.reset_duration_ms is not None or not partial
@@ -166,6 +168,20 @@ def merge_night(previous, new):
         smoke=smoke_summary(checks) if new.basis == "live" else {},
         changes=(kept.changes + [change])[-CHANGES_KEPT:],
     )
+    return replace(merged, digest=record_digest(merged))
+
+
+def record_digest(rec):
+    """sha256 over what a run judged of the night (status, issues, reset, verdicts): the ledger is a file a
+    person can edit, and a night turned from ❌ to ✅ by hand must not pass for the run's verdict."""
+    judged = {"night": rec.night, "status": rec.status, "issues": rec.issues, "reset": rec.reset,
+              "complete": rec.complete, "checks": rec.checks}
+    return hashlib.sha256(json.dumps(judged, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def edited(records):
+    """The nights whose record no longer matches the digest the run that wrote it put on it."""
+    return sorted(night for night, rec in records.items() if rec.digest and rec.digest != record_digest(rec))
 
 
 def judge(checks, complete, night):

@@ -206,3 +206,24 @@ def test_resets_that_start_late_do_not_make_seven_consecutive_at_midnight(tmp_pa
     assert streak["outcome"] == "failed" and "0 consecutive" in streak["reason"], streak
     assert "not counted, started after the 0 grace minute(s): Day 1, Day 2, Day 3, Day 4, Day 5, Day 6, Day 7" \
         in streak["reason"]
+
+
+def test_a_failed_night_edited_to_passed_in_the_ledger_does_not_count(tmp_path):
+    """Issue 12: every start late (no grace), every night ❌; then the ledger is edited so that each record
+    and each of its verdicts says passed. The criteria re-read the ledger and find the edits."""
+    out = week(tmp_path, "healthy", "--set", "grace_minutes=0")
+    assert {r["status"] for r in out.ledger.values()} == {"failed"}
+    path = out.reports / "ledger-sandbox.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for rec in document["nights"].values():
+        rec.update(status="passed", issues=[])
+        for verdict in rec["checks"].values():
+            verdict.update(outcome="passed", reason="")
+    path.write_text(json.dumps(document), encoding="utf-8")
+    reports = out.reports
+    result = nightly(reports, "--sandbox=healthy", f"--night={NIGHT}", "--set", "grace_minutes=0",
+                     marks="criteria")
+    streak = criteria(Outputs(reports, result))["test_seven_consecutive_successful_resets"]
+    assert streak["outcome"] == "failed" and "0 consecutive" in streak["reason"], streak
+    assert f"not counted, its ledger record was edited after the run that judged it: Day 1 ({day(-6)})" \
+        in streak["reason"]

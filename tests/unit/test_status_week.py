@@ -172,3 +172,13 @@ def test_a_record_remembers_a_bounded_number_of_runs():
     for index in range(30):
         rec = merge_night(rec, record("2026-11-25", 3, PASSED, run=f"r{index}", checks={"x::a": verdict("passed")}))
     assert len(rec.changes) == 20 and rec.changes[-1]["run"] == "r29"
+
+
+def test_a_record_edited_by_hand_no_longer_matches_its_digest():
+    from opsverify.week import edited
+
+    rec = merge_night(None, record("2026-11-25", 3, FAILED, checks={"x::a": verdict("failed", reason="late")}))
+    assert edited({"2026-11-25": rec}) == []
+    rec.status, rec.issues = PASSED, []
+    assert edited({"2026-11-25": rec}) == ["2026-11-25"]
+    assert edited({"2026-11-26": record("2026-11-26", 4, PASSED)}) == []  # unsigned (older): not flagged
