@@ -10,6 +10,7 @@ from opsverify.criteria import (
     RESET_RAN,
     alerting_spans,
     disagreements,
+    drills_in_nights,
     failures_outside,
     outside,
     reaches,
@@ -44,6 +45,12 @@ def _drill_window(settings, at):
     """A drill is searched like a night, around the moment it began."""
     return (at - timedelta(minutes=settings.window_before_minutes),
             at + timedelta(minutes=settings.window_after_minutes))
+
+
+def _drills(settings, week_nights):
+    """The site's drill times that are drills: not inside a night's window (that is the night itself)."""
+    refused = {at for at, _ in drills_in_nights(settings.alert_drills, week_nights)}
+    return [at for at in settings.alert_drills if at not in refused]
 
 
 def _in_week(records, run):
@@ -93,7 +100,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
 
 
 def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_of, week_records, replay_rule,
-                                          alert_history, run, settings, evidence):
+                                          alert_history, week_nights, run, settings, evidence):
     problems, shown = [], {}
     week = _in_week(week_records, run)
     for spec in settings.rules:
@@ -116,7 +123,7 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
         fired = [f"replay of the night {night}" for night, rec in sorted(week.items())
                  if rec.alerts.get(spec.uid, {}).get("classification") == "true positive"]
         notes = []
-        for at in settings.alert_drills:
+        for at in _drills(settings, week_nights):
             try:
                 if replay_rule(rule, *_drill_window(settings, at)).notified:
                     fired.append(f"the drill at {run.night.stamp(at.timestamp())}")
@@ -140,7 +147,9 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
 
 
 def test_no_critical_production_issues(week_records, alert_history, loki, week_nights, run, settings, evidence):
-    problems = []
+    problems = [f"the drill at {run.night.stamp(at.timestamp())} lies in the window of the night {night.date}: a "
+                f"night's reset is no drill, and what failed there is an incident"
+                for at, night in drills_in_nights(settings.alert_drills, week_nights)]
     rows = [r for r in week_rows(week_records, run.week_start) if r.date <= run.night.date]
     problems += [f"Day {r.day} ({r.date.isoformat()}) failed: {'; '.join(r.issues[:2])}" for r in rows
                  if r.status == FAILED]
@@ -151,7 +160,7 @@ def test_no_critical_production_issues(week_records, alert_history, loki, week_n
         problems += [f"{uid} fired on the night {night} (replay: {rec.alerts[uid]['classification']})"
                      for uid in critical if rec.alerts.get(uid, {}).get("classification") in NOTIFIED]
     week_start = week_nights[0].window_start
-    drills = [tuple(t.timestamp() for t in _drill_window(settings, at)) for at in settings.alert_drills]
+    drills = [tuple(t.timestamp() for t in _drill_window(settings, at)) for at in _drills(settings, week_nights)]
     notes = {}
     for uid in critical:
         transitions, notes[uid] = alert_history(uid)

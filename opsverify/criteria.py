@@ -39,6 +39,12 @@ def waived_critical(records):
     return found
 
 
+def drills_in_nights(drills, nights):
+    """[(drill, night)] for each drill time (aware) inside a night's window: that is the night's own reset,
+    and an incident there cannot be excused as a drill."""
+    return [(at, night) for at in drills for night in nights if night.window_start <= at <= night.window_end]
+
+
 def failures_outside(points, drills, bucket_seconds):
     """[(start, end, count)] unix seconds of the buckets with failure lines that no drill explains.
     `points` [(bucket end, count)] of a count over `bucket_seconds`; `drills` [(start, end)]."""

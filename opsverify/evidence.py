@@ -8,7 +8,7 @@ import pytest
 from opsverify.text import visible
 
 MAX_TEXT_CHARS = 20_000
-SEEN_CHARS = 1_000  # what a failure message quotes of what it saw (a log line can be 256 KB)
+SEEN_CHARS = 2_000  # what a failure message quotes of what it saw (a log line can be 256 KB)
 STRING_CHARS = 4_000  # any one string inside a JSON evidence item
 
 

@@ -227,3 +227,14 @@ def test_a_failed_night_edited_to_passed_in_the_ledger_does_not_count(tmp_path):
     assert streak["outcome"] == "failed" and "0 consecutive" in streak["reason"], streak
     assert f"not counted, its ledger record was edited after the run that judged it: Day 1 ({day(-6)})" \
         in streak["reason"]
+
+
+def test_an_incident_at_midnight_cannot_be_excused_as_a_drill(tmp_path):
+    """Issue 12: the failed night's reset time listed as an alert drill."""
+    reset = f"{NIGHT}T00:00:00+08:00"
+    out = week(tmp_path, "failed-night", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}",
+               "--set", f"alert_drills={reset}")
+    issues = criteria(out)["test_no_critical_production_issues"]
+    assert issues["outcome"] == "failed"
+    assert f"the drill at {NIGHT} 00:00 PST lies in the window of the night {NIGHT}: a night's reset is no drill" \
+        in issues["reason"], issues["reason"]
