@@ -387,9 +387,9 @@ def test_every_night_before_the_last_is_good_and_recent_traffic_is_there():
 
 
 def test_unknown_scenario_lists_the_available_ones():
-    available = ("available: contact-placeholder, contact-wrong-grafana-link, dashboard-broken, failed-night, "
-                 "healthy, labels-unbounded, live-drop-lines, live-duplicate-start, loki-retention-ignored, "
-                 "loki-short-retention, "
+    available = ("available: contact-placeholder, contact-wrong-grafana-link, dashboard-broken, daytime-failure, "
+                 "failed-night, healthy, labels-unbounded, live-drop-lines, live-duplicate-start, "
+                 "loki-retention-ignored, loki-short-retention, "
                  "promtail-path-matches-nothing, restart-in-window, rule-invalid-query, "
                  "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, skipped-night")
     with pytest.raises(scenario.ScenarioError, match=available):
