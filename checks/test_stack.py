@@ -130,8 +130,11 @@ def test_log_labels_bounded(loki, night, settings, evidence):
 
 
 @pytest.mark.severity("warning")
-def test_loki_keeps_the_week(loki, settings, evidence):
-    config, explicit = loki.config(), loki.config(mode="diff")
+def test_loki_keeps_the_week(loki, loki_config, settings, evidence):
+    config, error = loki_config
+    if error is not None:
+        raise error
+    explicit = loki.config(mode="diff")
     evidence.add("retention settings", {
         section: {k: v for k, v in (config.get(section) or {}).items() if "retention" in k or "reject" in k}
         for section in ("limits_config", "compactor", "table_manager")})

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from opsverify.status import SUCCESSFUL
-from opsverify.week import markdown_table
+from opsverify.week import markdown_table, table_cells
 
 # Mis-decoded glyphs of the seed copy and what they are.
 MANGLED = {"‚úÖ": "✅", "‚ö†Ô∏è": "⚠️", "‚ùå": "❌", "‚è≥": "⏳", "üîÑ": "🔄"}
@@ -118,7 +118,7 @@ def update_text(text, rows, metrics):
     # to another night; a template row not yet dated ([TO BE FILLED]) by its Day.
     kept_actions, kept_rows = {}, {}
     while end < len(lines) and ROW.match(lines[end]):
-        cells = _cells(lines[end])
+        cells = table_cells(lines[end])
         if len(cells) >= 5 and cells[4]:
             dated = ISO_DATE.fullmatch(cells[1])
             kept_actions[cells[1] if dated else int(ROW.match(lines[end]).group(1))] = cells[4]
@@ -139,12 +139,6 @@ def update_text(text, rows, metrics):
         if match and match.group(2) in values:
             lines[i] = f"{match.group(1)}{match.group(2)}{match.group(3)}{values[match.group(2)]}{match.group(5)}"
     return "".join(lines)
-
-
-def _cells(line):
-    """A table row's cells, unescaped; `\\|` is a | inside a cell (as markdown_table writes it)."""
-    inner = re.sub(r"(?<!\\)\|\s*$", "", line.strip().removeprefix("|"))
-    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
 
 
 def update_file(path, rows, metrics):

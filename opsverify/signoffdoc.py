@@ -18,6 +18,7 @@ import requests
 from opsverify.clients.http import redact_url
 from opsverify.signoff import normalise_glyphs
 from opsverify.text import visible
+from opsverify.week import table_cells
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -284,12 +285,6 @@ def lessons_learned_problems(text, required_sections):
     return problems
 
 
-def _cells(line):
-    row = line.strip().removeprefix("|")
-    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
-    return [cell.strip() for cell in re.split(r"(?<!\\)\|", row)]
-
-
 def _is_delimiter_row(line):
     return bool(re.fullmatch(r"\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*", line))
 
@@ -342,7 +337,7 @@ def action_items(text):
     if header is None:
         problem = f"'{ACTION_SECTION}' has no table (| Priority | Action Item | Owner | Due Date | Status |)"
         return ActionItems((), (problem,))
-    columns = _column_indexes(_cells(body[header].content))
+    columns = _column_indexes(table_cells(body[header].content))
     absent = [name for name, index in columns.items() if index is None and name != "status"]
     if absent:
         problem = f"line {body[header].number}: the action items table has no {', '.join(absent)} column"
@@ -352,7 +347,7 @@ def action_items(text):
     for line in body[header + 2:]:
         if line.code or not line.visible.lstrip().startswith("|"):
             break
-        cells = _cells(line.visible)
+        cells = table_cells(line.visible)
         value = {name: cells[i] if i is not None and i < len(cells) else "" for name, i in columns.items()}
         item = ActionItem(line.number, **value)
         rows.append(item)
@@ -373,15 +368,23 @@ def document_links(text, section="Related Documentation"):
             for link in _brackets(line.content, references)[0]]
 
 
+def _local(reference, base_dir):
+    """The file a document reference names (relative to `base_dir`, or absolute), or None for a URL with a
+    scheme (http, https, mailto, ...), an in-page anchor or nothing."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", reference) or reference.startswith("#") or not reference:
+        return None
+    return unquote(re.split(r"[?#]", reference, maxsplit=1)[0])
+
+
 def missing_documents(paths, base_dir):
     """The local references (relative to `base_dir`, or absolute) that do not exist, each as
     "<path> (looked for <absolute path>)"; a reference ending in "/" must be a directory. References with
     a scheme (http, https, mailto, ...) and in-page anchors are not looked at."""
     missing = []
     for reference in paths:
-        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", reference) or reference.startswith("#") or not reference:
+        local = _local(reference, base_dir)
+        if local is None:
             continue
-        local = unquote(re.split(r"[?#]", reference, maxsplit=1)[0])
         wanted = Path(os.path.abspath(Path(base_dir) / local))
         if local.endswith("/"):
             if not wanted.is_dir():
@@ -395,16 +398,16 @@ def hollow_documents(paths, base_dir):
     """The local files among `paths` that exist but say nothing: empty, or headings and blank lines only."""
     hollow = []
     for reference in paths:
-        if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+:", reference) or reference.startswith("#") or not reference:
+        local = _local(reference, base_dir)
+        path = Path(base_dir) / local if local is not None else None
+        if path is None or not path.is_file():
+            continue  # missing_documents and the link check say what is wrong with it
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
             continue
-        path = Path(base_dir) / unquote(re.split(r"[?#]", reference, maxsplit=1)[0])
-        if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue  # missing_documents and the link check say what is wrong with it
-            if not any(line.strip() and not HEADING.match(line) for line in text.splitlines()):
-                hollow.append(f"{reference} ({'empty' if not text.strip() else 'a title and nothing else'})")
+        if not any(line.strip() and not HEADING.match(line) for line in text.splitlines()):
+            hollow.append(f"{reference} ({'empty' if not text.strip() else 'a title and nothing else'})")
     return hollow
 
 

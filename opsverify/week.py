@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
@@ -258,6 +259,12 @@ def longest_run(flags):
 
 def _cell(text):
     return visible(" ".join(str(text).split())).replace("|", "\\|")
+
+
+def table_cells(line):
+    """A Markdown table row's cells, stripped and unescaped: `\\|` is a | inside a cell, as _cell writes it."""
+    inner = re.sub(r"(?<!\\)\|\s*$", "", line.strip().removeprefix("|"))
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", inner)]
 
 
 def markdown_table(rows):

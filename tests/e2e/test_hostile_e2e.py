@@ -160,7 +160,8 @@ def test_a_night_older_than_lokis_retention_is_not_judged_a_missing_reset(tmp_pa
     assert record["status"] == "warning" and record["reset"] == "", record["issues"]
     # Every reset check says it could not see (⚠️), none that the queue was not reset (❌).
     assert all(i.startswith(("not checked: ", "not judged in full")) for i in record["issues"]), record["issues"]
-    assert f"night {day(-4)} is older than Loki's retention (3 days): Loki has deleted its lines" in record["issues"][0]
+    assert f"night {day(-4)} is older than Loki's retention (3 days, http://127.0.0.1:" in record["issues"][0]
+    assert "/config): Loki has deleted its lines" in record["issues"][0]
 
 
 def test_the_document_keeps_a_humans_words_by_date_its_pipes_and_its_mode(tmp_path):
