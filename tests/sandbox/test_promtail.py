@@ -263,7 +263,8 @@ def test_labels_unbounded_labels_the_backends_own_access_lines_too(serve):
 # --- the CLI runs the scenario's Promtail ---
 
 def test_cli_serves_the_scenarios_promtail(sandboxes):
-    box = sandboxes("--scenario", "promtail-path-matches-nothing", "--night", "2026-11-29")
+    box = sandboxes("--scenario", "promtail-path-matches-nothing", "--night", NIGHT.isoformat(),
+                    "--now", NOW.isoformat())
     url = box.env["OPSVERIFY_PROMTAIL_URL"]
     assert targets(page(url, "/targets"))["midnight-reset-logs"]["header"] == "midnight-reset-logs (0/1 ready)"
     assert samples(requests.get(url + "/metrics").text)[("promtail_files_active_total", ())] == 1
