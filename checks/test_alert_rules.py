@@ -141,7 +141,7 @@ def test_rule_healthy_now(rule, rule_states, query_errors, settings, evidence):
             "an alert is active: handle it as the runbook says, then record what was done with --action")
 
 
-def test_rule_routes_as_promised(rule, rule_spec, rule_states, policy_tree, settings, evidence):
+def test_rule_routes_as_promised(rule, rule_spec, rule_states, policy_tree, route_silences, run, settings, evidence):
     if not rule_spec.receivers:
         not_applicable(f"the site file promises no receivers for {rule_spec.uid}")
     if rule.labels.get("severity") != rule_spec.severity:
@@ -156,6 +156,15 @@ def test_rule_routes_as_promised(rule, rule_spec, rule_states, policy_tree, sett
             f"alerts of {_name(rule)} to reach {', '.join(rule_spec.receivers)}",
             f"they reach {', '.join(reached)} via {' | '.join(' → '.join(d.path) for d in deliveries)}",
             "fix the rule's labels or the notification policy so the runbook's receivers are paged")
+    # Reached on paper is not reached at midnight: a mute timing or active interval on the route decides.
+    # Live state, so the run's own night (not each night of a --week run); the criteria look at the week.
+    night = run.night
+    silenced = route_silences(deliveries, [night])
+    evidence.add("silenced after the reset", silenced or "no route of this rule is muted then")
+    require(not silenced, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/mute-timings",
+            f"alerts of {_name(rule)} delivered from the reset to {night.local(night.window_end):%H:%M}",
+            "; ".join(silenced), "take the mute timing off that route, or narrow it so the reset's window is not "
+            "covered")
 
 
 def test_contact_point_delivers(receiver_spec, integrations, settings, evidence):

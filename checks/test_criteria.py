@@ -220,8 +220,8 @@ def test_all_monitoring_systems_operational(week_records, week_nights, run, sett
             "in the sign-off")
 
 
-def test_team_response_procedures_validated(alert_rules, receivers_of, integrations, alert_history, run, settings,
-                                            evidence):
+def test_team_response_procedures_validated(alert_rules, receivers_of, deliveries_of, integrations, alert_history,
+                                            route_silences, week_nights, run, settings, evidence):
     found, _ = integrations
     problems = []
     if not settings.on_call or not settings.escalation:
@@ -240,6 +240,7 @@ def test_team_response_procedures_validated(alert_rules, receivers_of, integrati
         for wanted in settings.on_call + settings.escalation:
             if not reaches(mine, wanted):
                 problems.append(f"{spec.uid}'s alerts ({', '.join(receivers) or 'no receiver'}) do not reach {wanted}")
+        problems += [f"{spec.uid}: {why}" for why in route_silences(deliveries_of(rule), week_nights)]
     minutes, notes = [], {}
     for spec in settings.rules:
         transitions, notes[spec.uid] = alert_history(spec.uid)
@@ -251,7 +252,8 @@ def test_team_response_procedures_validated(alert_rules, receivers_of, integrati
     require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/policies",
             f"every critical alert to reach on-call ({', '.join(settings.on_call) or '?'}) and escalation "
             f"({', '.join(settings.escalation) or '?'})", "; ".join(problems),
-            "fix the notification policy or the contact points, and send a test notification to each")
+            "fix the notification policy (its receivers, its mute timings) or the contact points, and send a "
+            "test notification to each")
 
 
 def test_documentation_complete_and_accessible(signoff_doc, alert_rules, settings, pytestconfig, evidence):

@@ -380,6 +380,8 @@ def route_matchers(route):
 class Delivery:
     receiver: str
     path: tuple  # the routes walked, e.g. ('root', 'routes[0] severity="critical", process="midnight_reset"')
+    mute: tuple = ()  # the delivering route's own mute_time_intervals (names; not inherited)
+    active: tuple = ()  # ... and active_time_intervals
 
 
 def route(tree, labels):
@@ -399,7 +401,8 @@ def _walk(node, labels, inherited, path):
             deliveries += _walk(child, labels, receiver, path + (step,))
             if not child.get("continue", False):
                 break
-    return deliveries or [Delivery(receiver, path)]
+    return deliveries or [Delivery(receiver, path, tuple(node.get("mute_time_intervals") or ()),
+                                   tuple(node.get("active_time_intervals") or ()))]
 
 
 def alert_labels(rule, folder_title=""):

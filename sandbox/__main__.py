@@ -343,8 +343,10 @@ def start(args, clock):
         for batch in _batches(volume.streams(sc, night, args.volume, now) if args.volume else (), BATCH):
             shipper.ship(batch)
 
+    # The scenario's alerting patches go with its own provisioning directory, not with one given instead.
     provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
-                                dashboards=args.dashboards or sc.dashboards)
+                                dashboards=args.dashboards or sc.dashboards,
+                                alerting_files=() if args.grafana_provisioning else sc.grafana_alerting)
     provisioning.loaded_at = now.replace(microsecond=0)
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")

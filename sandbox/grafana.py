@@ -555,9 +555,16 @@ def make_app(grafana):
     # (registered first: the alert-rules/{UID} route would take alert-rules/export).
     for pattern in (r"/api/v1/provisioning/alert-rules/export", r"/api/v1/provisioning/alert-rules/[^/]+/export",
                     r"/api/v1/provisioning/folder/[^/]+/rule-groups/[^/]+/export",
-                    r"/api/v1/provisioning/policies/export", r"/api/v1/provisioning/mute-timings(/.*)?",
+                    r"/api/v1/provisioning/policies/export", r"/api/v1/provisioning/mute-timings/.+",
                     r"/api/v1/provisioning/templates/.+"):
         api("GET", pattern, roles=ROLES)(lambda request: _unsupported(request))
+
+    # Alerting provisioning HTTP API: GET /api/v1/provisioning/mute-timings (RouteGetMuteTimings): a JSON list
+    # of definitions.MuteTimeInterval, each {name, time_intervals (Alertmanager's JSON marshalling),
+    # provenance}; `version` (omitempty) is left out: the sandbox keeps no versions.
+    @api("GET", "/api/v1/provisioning/mute-timings")
+    def mute_timings(request):
+        return json_response(200, [{**m, "provenance": "file"} for m in prov.mute_times])
 
     # Alerting provisioning HTTP API: GET /api/v1/provisioning/alert-rules (ProvisionedAlertRules).
     @api("GET", "/api/v1/provisioning/alert-rules")

@@ -31,6 +31,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
 
 import yaml
@@ -310,11 +311,12 @@ class Provisioning:
         return NOTIFIERS[notifier_type][1]
 
 
-def load(directory, loki_url, dashboards=None):
+def load(directory, loki_url, dashboards=None, alerting_files=()):
     """Read a provisioning directory; every datasource of type loki is pointed at `loki_url`.
 
     `dashboards`, a directory of dashboard JSON files, replaces the dashboards of the
     provisioning directory (it is read as Grafana's file dashboard provider reads its path).
+    `alerting_files` are read after the alerting directory's own files, as files sorting last there.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -325,7 +327,7 @@ def load(directory, loki_url, dashboards=None):
             raise ProvisioningError(f"{child}: the sandbox's Grafana provisions only datasources, alerting "
                                     "and dashboards")
     _load_datasources(root / "datasources", loki_url, result)
-    _load_alerting(root / "alerting", result)
+    _load_alerting(root / "alerting", result, [Path(p) for p in alerting_files])
     if dashboards is not None:
         _load_dashboard_dir(Path(dashboards), result)
     else:
@@ -405,9 +407,9 @@ def _datasource(ds, loki_url, result):
 
 # --- alerting (pkg/services/provisioning/alerting) ---
 
-def _load_alerting(directory, result):
+def _load_alerting(directory, result, extra=()):
     files = []
-    for path in _dir_files(directory):
+    for path in _dir_files(directory) + list(extra):
         if not path.is_file() or path.suffix not in (".yaml", ".yml", ".json"):
             # rulesConfigReader.readConfig refuses the whole directory then.
             raise ProvisioningError(f"{path}: file has invalid suffix '{path.name}' (.yaml,.yml,.json accepted)")
@@ -635,9 +637,9 @@ class _AlertingState:
         name = mt.raw("name")  # definitions.MuteTimeInterval: plain strings, not interpolated
         if not isinstance(name, str) or not name.strip():
             raise ProvisioningError(f"{mt.here()}: a mute timing needs a name")
-        intervals = mt.list("time_intervals")
-        for k, interval in enumerate(intervals):
-            _Fields(mt.path, f"{mt.where}.time_intervals[{k}]", interval, TIME_INTERVAL_KEYS)
+        intervals = [_time_interval(_Fields(mt.path, f"{mt.where}.time_intervals[{k}]", interval, TIME_INTERVAL_KEYS,
+                                            interp=False))
+                     for k, interval in enumerate(mt.list("time_intervals"))]
         entry = {"name": name, "time_intervals": intervals}
         self.result.mute_times = [m for m in self.result.mute_times if m["name"] != name] + [entry]
 
@@ -694,6 +696,94 @@ class _AlertingState:
             if settings and settings["receiver"] not in names:
                 raise ProvisioningError(f"rule {rule['uid']}: notification_settings: receiver "
                                         f"{settings['receiver']!r} does not exist")
+
+
+WEEKDAY_NAMES = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+               "november", "december")
+CLOCK_TIME = re.compile(r"^((([01][0-9])|(2[0-3])):[0-5][0-9])$|(^24:00$)")
+
+
+def _time_interval(f):
+    """One time interval of a mute timing, decoded as Alertmanager's timeinterval package does (its
+    UnmarshalYAML methods and their messages; a failure stops provisioning) and given back as its JSON
+    marshalling does: times "HH:MM", weekdays by name, the other ranges by number ("1:5" or "3")."""
+    out = {}
+    times = []
+    for item in f.list("times"):
+        item = item if isinstance(item, dict) else {}
+        start, end = str(item.get("start_time") or ""), str(item.get("end_time") or "")
+        if not start or not end:
+            raise ProvisioningError(f"{f.here('times')}: both start and end times must be provided")
+        minutes = []
+        for text in (start, end):
+            if not CLOCK_TIME.match(text):
+                raise ProvisioningError(f"{f.here('times')}: couldn't parse timestamp {text}, invalid format")
+            minutes.append(int(text[:2]) * 60 + int(text[3:]))
+        if minutes[0] >= minutes[1]:
+            raise ProvisioningError(f"{f.here('times')}: start time cannot be equal or greater than end time")
+        times.append({"start_time": start, "end_time": end})
+    if times:
+        out["times"] = times
+    for key, member, named in (("weekdays", _weekday_member, True), ("days_of_month", _int_member, False),
+                               ("months", _month_member, False), ("years", _int_member, False)):
+        ranges = []
+        for value in f.list(key):
+            text = str(value).lower()
+            parts = text.split(":")
+            if len(parts) > 2:
+                raise ProvisioningError(f"{f.here(key)}: couldn't parse range {text}, invalid format")
+            begin, end = (member(p, f.here(key)) for p in (parts[0], parts[-1]))
+            _check_range(key, begin, end, text, f.here(key))
+            shown = (WEEKDAY_NAMES[begin], WEEKDAY_NAMES[end]) if named else (str(begin), str(end))
+            ranges.append(shown[0] if begin == end else f"{shown[0]}:{shown[1]}")
+        if ranges:
+            out[key] = ranges
+    if f.str("location"):
+        try:
+            ZoneInfo(f.str("location"))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ProvisioningError(f"{f.here('location')}: unknown time zone {f.str('location')}") from None
+        out["location"] = f.str("location")
+    return out
+
+
+def _weekday_member(text, where):
+    if text not in WEEKDAY_NAMES:
+        raise ProvisioningError(f"{where}: {text} is not a valid weekday")
+    return WEEKDAY_NAMES.index(text)
+
+
+def _month_member(text, where):
+    if text in MONTH_NAMES:
+        return MONTH_NAMES.index(text) + 1
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ProvisioningError(f"{where}: {text} is not a valid month")
+    return int(text)
+
+
+def _int_member(text, where):
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
+        raise ProvisioningError(f'{where}: strconv.Atoi: parsing "{text}": invalid syntax')
+    return int(text)
+
+
+def _check_range(key, begin, end, text, where):
+    if key == "weekdays" and begin > end:
+        raise ProvisioningError(f"{where}: start day cannot be before end day")
+    if key == "days_of_month":
+        for day in (begin, end):
+            if day == 0 or not -31 <= day <= 31:
+                raise ProvisioningError(f"{where}: {day} is not a valid day of the month: out of range")
+        if begin < 0 < end:
+            raise ProvisioningError(f"{where}: end day must be negative if start day is negative")
+        if (28 + begin if begin < 0 else begin) > (28 + end if end < 0 else end):
+            raise ProvisioningError(f"{where}: end day {end} is always before start day {begin}")
+    if key == "months" and begin > end:
+        raise ProvisioningError(f"{where}: end month {MONTH_NAMES[end - 1] if 1 <= end <= 12 else end} is before "
+                                f"start month {MONTH_NAMES[begin - 1] if 1 <= begin <= 12 else begin}")
+    if key == "years" and begin > end:
+        raise ProvisioningError(f"{where}: end year {end} is before start year {begin}")
 
 
 def _stored_template(name, content):

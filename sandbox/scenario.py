@@ -5,7 +5,10 @@ the templates (scenarios/templates.yml) hold the lines the backend prints, byte
 for byte. A scenario also names the Grafana configuration it runs with: a
 provisioning directory under sandbox/provisioning/ (default escashop) and,
 optionally, a directory of dashboard JSON files there that replaces the
-provisioning directory's dashboards; `grafana_root_url` is that Grafana's [server] root_url.
+provisioning directory's dashboards; `grafana_alerting` lists alerting files under
+sandbox/provisioning/patches/ that Grafana reads after the directory's own (as if they sorted last
+in its alerting/ folder; a later `policies` replaces the tree), so a defect is a small file, not a
+copy of the directory; `grafana_root_url` is that Grafana's [server] root_url.
 `loki_config` is a mapping merged over the sandbox's Loki configuration
 (sandbox.loki_config: Loki's defaults and EscaShop's file), which the emulated
 Loki then enforces and prints at GET /config. `promtail_jobs` and `promtail_files` are Promtail's
@@ -40,7 +43,8 @@ PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
 DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
-                 "nights", "templates", "vars", "grafana_provisioning", "dashboards", "grafana_root_url",
+                 "nights", "templates", "vars", "grafana_provisioning", "grafana_alerting", "dashboards",
+                 "grafana_root_url",
                  "loki_config", "promtail_jobs", "promtail_files", "ship_drop", "ship_duplicate"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
@@ -84,6 +88,7 @@ def load(name):
         requests=library["requests"],
         grafana_provisioning=_provisioning_dir(path, "grafana_provisioning",
                                                data.get("grafana_provisioning", DEFAULT_PROVISIONING)),
+        grafana_alerting=tuple(_patch_file(path, name) for name in data.get("grafana_alerting") or ()),
         dashboards=(_provisioning_dir(path, "dashboards", data["dashboards"])
                     if data.get("dashboards") is not None else None),
         grafana_root_url=_root_url(path, data.get("grafana_root_url")),
@@ -112,6 +117,16 @@ def _provisioning_dir(path, key, name):
     if not directory.is_dir():
         raise ScenarioError(f"{path}: {key}: no directory {directory}")
     return directory
+
+
+def _patch_file(path, name):
+    """An alerting file under sandbox/provisioning/patches/, named relative to it."""
+    patches = PROVISIONING_DIR / "patches"
+    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise ScenarioError(f"{path}: grafana_alerting must name files under {patches}, not {name!r}")
+    if not (patches / name).is_file():
+        raise ScenarioError(f"{path}: grafana_alerting: no file {patches / name}")
+    return patches / name
 
 
 def _root_url(path, value):
@@ -170,6 +185,7 @@ class Scenario:
     access_log: str
     requests: list
     grafana_provisioning: Path = PROVISIONING_DIR / DEFAULT_PROVISIONING
+    grafana_alerting: tuple = ()  # alerting files read after the provisioning directory's own
     dashboards: Path = None  # None: the provisioning directory's own dashboards
     grafana_root_url: str = None  # None: the CLI's default
     loki_overrides: dict = None  # the scenario's loki_config mapping, as written

@@ -197,6 +197,14 @@ class GrafanaClient(HttpClient):
     def policies(self):
         return self._object("/api/v1/provisioning/policies", "receiver")
 
+    def mute_timings(self):
+        """[{name, time_intervals}] (alerting provisioning API, GET /api/v1/provisioning/mute-timings)."""
+        response = self.request("GET", "/api/v1/provisioning/mute-timings")
+        body = self.parse_json(response)
+        if not isinstance(body, list):
+            raise self.shape_error(response, "not a list of mute timings")
+        return body
+
     def rule_states(self):
         """GET /api/prometheus/grafana/api/v1/rules, flattened to one RuleState per rule."""
         response = self.request("GET", "/api/prometheus/grafana/api/v1/rules")

@@ -100,6 +100,11 @@ def test_a_ledger_that_disagrees_with_loki_fails_the_streak(tmp_path):
      ["test_all_monitoring_systems_operational"]),
     ("restart-in-window", "test_no_critical_production_issues",
      "1 start-up(s) of escashop-backend-prod in the week (Loki)", []),
+    # Issue 12: routed to on-call on paper, muted 23:00-06:00 Manila; the route check fails on Day 7 too.
+    ("route-muted-at-midnight", "test_team_response_procedures_validated",
+     "midnight_errors_001: midnight-critical is silenced by mute timing 'quiet-hours' (23:00–24:00, 00:00–06:00 "
+     f"Asia/Manila) after the reset on {WEEK_START} (from 00:00, 30 of 30 min)",
+     ["test_all_monitoring_systems_operational"]),
 ])
 def test_a_defect_of_the_week_fails_its_criterion(tmp_path, scenario, criterion, fragment, also):
     out = week(tmp_path, scenario, f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")

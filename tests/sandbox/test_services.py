@@ -1,5 +1,6 @@
 """Fast tests of the sandbox's Grafana, Promtail, backend, scenarios and CLI."""
 
+import re
 import shutil
 import socket
 import subprocess
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+import yaml
 
 from sandbox import backend, grafana, promtail, scenario
 from sandbox.httpserver import App, json_response, text
@@ -124,6 +126,52 @@ def test_policies_keep_both_matcher_forms(quiet_grafana):
                         "object_matchers": [["severity", "=", "critical"], ["process", "=", "midnight_reset"]],
                         "group_wait": "0s", "repeat_interval": "30m"}
     assert devops == {"receiver": "devops-team", "matchers": ['team="devops"']}
+
+
+PATCHES = ROOT / "sandbox" / "provisioning" / "patches"
+
+
+def test_mute_timings_come_back_as_alertmanager_marshals_them(serve):
+    loki = serve(fake_loki(lambda query: vector()))
+    provisioning = grafana.load(PROVISIONING, loki, alerting_files=[PATCHES / "route-muted-at-midnight.yml"])
+    url = serve(grafana.make_app(grafana.Grafana(provisioning, USER, PASSWORD, TOKEN)))
+    timings = requests.get(url + "/api/v1/provisioning/mute-timings", auth=CREDENTIALS).json()
+    assert timings == [{"name": "quiet-hours", "provenance": "file", "time_intervals": [
+        {"times": [{"start_time": "23:00", "end_time": "24:00"}, {"start_time": "00:00", "end_time": "06:00"}],
+         "location": "Asia/Manila"}]}]
+    critical = requests.get(url + "/api/v1/provisioning/policies", auth=CREDENTIALS).json()["routes"][0]
+    assert critical["mute_time_intervals"] == ["quiet-hours"]
+    assert requests.get(url + "/api/v1/provisioning/mute-timings/quiet-hours", auth=CREDENTIALS).status_code == 501
+
+
+@pytest.mark.parametrize("interval, message", [
+    ({"times": [{"start_time": "23:00", "end_time": "06:00"}]}, "start time cannot be equal or greater than end time"),
+    ({"times": [{"start_time": "7:00", "end_time": "08:00"}]}, "couldn't parse timestamp 7:00, invalid format"),
+    ({"weekdays": ["friday:monday"]}, "start day cannot be before end day"),
+    ({"weekdays": ["funday"]}, "funday is not a valid weekday"),
+    ({"days_of_month": ["-3:5"]}, "end day must be negative if start day is negative"),
+    ({"months": ["december:january"]}, "end month january is before start month december"),
+    ({"location": "Asia/Nowhere"}, "unknown time zone Asia/Nowhere"),
+])
+def test_a_mute_timing_alertmanager_cannot_read_stops_provisioning(tmp_path, interval, message):
+    copy = tmp_path / "provisioning"
+    shutil.copytree(PROVISIONING, copy)
+    (copy / "alerting" / "mute.yml").write_text(yaml.safe_dump(
+        {"apiVersion": 1, "muteTimes": [{"orgId": 1, "name": "m", "time_intervals": [interval]}]}), encoding="utf-8")
+    with pytest.raises(grafana.ProvisioningError, match=re.escape(message)):
+        grafana.load(copy, "http://127.0.0.1:1")
+
+
+def test_mute_timing_ranges_are_given_back_normalised(tmp_path):
+    copy = tmp_path / "provisioning"
+    shutil.copytree(PROVISIONING, copy)
+    (copy / "alerting" / "mute.yml").write_text(yaml.safe_dump({"apiVersion": 1, "muteTimes": [
+        {"orgId": 1, "name": "m", "time_intervals": [{"weekdays": ["Monday:Friday", "sunday:sunday"],
+                                                      "months": ["may:august", "12"], "days_of_month": ["1:5"],
+                                                      "years": ["2026"]}]}]}), encoding="utf-8")
+    (interval,) = grafana.load(copy, "http://127.0.0.1:1").mute_times[0]["time_intervals"]
+    assert interval == {"weekdays": ["monday:friday", "sunday"], "days_of_month": ["1:5"], "months": ["5:8", "12"],
+                        "years": ["2026"]}
 
 
 def test_loader_names_the_file_and_the_key_it_does_not_understand(tmp_path):
@@ -390,7 +438,7 @@ def test_unknown_scenario_lists_the_available_ones():
     available = ("available: contact-placeholder, contact-wrong-grafana-link, dashboard-broken, daytime-failure, "
                  "failed-night, healthy, labels-unbounded, live-drop-lines, live-duplicate-start, "
                  "loki-retention-ignored, loki-short-retention, "
-                 "promtail-path-matches-nothing, restart-in-window, rule-invalid-query, "
+                 "promtail-path-matches-nothing, restart-in-window, route-muted-at-midnight, rule-invalid-query, "
                  "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, skipped-night")
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
