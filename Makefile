@@ -11,8 +11,15 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# The demo fills a copy of the stand-in EscaShop checkout (reports/escashop-repo) with the week, as a
+# team would with --update-doc. Both clocks are set to DEMO_NOW, the morning after Day 7 of the week the
+# stand-in document was written for (its action items fall due after it); DEMO_NOW= runs on the
+# machine's clock, where those due dates pass in time and the action-items criterion says so.
+DEMO_NOW ?= 2026-11-29T06:00:00+08:00
+DEMO_DOC := reports/escashop-repo/STEP8_LESSONS_LEARNED.md
 demo: $(VENV)/.installed
-	$(PY) -m pytest -m nightly --sandbox --week --signoff-doc=sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md
+	rm -rf reports/escashop-repo && mkdir -p reports && cp -RL sandbox/escashop-repo reports/escashop-repo
+	$(PY) -m pytest -m nightly --sandbox --week --update-doc=$(DEMO_DOC) $(if $(DEMO_NOW),--now=$(DEMO_NOW))
 
 smoke: $(VENV)/.installed
 	$(PY) -m pytest -m smoke

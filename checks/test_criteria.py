@@ -3,6 +3,7 @@ the ledger and the document itself. They run last (they read the nights this run
 `pytest -m criteria`, and with the nightly run from Day 7 on. They do not change a night's status."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,6 +21,7 @@ from opsverify.criteria import (
 from opsverify.evidence import require
 from opsverify.resetlog import count_query, gather, outcome, patterns, starts_on_time
 from opsverify.rules import AnalysisError, can_fire
+from opsverify.signoff import contradicted_figures, table_disagreements
 from opsverify.signoffdoc import (
     action_items,
     check_links,
@@ -256,8 +258,12 @@ def test_team_response_procedures_validated(alert_rules, receivers_of, deliverie
             "test notification to each")
 
 
-def test_documentation_complete_and_accessible(signoff_doc, alert_rules, settings, pytestconfig, evidence):
+def test_documentation_complete_and_accessible(signoff_doc, week_measured, alert_rules, settings, pytestconfig,
+                                               evidence):
     path, text = signoff_doc
+    # The document's own Week 1 table is the record a reader signs: it must say what the ledger says.
+    table = table_disagreements(text, week_measured[0])
+    evidence.add("Week 1 table against the ledger", table or "the same")
     # The site file's list, or else what the document links to under "Related Documentation".
     documents = settings.documents or tuple(target for _, target in document_links(text))
     problems = [f"missing: {m}" for m in missing_documents(documents, path.parent)]
@@ -265,6 +271,7 @@ def test_documentation_complete_and_accessible(signoff_doc, alert_rules, setting
     runbooks = {uid: str(rule.annotations.get("runbook_url", "")).strip() for uid, rule in alert_rules.items()
                 if uid in {s.uid for s in settings.rules}}
     problems += runbook_problems(runbooks, path.parent)
+    problems += [f"{path.name} Week 1 table: {t}" for t in table]
     links = sorted({u for u in runbooks.values() if u.startswith(("http://", "https://"))}
                    | {d for d in documents if d.startswith("http")})
     if pytestconfig.getoption("check_links"):
@@ -273,32 +280,39 @@ def test_documentation_complete_and_accessible(signoff_doc, alert_rules, setting
     else:
         evidence.add("links not opened", f"{len(links)} link(s); --check-links opens them")
     evidence.add("documents", {"base": str(path.parent), "listed": list(documents), "runbooks": runbooks})
-    require(not problems, "documentation", str(path.parent), "every listed document present and every rule "
-            "with a runbook", "; ".join(problems),
-            "write or link the missing documents (signoff.documents in the site file lists them) and add "
-            "runbook_url annotations to the rules")
+    require(not problems, "documentation", str(path.parent), "every listed document present, every rule "
+            "with a runbook, and the document's Week 1 table as the ledger has the week", "; ".join(problems),
+            "write or link the missing documents (signoff.documents in the site file lists them), add "
+            "runbook_url annotations to the rules, and fill the table with --update-doc=PATH")
 
 
-def test_lessons_learned_documented(signoff_doc, settings, evidence):
+def test_lessons_learned_documented(signoff_doc, week_measured, settings, evidence):
     path, text = signoff_doc
     problems = lessons_learned_problems(text, settings.lessons_sections)
+    # What the humans wrote about the week must not contradict what it measured.
+    contradicted = contradicted_figures(text, week_measured[1])
+    evidence.add("figures against the week's measures", contradicted or "none contradicted")
     evidence.add("sections read", list(settings.lessons_sections))
     evidence.add("still to write", problems[:200] or "nothing")
     by_section = {}
     for found in problems:
         section, _, where = found.partition(", ")
         by_section.setdefault(section, []).append(where)
-    require(not problems, "sign-off document", str(path), "the lessons-learned sections written, no placeholder "
-            "or empty bullet left", "; ".join(f"{section}: {len(gaps)} gap(s), first at {gaps[0]}" if gaps[0]
-                                              else section for section, gaps in by_section.items()),
-            "fill each section in (write 'None' where nothing happened) and run the criteria again")
+    saw = [f"{section}: {len(gaps)} gap(s), first at {gaps[0]}" if gaps[0] else section
+           for section, gaps in by_section.items()]
+    saw += [f"contradicted by the week: {c}" for c in contradicted]
+    require(not problems and not contradicted, "sign-off document", str(path), "the lessons-learned sections "
+            "written, no placeholder or empty bullet left, no figure the week's measures contradict",
+            "; ".join(saw), "fill each section in (write 'None' where nothing happened), correct the figures "
+            "the week contradicts (--update-doc fills the measured ones), and run the criteria again")
 
 
-def test_action_items_identified_and_prioritized(signoff_doc, evidence):
+def test_action_items_identified_and_prioritized(signoff_doc, now, settings, evidence):
     path, text = signoff_doc
-    found = action_items(text)
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    found = action_items(text, today)
     evidence.add("action items", [{"line": r.line, "priority": r.priority, "action": r.action, "owner": r.owner,
                                    "due": r.due} for r in found.rows])
     require(not found.problems, "sign-off document", str(path),
-            "action items with a priority, an owner and a due date", "; ".join(found.problems),
+            "action items with a priority, an owner and a due date not yet past", "; ".join(found.problems),
             "fill the 'Action Items for Implementation' table: one row per action, with who and by when")

@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from opsverify.status import SUCCESSFUL
+from opsverify.status import GLYPHS, PENDING, SUCCESSFUL
 from opsverify.week import markdown_table, table_cells
 
 # Mis-decoded glyphs of the seed copy and what they are.
@@ -139,6 +139,87 @@ def update_text(text, rows, metrics):
         if match and match.group(2) in values:
             lines[i] = f"{match.group(1)}{match.group(2)}{match.group(3)}{values[match.group(2)]}{match.group(5)}"
     return "".join(lines)
+
+
+# --- what the document says, against the week (the criteria read these; they write nothing) ---
+
+# A bound a sentence puts on the reset's duration: "under 4 seconds", "between 1.8 and 3.1 seconds".
+BOUND = re.compile(r"\b(?:under|below|less than|within|at most|no more than|between [0-9.]+ and)\s+"
+                   r"([0-9]+(?:\.[0-9]+)?)\s*(?:s|secs?|seconds?)\b", re.I)
+ABOUT_DURATION = re.compile(r"\breset\b.*\b(?:duration|completed|complete|took|ran|finished|stayed|lasted)\b|"
+                            r"\b(?:duration|completed|took|finished|stayed|lasted)\b.*\breset\b", re.I)
+METRIC = re.compile(r"^\s*- \*\*([^*]+):\*\* ?(.*?)\s*$")
+
+
+def _slack(figure):
+    """Half a unit of the figure's last written digit: "3.1" is 3.05..3.15."""
+    decimals = len(figure.partition(".")[2])
+    return 0.5 * 10 ** -decimals
+
+
+def table_disagreements(text, rows):
+    """Where the document's Week 1 table differs from `rows` (the ledger's week): a row missing, another
+    date, another status. A night not judged yet must read ⏳ (or nothing) there, never a result."""
+    lines = normalise_glyphs(text).splitlines()
+    found = {}
+    for number, line in enumerate(lines, start=1):
+        match = ROW.match(line)
+        if match:
+            found.setdefault(int(match.group(1)), (number, table_cells(line)))
+    if not found:
+        return ["no Week 1 table ('| Day | Date | Midnight Reset Status |')"]
+    problems = []
+    for row in rows:
+        if row.day not in found:
+            if row.status != PENDING:
+                problems.append(f"Day {row.day} ({row.date}) is not in the table")
+            continue
+        number, cells = found[row.day]
+        status = (cells[2] if len(cells) > 2 else "").strip()
+        written = next((s for s, glyph in GLYPHS.items() if status.startswith(glyph)), None)
+        if row.status == PENDING:
+            if written not in (None, PENDING):
+                problems.append(f"line {number}: Day {row.day} says {status!r} but the ledger has no judged night "
+                                f"{row.date}")
+            continue
+        date_cell = cells[1].strip() if len(cells) > 1 else ""
+        if date_cell != row.date.isoformat() or written != row.status:
+            problems.append(f"line {number}: Day {row.day} reads {date_cell or '(no date)'} {status or '(empty)'!r}, "
+                            f"the ledger {row.date} {GLYPHS[row.status]}")
+    return problems
+
+
+def contradicted_figures(text, metrics):
+    """The human's figures the week's measures contradict: the success-metric lines opsverify fills
+    (Successful Resets, Average Reset Duration) and every sentence that bounds the reset's duration."""
+    problems = []
+    for number, line in enumerate(normalise_glyphs(text).splitlines(), start=1):
+        if line.lstrip().startswith("|"):
+            continue  # tables (action items, the week) say what to do, not what happened
+        metric = METRIC.match(line)
+        label, value = (metric.group(1), metric.group(2)) if metric else ("", "")
+        if label == "Successful Resets":
+            stated = re.match(r"(\d+)\s*/\s*(\d+)", value)
+            if stated and (int(stated.group(1)), int(stated.group(2))) != (metrics.successful, metrics.nights):
+                problems.append(f"line {number}: Successful Resets {stated.group(0)}, the week measured "
+                                f"{metrics.successful}/{metrics.nights}")
+            continue
+        if label == "Average Reset Duration" and metrics.average_seconds is not None:
+            stated = re.match(r"([0-9]+(?:\.[0-9]+)?)", value)
+            if stated and abs(float(stated.group(1)) - metrics.average_seconds) > _slack(stated.group(1)):
+                problems.append(f"line {number}: Average Reset Duration {stated.group(1)} s, the week measured "
+                                f"{metrics.average_seconds:.2f} s")
+        if metrics.longest_seconds is None or not (ABOUT_DURATION.search(line) or label == "Average Reset Duration"):
+            continue
+        for bound in BOUND.finditer(line):  # a bound is strict; the longest as the report shows it (0.1 s)
+            if round(metrics.longest_seconds, 1) > float(bound.group(1)):
+                problems.append(f"line {number}: {bound.group(0)!r}, but the week's longest reset took "
+                                f"{metrics.longest_seconds:.1f} s")
+        longest = re.search(r"\blongest\s+([0-9]+(?:\.[0-9]+)?)\s*(?:s|secs?|seconds?)\b", line, re.I)
+        if longest and abs(float(longest.group(1)) - metrics.longest_seconds) > _slack(longest.group(1)):
+            problems.append(f"line {number}: longest {longest.group(1)} s, the week measured "
+                            f"{metrics.longest_seconds:.2f} s")
+    return problems
 
 
 def update_file(path, rows, metrics):

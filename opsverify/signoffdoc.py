@@ -294,18 +294,21 @@ def _column_indexes(header):
     return {field: next((names.index(n) for n in accepted if n in names), None) for field, accepted in COLUMNS.items()}
 
 
-def _is_date(text):
+def _date(text):
     for form in DATE_FORMATS:
         try:
-            datetime.strptime(text, form)
-            return True
+            return datetime.strptime(text, form).date()
         except ValueError:
             pass
-    return False
+    return None
 
 
-def _row_problems(item, references):
+DONE = re.compile(r"^\s*(✅|\[x\]|done|complete|completed|closed|resolved)", re.I)
+
+
+def _row_problems(item, references, today=None):
     problems = []
+    status = normalise_glyphs(item.status).strip()
     priority = item.priority.strip("*_ ")
     if not priority:
         problems.append(f"line {item.line}: priority is empty")
@@ -317,16 +320,20 @@ def _row_problems(item, references):
             problems.append(f"line {item.line}: {name} is empty")
         elif blanks or filler(value):
             problems.append(f"line {item.line}: {name} is a placeholder ({', '.join(blanks) or repr(filler(value))})")
-        elif name == "due date" and not _is_date(value.strip("*_ ")):
+        elif name == "due date" and _date(value.strip("*_ ")) is None:
             problems.append(f"line {item.line}: due date '{value}' is not a date "
                             "(write 2026-12-15, 15 Dec 2026 or Dec 15, 2026)")
+        elif name == "due date" and today and _date(value.strip("*_ ")) < today and not DONE.match(status):
+            problems.append(f"line {item.line}: still open ({status or 'no status'}) and past its due date "
+                            f"{value} (today is {today}): mark it done, or give it a new date")
     return problems
 
 
-def action_items(text):
+def action_items(text, today=None):
     """The rows of the table under "Action Items for Implementation" (columns found by the header's names)
     and what keeps each from being a committed action: a priority outside Critical/High/Medium/Low, an
-    empty or placeholder action, owner or due date, a due date that is not a date."""
+    empty or placeholder action, owner or due date, a due date that is not a date, and (given `today`)
+    an item not marked done whose due date has passed."""
     lines = _lines(text)
     section = _find_section(lines, ACTION_SECTION)
     if section is None:
@@ -351,7 +358,7 @@ def action_items(text):
         value = {name: cells[i] if i is not None and i < len(cells) else "" for name, i in columns.items()}
         item = ActionItem(line.number, **value)
         rows.append(item)
-        problems += _row_problems(item, references)
+        problems += _row_problems(item, references, today)
     if not rows:
         problems.append("no action items: add at least one row with priority, owner and due date")
     return ActionItems(tuple(rows), tuple(problems))

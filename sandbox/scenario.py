@@ -15,6 +15,7 @@ Loki then enforces and prints at GET /config. `promtail_jobs` and `promtail_file
 scrape jobs and the files inside its container (sandbox.promtail_config; default EscaShop's, as
 captures 26 and 27 show); the backend's lines reach Loki through the docker job that discovers
 `container`, with that job's `line_labels` added to each line's stream labels.
+`durations` maps a night's number to its reset's duration in milliseconds (else 1.5-2.5 s, seeded).
 `ship_drop` and `ship_duplicate` are lists of regular expressions for the live mode's shipping
 from the real container to Loki (python -m sandbox --docker --live): lines matching the first are
 not shipped (log-shipping loss), lines matching the second are shipped twice. A scenario with either
@@ -43,9 +44,9 @@ PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
 DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
-                 "nights", "templates", "vars", "grafana_provisioning", "grafana_alerting", "dashboards",
-                 "grafana_root_url",
-                 "loki_config", "promtail_jobs", "promtail_files", "ship_drop", "ship_duplicate"}
+                 "nights", "templates", "durations", "vars", "grafana_provisioning", "grafana_alerting",
+                 "dashboards", "grafana_root_url", "loki_config", "promtail_jobs", "promtail_files", "ship_drop",
+                 "ship_duplicate"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup", "drill"}
@@ -82,6 +83,7 @@ def load(name):
         nights=int(data["nights"]),
         plan=data["templates"],
         vars=data.get("vars") or {},
+        durations=_durations(path, data.get("durations")),
         recent_traffic_minutes=int(data.get("recent_traffic_minutes", 0)),
         templates=library["templates"],
         access_log=library["access_log"],
@@ -117,6 +119,16 @@ def _provisioning_dir(path, key, name):
     if not directory.is_dir():
         raise ScenarioError(f"{path}: {key}: no directory {directory}")
     return directory
+
+
+def _durations(path, value):
+    """{night number: milliseconds}: nights whose reset takes that long instead of the usual 1.5-2.5 s."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, int) and isinstance(v, int) and v > 0
+                                              for k, v in value.items()):
+        raise ScenarioError(f"{path}: durations must map night numbers to milliseconds, e.g. {{5: 720000}}")
+    return dict(value)
 
 
 def _patch_file(path, name):
@@ -185,6 +197,7 @@ class Scenario:
     access_log: str
     requests: list
     grafana_provisioning: Path = PROVISIONING_DIR / DEFAULT_PROVISIONING
+    durations: dict = field(default_factory=dict)  # night number -> the reset's milliseconds (else seeded)
     grafana_alerting: tuple = ()  # alerting files read after the provisioning directory's own
     dashboards: Path = None  # None: the provisioning directory's own dashboards
     grafana_root_url: str = None  # None: the CLI's default
@@ -288,7 +301,7 @@ class Scenario:
         lines = []  # (instant, stream, line, event)
         for number, night in enumerate(self.week(last_night), start=1):
             for template in self.plan.get(number, self.plan["default"]):
-                lines.extend(self._night_lines(template, night))
+                lines.extend(self._night_lines(template, night, number))
         for minute in range(self.recent_traffic_minutes, 0, -1):
             when = now - timedelta(minutes=minute)
             lines.append((when, "stdout", self.access_line(minute, when), None))
@@ -309,7 +322,8 @@ class Scenario:
         earlier, last = [], []
         for number, night in enumerate(week, start=1):
             for template in self.plan.get(number, self.plan["default"]):
-                (last if number == len(week) else earlier).extend(live_scenario._night_lines(template, night))
+                (last if number == len(week) else earlier).extend(live_scenario._night_lines(template, night,
+                                                                                             number))
         for minute in range(self.recent_traffic_minutes, 0, -1):
             when = now - timedelta(minutes=minute)
             earlier.append((when, "stdout", self.access_line(minute, when), None))
@@ -320,10 +334,11 @@ class Scenario:
         preload = Rendered(live_scenario, local.date(), earlier).streams()
         return live_scenario, rendered, preload, [(when, stream, line) for when, stream, line, _ in last]
 
-    def _night_lines(self, template, night):
+    def _night_lines(self, template, night, number):
         reset = self.reset_instant(night)
         rng = random.Random(f"{self.name}:{night.isoformat()}")
         duration = timedelta(milliseconds=rng.randint(*DURATION_MS))
+        duration = timedelta(milliseconds=self.durations.get(number, duration // timedelta(milliseconds=1)))
         values = {
             "date": night.isoformat(),
             "day_before": (night - timedelta(days=1)).isoformat(),

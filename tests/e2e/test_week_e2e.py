@@ -25,6 +25,14 @@ def week(tmp_path, scenario, *args):
     return Outputs(reports, result)
 
 
+def standin(tmp_path):
+    """--update-doc on a copy of the stand-in checkout, as `make demo` runs it (symlinks copied as files)."""
+    checkout = tmp_path / "escashop-repo"
+    if not checkout.exists():
+        shutil.copytree(CHECKOUT, checkout)
+    return f"--update-doc={checkout / 'STEP8_LESSONS_LEARNED.md'}"
+
+
 def criteria(out):
     return json.loads((out.reports / "ledger-sandbox.json").read_text(encoding="utf-8"))["week"]["criteria"]
 
@@ -65,14 +73,14 @@ def test_healthy_week_fills_seven_days_and_the_documents_decide_the_rest(tmp_pat
 
     # The checkout where the team filled the document and wrote what it lists: every criterion passes, and
     # the nights already recorded are not checked again.
-    again = week(tmp_path, "healthy", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    again = week(tmp_path, "healthy", standin(tmp_path))
     assert again.result.returncode == 0, again.result.stdout[-3000:]
     assert {c["outcome"] for c in criteria(again).values()} == {"passed"}, criteria(again)
     assert "from Loki's history" not in again.result.stdout
 
 
 def test_failed_night_breaks_the_week(tmp_path):
-    out = week(tmp_path, "failed-night", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    out = week(tmp_path, "failed-night", standin(tmp_path))
     found = criteria(out)
     assert found["test_seven_consecutive_successful_resets"]["outcome"] == "failed"
     assert "6 consecutive" in found["test_seven_consecutive_successful_resets"]["reason"]
@@ -87,7 +95,7 @@ def test_a_ledger_that_disagrees_with_loki_fails_the_streak(tmp_path):
     reports.mkdir()
     record = {"night": day(-4), "day": 3, "status": "failed", "issues": ["typed by hand"], "reset": "failed"}
     (reports / "ledger-sandbox.json").write_text(json.dumps({"format": 1, "nights": {day(-4): record}}))
-    out = week(tmp_path, "healthy", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    out = week(tmp_path, "healthy", standin(tmp_path))
     reason = criteria(out)["test_seven_consecutive_successful_resets"]["reason"]
     assert f"Day 3 ({day(-4)}): the ledger recorded the reset as failed, Loki shows it succeeded" in reason
     assert out.ledger[day(-4)]["issues"] == ["typed by hand"]  # a night with a record is not re-checked
@@ -107,7 +115,7 @@ def test_a_ledger_that_disagrees_with_loki_fails_the_streak(tmp_path):
      ["test_all_monitoring_systems_operational"]),
 ])
 def test_a_defect_of_the_week_fails_its_criterion(tmp_path, scenario, criterion, fragment, also):
-    out = week(tmp_path, scenario, f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    out = week(tmp_path, scenario, standin(tmp_path))
     found = criteria(out)
     assert fragment in found[criterion]["reason"]
     assert sorted(name for name, c in found.items() if c["outcome"] != "passed") == sorted([criterion, *also])
@@ -177,6 +185,7 @@ def test_a_hollow_document_fails_the_document_criteria(tmp_path):
     text = text.replace("- Loki labels per container made it quick to isolate the escashop-backend-prod scheduler "
                         "lines.", "- **Labels:** N/A")
     text = text.replace("| DevOps Team | 2026-12-15 |", "| TBD | 2026-12-15 |")
+    text = text.replace("| Backend Team | 2026-12-22 |", "| Backend Team | 2020-01-01 |")  # still ⏳
     doc.write_text(text, encoding="utf-8")
     (checkout / "backend" / "scripts" / "midnight-reset-monitor.sh").write_text("")
     (checkout / "backend" / "PRODUCTION_ROLLOUT_EXECUTION_GUIDE.md").write_text("# Production Rollout Guide\n\n")
@@ -191,12 +200,14 @@ def test_a_hollow_document_fails_the_document_criteria(tmp_path):
         found["test_documentation_complete_and_accessible"]["reason"]
     assert "Technical Insights: 2 gap(s), first at line 106: 'TBD'" in found["test_lessons_learned_documented"]["reason"]
     assert "owner is a placeholder ('TBD')" in found["test_action_items_identified_and_prioritized"]["reason"]
+    assert f"still open (⏳) and past its due date 2020-01-01 (today is {NIGHT})" in \
+        found["test_action_items_identified_and_prioritized"]["reason"]
 
 
 def test_a_failure_in_the_day_fails_no_critical_issues_even_without_state_history(tmp_path):
     """Issue 12: a reset run by hand at 14:00 on Day 3 fails; no night's window sees it, and the sandbox's
     Grafana keeps no state history. Loki, asked about the whole week, does."""
-    out = week(tmp_path, "daytime-failure", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}")
+    out = week(tmp_path, "daytime-failure", standin(tmp_path))
     assert [out.week_row(d)[2].split(" from")[0] for d in range(1, 8)] == ["✅ Successful"] * 7
     found = criteria(out)["test_no_critical_production_issues"]
     assert found["outcome"] == "failed"
@@ -237,9 +248,27 @@ def test_a_failed_night_edited_to_passed_in_the_ledger_does_not_count(tmp_path):
 def test_an_incident_at_midnight_cannot_be_excused_as_a_drill(tmp_path):
     """Issue 12: the failed night's reset time listed as an alert drill."""
     reset = f"{NIGHT}T00:00:00+08:00"
-    out = week(tmp_path, "failed-night", f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}",
-               "--set", f"alert_drills={reset}")
+    out = week(tmp_path, "failed-night", standin(tmp_path), "--set", f"alert_drills={reset}")
     issues = criteria(out)["test_no_critical_production_issues"]
     assert issues["outcome"] == "failed"
     assert f"the drill at {NIGHT} 00:00 PST lies in the window of the night {NIGHT}: a night's reset is no drill" \
         in issues["reason"], issues["reason"]
+
+
+def test_the_documents_own_statements_are_held_against_the_week(tmp_path):
+    """Issue 12: the stand-in document says every reset took under 4 seconds; Day 5's took 720 s. And the
+    same document read as the template left its Week 1 table ([TO BE FILLED] ⏳) does not pass either."""
+    out = week(tmp_path, "slow-reset", standin(tmp_path))
+    lessons = criteria(out)["test_lessons_learned_documented"]
+    assert lessons["outcome"] == "failed"
+    assert "line 79: 'under 4 seconds', but the week's longest reset took 720.0 s" in lessons["reason"], lessons
+    assert "Average Reset Duration" not in lessons["reason"]  # --update-doc wrote the measured one
+    result = nightly(out.reports, "--sandbox=slow-reset", f"--night={NIGHT}",
+                     f"--signoff-doc={CHECKOUT / 'STEP8_LESSONS_LEARNED.md'}", "-k", "documentation or lessons",
+                     marks="criteria")
+    found = criteria(Outputs(out.reports, result))
+    table = found["test_documentation_complete_and_accessible"]["reason"]
+    assert f"Week 1 table: line 39: Day 1 reads [TO BE FILLED] '⏳ Pending', the ledger {WEEK_START} ✅" in table
+    assert f"line 43: Day 5 reads [TO BE FILLED] '⏳ Pending', the ledger {day(-2)} ⚠️" in table
+    assert "line 59: Average Reset Duration 2.4 s, the week measured" in \
+        found["test_lessons_learned_documented"]["reason"]

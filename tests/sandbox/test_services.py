@@ -439,7 +439,8 @@ def test_unknown_scenario_lists_the_available_ones():
                  "failed-night, healthy, labels-unbounded, live-drop-lines, live-duplicate-start, "
                  "loki-retention-ignored, loki-short-retention, "
                  "promtail-path-matches-nothing, restart-in-window, route-muted-at-midnight, rule-invalid-query, "
-                 "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, skipped-night")
+                 "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, skipped-night, "
+                 "slow-reset")
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.signoff import SignoffError, normalise_glyphs, update_file, update_text, week_metrics
+from opsverify.signoff import (SignoffError, contradicted_figures, normalise_glyphs, table_disagreements, update_file,
+                               update_text, week_metrics)
 from opsverify.week import NightRecord, week_rows
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "signoff-seed.md"
@@ -163,3 +164,36 @@ def test_a_read_only_document_is_refused_and_left_alone(tmp_path):
     with pytest.raises(SignoffError, match=r"read-only \(mode -r--r--r--\); make it writable, or drop --update-doc"):
         update_file(doc, rows, metrics)
     assert doc.read_bytes() == SEED.read_bytes() and doc.stat().st_mode & 0o777 == 0o444
+
+
+# --- what the document says, against the week ---
+
+def test_the_tables_of_a_filled_document_and_of_the_seed_against_the_ledger(tmp_path):
+    doc, rows, metrics = filled(tmp_path)
+    seed = SEED.read_text(encoding="utf-8")
+    problems = table_disagreements(seed, rows)
+    assert len(problems) == 7 and problems[2].endswith("Day 3 reads [TO BE FILLED] '⏳ Pending', the ledger "
+                                                       "2026-11-25 ⚠️")
+    update_file(doc, rows, metrics)
+    assert table_disagreements(doc.read_text(encoding="utf-8"), rows) == []
+    # A human turning Day 3 green, or writing a result for a night nobody judged, is a disagreement.
+    greener = doc.read_text(encoding="utf-8").replace("| ⚠️ Successful with warnings |", "| ✅ Successful |")
+    assert table_disagreements(greener, rows)[0].endswith("Day 3 reads 2026-11-25 '✅ Successful', the ledger "
+                                                          "2026-11-25 ⚠️")
+    early = week_rows({k: v for k, v in records().items() if k < "2026-11-29"}, START)
+    assert table_disagreements(doc.read_text(encoding="utf-8"), early) == [
+        "line 45: Day 7 says '✅ Successful' but the ledger has no judged night 2026-11-29"]
+
+
+def test_figures_the_week_contradicts():
+    metrics = week_metrics(records(), week_rows(records(), START))  # 1.6 .. 2.2 s, average 1.9 s
+    text = ("## Monitoring Results\n- **Successful Resets:** 6/7\n- **Average Reset Duration:** 1.9 seconds "
+            "(longest 2.2 s)\n\n## Technical Insights\n- Every reset completed in under 2 seconds.\n"
+            "- Reset duration stayed between 1.5 and 2.2 seconds.\n"
+            "- Promtail delayed the reset log lines by up to 40 seconds.\n"
+            "| High | Make the reset complete within 1 second | Team | 2026-12-15 | |\n")
+    assert contradicted_figures(text, metrics) == [
+        "line 2: Successful Resets 6/7, the week measured 7/7",
+        "line 6: 'under 2 seconds', but the week's longest reset took 2.2 s"]
+    assert contradicted_figures(text.replace("1.9 seconds", "2.4 seconds"), metrics)[1] == \
+        "line 3: Average Reset Duration 2.4 s, the week measured 1.90 s"

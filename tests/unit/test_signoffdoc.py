@@ -2,6 +2,7 @@
 
 import re
 import socket
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,8 @@ def fragments(text):
     return [p.text for p in placeholders(text)]
 
 
-def actions(*rows):
-    return action_items("## Action Items for Implementation\n\n" + TABLE + "".join(f"{row}\n" for row in rows))
+def actions(*rows, today=None):
+    return action_items("## Action Items for Implementation\n\n" + TABLE + "".join(f"{row}\n" for row in rows), today)
 
 
 # --- the seed: every required section is unfilled ---
@@ -204,6 +205,15 @@ def test_a_filled_row_is_accepted_in_every_date_format():
                     "| Critical | Page on failure | On-call | Dec 15, 2026 | |")
     assert found.problems == ()
     assert len(found.rows) == 4
+
+
+def test_an_open_item_past_its_due_date_is_not_a_committed_action():
+    found = actions(f"| High | Tune Promtail | DevOps Team | 2020-01-01 | {PENDING} |",
+                    "| High | Add the panel | DevOps Team | 2020-01-01 | ✅ Done |",
+                    "| Low | Export | Ops | 2026-12-15 | |", today=date(2026, 11, 29))
+    assert found.problems == ("line 5: still open (⏳) and past its due date 2020-01-01 (today is 2026-11-29): mark "
+                              "it done, or give it a new date",)
+    assert actions(f"| High | Tune Promtail | DevOps Team | 2020-01-01 | {PENDING} |").problems == ()  # no today
 
 
 def test_columns_are_found_by_the_header():
