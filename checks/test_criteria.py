@@ -11,8 +11,11 @@ from opsverify.criteria import (
     RESET_RAN,
     alerting_spans,
     disagreements,
-    drills_in_nights,
-    failures_outside,
+    DRILL_LABEL,
+    any_of,
+    drill_confirmed,
+    drill_selectors,
+    failures_in,
     outside,
     reaches,
     response_minutes,
@@ -43,16 +46,8 @@ def _day(run, night_date):
     return (night_date - run.week_start).days + 1
 
 
-def _drill_window(settings, at):
-    """A drill is searched like a night, around the moment it began."""
-    return (at - timedelta(minutes=settings.window_before_minutes),
-            at + timedelta(minutes=settings.window_after_minutes))
-
-
-def _drills(settings, week_nights):
-    """The site's drill times that are drills: not inside a night's window (that is the night itself)."""
-    refused = {at for at, _ in drills_in_nights(settings.alert_drills, week_nights)}
-    return [at for at in settings.alert_drills if at not in refused]
+def _drill_name(run, verdict):
+    return f"the drill at {run.night.stamp(verdict.drill.at.timestamp())} ({verdict.drill.owner or 'no owner'})"
 
 
 def _in_week(records, run):
@@ -102,7 +97,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
 
 
 def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_of, week_records, replay_rule,
-                                          alert_history, week_nights, run, settings, evidence):
+                                          alert_history, drills, run, settings, evidence):
     problems, shown = [], {}
     week = _in_week(week_records, run)
     for spec in settings.rules:
@@ -125,33 +120,49 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
         fired = [f"replay of the night {night}" for night, rec in sorted(week.items())
                  if rec.alerts.get(spec.uid, {}).get("classification") == "true positive"]
         notes = []
-        for at in _drills(settings, week_nights):
-            try:
-                if replay_rule(rule, *_drill_window(settings, at)).notified:
-                    fired.append(f"the drill at {run.night.stamp(at.timestamp())}")
-            except AnalysisError as exc:
-                notes.append(f"the drill at {run.night.stamp(at.timestamp())} could not be replayed: {exc}")
         transitions, note = alert_history(spec.uid)
+        # A drill shows the rule fires when its replay over the drill's own lines notifies and, where Grafana
+        # keeps state history, Grafana itself went Alerting then.
+        for verdict in (d for d in drills if d.counts):
+            name = _drill_name(run, verdict)
+            try:
+                notified = replay_rule(rule, verdict.start, verdict.end).notified
+            except AnalysisError as exc:
+                notes.append(f"{name} could not be replayed: {exc}")
+                continue
+            confirmed = drill_confirmed(verdict.window, transitions, alert_history.end.timestamp())
+            if notified and confirmed is False:
+                notes.append(f"{name}: the replay fires, but Grafana's state history shows no Alerting then")
+            elif notified:
+                fired.append(name + ("" if confirmed else " (unconfirmed: no state history to confirm it)"))
         fired += [f"Alerting at {run.night.stamp(start)} in Grafana's state history" for start, _ in
                   alerting_spans(transitions or [], until=alert_history.end.timestamp())][:3]
         notes += [note] if note else []
         shown[spec.uid] = {"configured problems": configured, "shown to fire by": fired, "notes": notes}
         if not fired:
             problems.append(f"{spec.uid}: never shown to fire (no true positive in the week's replays, no drill "
-                            f"in which it fired, {note or 'no Alerting in the state history'})")
+                            f"in which it fired, {note or 'no Alerting in the state history'})"
+                            + "".join(f"; {n}" for n in notes if n != note))
+    if any("never shown to fire" in p for p in problems):  # why the site file's drills did not show it, once
+        problems += [f"{_drill_name(run, d)} does not count: {'; '.join(d.problems)}" for d in drills
+                     if not d.counts]
     evidence.add("rules", shown)
-    evidence.add("drills (UTC)", [a.isoformat() for a in settings.alert_drills] or "none in the site file")
+    evidence.add("drills", [{"at": d.drill.at.isoformat(), "owner": d.drill.owner, "drill lines": d.own_lines,
+                             "other failure lines": d.real_lines, "not counted because": list(d.problems)}
+                            for d in drills] or "none in the site file")
     require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
             "every rule the runbook promises configured as promised and seen firing when it should",
             "; ".join(problems),
-            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (make "
-            "the reset fail on purpose outside business hours) and list its time under grafana.alert_drills")
+            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (push "
+            f"the reset's failure lines labelled {DRILL_LABEL}, outside the nights) and list its time and owner "
+            "under grafana.alert_drills")
 
 
-def test_no_critical_production_issues(week_records, alert_history, loki, week_nights, run, settings, evidence):
-    problems = [f"the drill at {run.night.stamp(at.timestamp())} lies in the window of the night {night.date}: a "
-                f"night's reset is no drill, and what failed there is an incident"
-                for at, night in drills_in_nights(settings.alert_drills, week_nights)]
+def test_no_critical_production_issues(week_records, alert_history, loki, drills, week_nights, run, settings,
+                                       evidence):
+    # A drill that excuses a real failure (in a night's window, or failure lines without the drill label)
+    # is named: what it would have excused is an incident.
+    problems = [f"{_drill_name(run, d)} is no drill: {'; '.join(d.problems)}" for d in drills if d.excuses_incident]
     rows = [r for r in week_rows(week_records, run.week_start) if r.date <= run.night.date]
     problems += [f"Day {r.day} ({r.date.isoformat()}) failed: {'; '.join(r.issues[:2])}" for r in rows
                  if r.status == FAILED]
@@ -162,25 +173,25 @@ def test_no_critical_production_issues(week_records, alert_history, loki, week_n
         problems += [f"{uid} fired on the night {night} (replay: {rec.alerts[uid]['classification']})"
                      for uid in critical if rec.alerts.get(uid, {}).get("classification") in NOTIFIED]
     week_start = week_nights[0].window_start
-    drills = [tuple(t.timestamp() for t in _drill_window(settings, at)) for at in _drills(settings, week_nights)]
+    excused = [d.window for d in drills if d.counts]
     notes = {}
     for uid in critical:
         transitions, notes[uid] = alert_history(uid)
-        fired = [s for s, _ in outside(alerting_spans(transitions or [], alert_history.end.timestamp()), drills)
+        fired = [s for s, _ in outside(alerting_spans(transitions or [], alert_history.end.timestamp()), excused)
                  if s >= week_start.timestamp()]
         problems += [f"{uid} fired at {run.night.stamp(s)} (Grafana's state history)" for s in fired]
     end = week_nights[-1].window_end
     # Failure lines at any hour of the week, not only in the nights' windows (a reset run by hand at 14:00):
-    # one count per hour, on Loki's side; what a drill explains is left out.
-    failed = "|".join(f"(?:{p})" for p in (settings.pattern_failed, settings.pattern_recovery_failed))
-    hourly = count_query(settings.selector, failed, bucket_seconds=HOUR)
+    # one count per hour, on Loki's side, of every line but a drill's (labelled).
+    failed = any_of(settings.pattern_failed, settings.pattern_recovery_failed)
+    hourly = count_query(drill_selectors(settings.selector)[1], failed, bucket_seconds=HOUR)
     points = [(ts, n) for series in loki.query_range(hourly, start=week_start + timedelta(seconds=HOUR), end=end,
                                                      step=HOUR).items for ts, n in series.points]
-    daytime = failures_outside(points, drills, HOUR)
+    daytime = failures_in(points, HOUR)
     problems += [f"{n} failure line(s) between {run.night.stamp(s)} and {run.night.clock(e)} (Loki)"
                  for s, e, n in daytime]
     evidence.add("failure lines in the week", {"query": hourly, "step_seconds": HOUR,
-                                               "outside drills": [[s, e, n] for s, e, n in daytime]})
+                                               "hours with failure lines": [[s, e, n] for s, e, n in daytime]})
     seconds = int((end - week_start).total_seconds())
     query = count_query(settings.selector, settings.pattern_startup, bucket_seconds=seconds)
     found = loki.query(query, at=end)

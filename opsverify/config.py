@@ -71,6 +71,13 @@ class RuleSpec:
     fires_on: tuple = ("failed", "missing")  # the night outcomes it exists to report
 
 
+@dataclass(frozen=True, order=True)
+class Drill:
+    """An alert drill the site file lists: when it began (UTC) and who ran it."""
+    at: datetime
+    owner: str = ""
+
+
 @dataclass(frozen=True)
 class ReceiverSpec:
     name: str
@@ -280,14 +287,31 @@ def _instant(value):
     return moment.astimezone(timezone.utc)
 
 
-def _instants(value):
-    if isinstance(value, str):  # the environment: comma-separated
-        value = [v for v in value.split(",") if v.strip()]
+def _drills(value):
+    """Each drill as {at, owner}; the environment's form is comma-separated "<at> <owner>". A bare time is
+    read (owner empty) so that the criteria can say what it lacks rather than the run stopping."""
+    if isinstance(value, str):
+        value = [dict(zip(("at", "owner"), v.strip().split(None, 1))) for v in value.split(",") if v.strip()]
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise ValueError("is not a list of dates and times such as 2026-11-21T14:00+08:00")
-    return tuple(sorted(_instant(v) for v in value))
+        raise ValueError("is not a list of drills such as [{at: 2026-11-21T14:00+08:00, owner: Jane Cruz}]")
+    drills = []
+    for item in value:
+        item = item if isinstance(item, dict) else {"at": item}
+        if not set(item) <= {"at", "owner"} or "at" not in item:
+            raise ValueError(f"a drill has the keys at and owner, not {_shown(', '.join(map(str, item)))}")
+        owner = item.get("owner")
+        if owner is not None and not isinstance(owner, str):
+            raise ValueError(f"a drill's owner is a name, not {_shown(owner)}")
+        drills.append(Drill(_instant(item["at"]), _owner(owner or "")))
+    return tuple(sorted(drills))
+
+
+def _owner(text):
+    if any(ord(c) < 32 or ord(c) == 127 for c in text) or len(text) > 200:
+        raise ValueError("a drill's owner must be one line of at most 200 characters")
+    return text.strip()
 
 
 def _receivers(value):
@@ -342,7 +366,7 @@ FIELDS = (
     Field("receivers", ("grafana", "receivers"), _receivers),
     Field("on_call", ("grafana", "on_call"), _names_or_empty),
     Field("escalation", ("grafana", "escalation"), _names_or_empty),
-    Field("alert_drills", ("grafana", "alert_drills"), _instants),
+    Field("alert_drills", ("grafana", "alert_drills"), _drills),
     Field("loki_url", ("loki", "url"), _url, "--loki-url"),
     Field("log_selector", ("loki", "selector"), _selector),
     Field("max_label_values", ("loki", "max_label_values"), _int),

@@ -1,5 +1,9 @@
 """The week's completion criteria: what the systems' history and the ledger say, compared. Pure."""
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from opsverify.config import Drill
 from opsverify.rules import email_addresses
 from opsverify.status import SUCCESSFUL
 
@@ -39,21 +43,85 @@ def waived_critical(records):
     return found
 
 
-def drills_in_nights(drills, nights):
-    """[(drill, night)] for each drill time (aware) inside a night's window: that is the night's own reset,
-    and an incident there cannot be excused as a drill."""
-    return [(at, night) for at in drills for night in nights if night.window_start <= at <= night.window_end]
+# A drill pushes its failure lines with the backend's stream labels plus this label (the drill's id as
+# value): they are told from an incident's lines by it, and an incident's lines never carry it.
+DRILL_LABEL = "opsverify_drill"
 
 
-def failures_outside(points, drills, bucket_seconds):
-    """[(start, end, count)] unix seconds of the buckets with failure lines that no drill explains.
-    `points` [(bucket end, count)] of a count over `bucket_seconds`; `drills` [(start, end)]."""
-    found = []
-    for end, count in sorted(points):
-        start = end - bucket_seconds
-        if count and not any(start < d_end and d_start <= end for d_start, d_end in drills):
-            found.append((start, end, int(count)))
-    return found
+def with_matcher(selector, matcher):
+    """The LogQL stream selector `selector` ({...}) with one more label matcher."""
+    return selector.rstrip()[:-1].rstrip() + f", {matcher}}}"
+
+
+def drill_selectors(selector):
+    """(the drills' lines, every other line) of the backend's log: by the drill label, set or absent."""
+    return with_matcher(selector, f'{DRILL_LABEL}!=""'), with_matcher(selector, f'{DRILL_LABEL}=""')
+
+
+def night_holding(at, nights):
+    """The date of the night whose window holds the instant `at`, or None."""
+    return next((n.date for n in nights if n.window_start <= at <= n.window_end), None)
+
+
+def drill_problems(drill, night, own_lines, real_lines):
+    """Why a drill of the site file cannot count as one (empty: it counts). A drill has an owner, lies
+    outside every night's window (`night`: the one holding it, that night's own reset), pushed failure
+    lines of its own (labelled), and no failure line without the label: those are a real failure."""
+    problems = [] if drill.owner else ["no owner (write {at: ..., owner: ...} under grafana.alert_drills)"]
+    if night:
+        problems.append(f"lies in the window of the night {night}: a night's reset is no drill, and what failed "
+                        "there is an incident")
+    if not own_lines:
+        problems.append(f"no failure line labelled {DRILL_LABEL} in its window: a drill pushes its own lines, "
+                        "else it cannot be told from an incident")
+    if real_lines:
+        problems.append(f"{real_lines} failure line(s) without the {DRILL_LABEL} label in its window: a real "
+                        "failure, not a drill")
+    return problems
+
+
+@dataclass(frozen=True)
+class DrillVerdict:
+    drill: Drill
+    start: datetime  # the window searched around it, like a night's
+    end: datetime
+    night: object  # the date of the night whose window holds it, or None
+    own_lines: int  # failure lines with the drill label in the window
+    real_lines: int  # failure lines without it
+    problems: tuple  # why it does not count (drill_problems); empty: it counts
+
+    @property
+    def counts(self):
+        return not self.problems
+
+    @property
+    def excuses_incident(self):
+        """Listed where an incident would be: what it names is a real failure, not a drill."""
+        return bool(self.night or self.real_lines)
+
+    @property
+    def window(self):
+        return self.start.timestamp(), self.end.timestamp()
+
+
+def any_of(*patterns):
+    """One regular expression matching any of `patterns`."""
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+def drill_confirmed(window, transitions, until):
+    """Whether Grafana's state history shows the rule Alerting in the drill's (start, end) window (unix
+    seconds); None when there is no history to ask (the drill is then unconfirmed, not refused)."""
+    if transitions is None:
+        return None
+    start, end = window
+    return any(s <= end and e >= start for s, e in alerting_spans(transitions, until))
+
+
+def failures_in(points, bucket_seconds):
+    """[(start, end, count)] unix seconds of the buckets with failure lines.
+    `points` [(bucket end, count)] of a count over `bucket_seconds`."""
+    return [(end - bucket_seconds, end, int(count)) for end, count in sorted(points) if count]
 
 
 def alerting_spans(transitions, until):

@@ -50,6 +50,9 @@ SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_tr
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup", "drill"}
+# A drill's lines are pushed with the backend's stderr labels plus this label (its id as value), so that
+# they can be told from an incident's (issues 12 and 16).
+DRILL_STREAM, DRILL_LABEL = "drill", "opsverify_drill"
 # The reset's duration and the night's customer count vary per night, but a
 # given night always renders the same (seeded by scenario and date).
 DURATION_MS = (1500, 2500)
@@ -248,7 +251,7 @@ class Scenario:
                 _only_keys(TEMPLATES_FILE, f"template {name!r} line", item, LINE_KEYS)
                 if ("at" in item) == ("end" in item):
                     raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: each line needs exactly one of at/end")
-                if item.get("stream", "stdout") not in self.labels:
+                if item.get("stream", "stdout") not in {**self.labels, DRILL_STREAM: None}:
                     raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: no labels for stream {item['stream']!r}")
                 if item.get("event", "success") not in EVENTS:
                     raise ScenarioError(f"{TEMPLATES_FILE}: template {name!r}: unknown event {item['event']!r}")
@@ -259,6 +262,8 @@ class Scenario:
         The stream's labels, plus the shipping docker job's line_labels: `local_time` is the
         line's instant in the scenario's zone to the second, as capture 07's `timestamp` label.
         """
+        if stream == DRILL_STREAM:  # pushed by the drill, not shipped by Promtail: no line labels
+            return {**self.labels["stderr"], DRILL_LABEL: f"drill-{instant.astimezone(self.zone).date()}"}
         labels = dict(self.labels[stream])
         for name, source in self.promtail.shipping_job(self.container).line_labels.items():
             if source != "local_time":  # PromtailConfig refuses any other; refuse here too rather than guess

@@ -246,13 +246,37 @@ def test_a_failed_night_edited_to_passed_in_the_ledger_does_not_count(tmp_path):
 
 
 def test_an_incident_at_midnight_cannot_be_excused_as_a_drill(tmp_path):
-    """Issue 12: the failed night's reset time listed as an alert drill."""
+    """Issue 12: the failed night's reset time listed as an alert drill, with an owner."""
     reset = f"{NIGHT}T00:00:00+08:00"
-    out = week(tmp_path, "failed-night", standin(tmp_path), "--set", f"alert_drills={reset}")
+    out = week(tmp_path, "failed-night", standin(tmp_path), "--set", f"alert_drills={reset} Jane Cruz")
     issues = criteria(out)["test_no_critical_production_issues"]
     assert issues["outcome"] == "failed"
-    assert f"the drill at {NIGHT} 00:00 PST lies in the window of the night {NIGHT}: a night's reset is no drill" \
-        in issues["reason"], issues["reason"]
+    assert f"the drill at {NIGHT} 00:00 PST (Jane Cruz) is no drill: lies in the window of the night {NIGHT}: a " \
+        "night's reset is no drill" in issues["reason"], issues["reason"]
+    assert "failure line(s) without the opsverify_drill label in its window: a real failure" in issues["reason"]
+
+
+def test_a_daytime_incident_cannot_be_excused_as_a_drill(tmp_path):
+    """Issue 12: the hand-run reset that failed at 14:00 on Day 3 listed as a drill, with an owner: its lines
+    carry no drill label, so it is an incident, and it does not show any rule firing. A drill time with no
+    owner and no lines of its own counts for nothing either."""
+    incident, empty = f"{day(-4)}T14:00:00+08:00", f"{day(-3)}T15:00:00+08:00"
+    out = week(tmp_path, "daytime-failure", standin(tmp_path),
+               "--set", f"alert_drills={incident} Jane Cruz,{empty}")
+    found = criteria(out)
+    issues = found["test_no_critical_production_issues"]
+    assert issues["outcome"] == "failed"
+    assert f"the drill at {day(-4)} 14:00 PST (Jane Cruz) is no drill: " in issues["reason"], issues["reason"]
+    assert "; 1 failure line(s) without the opsverify_drill label in its window: a real failure, not a drill" \
+        in issues["reason"]
+    assert f"1 failure line(s) between {day(-4)} 14:00 PST and 15:00 (Loki)" in issues["reason"]
+    # The site file's drills replace the sandbox's own one, so no rule is shown to fire by a drill now.
+    tested = found["test_all_alerts_configured_and_tested"]
+    assert tested["outcome"] == "failed", tested
+    assert f"the drill at {day(-3)} 15:00 PST (no owner) does not count: no owner (write {{at: ..., owner: ...}} " \
+        "under grafana.alert_drills); no failure line labelled opsverify_drill in its window" in tested["reason"]
+    assert f"the drill at {day(-4)} 14:00 PST (Jane Cruz) does not count: no failure line labelled " \
+        "opsverify_drill in its window" in tested["reason"]
 
 
 def test_the_documents_own_statements_are_held_against_the_week(tmp_path):

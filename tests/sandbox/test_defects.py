@@ -409,7 +409,7 @@ def test_state_history_answers_as_the_annotation_backend(grafana_for):
 def test_known_endpoints_the_sandbox_does_not_emulate_are_refused(grafana_for):
     url = grafana_for("healthy")
     for path in ("/api/v1/provisioning/alert-rules/export", "/api/v1/provisioning/policies/export",
-                 "/api/v1/provisioning/mute-timings", "/api/v1/provisioning/templates/escashop.message"):
+                 "/api/v1/provisioning/mute-timings/quiet-hours", "/api/v1/provisioning/templates/escashop.message"):
         response = get(url, path)
         assert response.status_code == 501 and "does not support GET" in response.json()["message"]
 

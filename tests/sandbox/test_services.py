@@ -458,7 +458,7 @@ def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
                             "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX", "OPSVERIFY_ALERT_DRILLS", "OPSVERIFY_NOW"}
     assert box.env["OPSVERIFY_GRAFANA_PASSWORD"] == "pw-from-env"
     # The drill: 14:00 Manila the afternoon before Day 1.
-    assert box.env["OPSVERIFY_ALERT_DRILLS"] == "2026-11-22T06:00:00.000Z"
+    assert box.env["OPSVERIFY_ALERT_DRILLS"] == "2026-11-22T06:00:00.000Z Sandbox DevOps Team"
     assert box.env["OPSVERIFY_WEEK_START"] == "2026-11-23" and box.env["OPSVERIFY_NIGHT"] == "2026-11-29"
     assert box.env["OPSVERIFY_SANDBOX"] == "skipped-night"
     assert box.env["OPSVERIFY_CONTAINER"] == "escashop-backend-prod"

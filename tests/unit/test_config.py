@@ -192,12 +192,24 @@ def test_the_week_settings_may_be_left_out(site):
     assert "Technical Insights" in settings.lessons_sections
 
 
-def test_alert_drills_are_instants_in_utc(site):
+def test_alert_drills_are_instants_in_utc_with_their_owners(site, tmp_path):
     from datetime import datetime, timezone
 
-    env = {"OPSVERIFY_ALERT_DRILLS": "2026-11-22T14:00+08:00, 2026-11-20T06:00:00.000Z"}
+    from opsverify.config import Drill
+
+    env = {"OPSVERIFY_ALERT_DRILLS": "2026-11-22T14:00+08:00 Jane Cruz (DevOps), 2026-11-20T06:00:00.000Z"}
     assert load_settings(environ=env, site_file=str(site)).alert_drills == (
-        datetime(2026, 11, 20, 6, tzinfo=timezone.utc), datetime(2026, 11, 22, 6, tzinfo=timezone.utc))
+        Drill(datetime(2026, 11, 20, 6, tzinfo=timezone.utc), ""),
+        Drill(datetime(2026, 11, 22, 6, tzinfo=timezone.utc), "Jane Cruz (DevOps)"))
+    text = site.read_text(encoding="utf-8").replace(
+        "grafana:\n", "grafana:\n  alert_drills:\n    - {at: '2026-11-22T14:00+08:00', owner: Jane Cruz}\n")
+    assert text != site.read_text(encoding="utf-8")
+    site.write_text(text, encoding="utf-8")
+    assert load_settings(environ={}, site_file=str(site)).alert_drills == (
+        Drill(datetime(2026, 11, 22, 6, tzinfo=timezone.utc), "Jane Cruz"),)
+    site.write_text(text.replace("owner: Jane Cruz", "who: Jane Cruz"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="a drill has the keys at and owner, not 'at, who'"):
+        load_settings(environ={}, site_file=str(site))
 
 
 @pytest.mark.parametrize("url", ["http://169.254.169.254", "http://[fd00:ec2::254]/", "http://[fe80::1]:3100",

@@ -63,9 +63,40 @@ def test_reaches_by_address_prefix_name_type_or_value():
     assert not reaches([], "oncall@")
 
 
-def test_failures_outside_drills_are_the_buckets_no_drill_overlaps():
-    from opsverify.criteria import failures_outside
+def test_failures_in_are_the_buckets_with_lines():
+    from opsverify.criteria import failures_in
 
-    points = [(3600, 0), (7200, 2), (10800, 1), (14400, 3)]
-    drills = [(9000, 9600)]  # inside the bucket (7200, 10800]
-    assert failures_outside(points, drills, 3600) == [(3600, 7200, 2), (10800, 14400, 3)]
+    points = [(3600, 0), (7200, 2), (10800, 1)]
+    assert failures_in(points, 3600) == [(3600, 7200, 2), (7200, 10800, 1)]
+
+
+def test_a_drill_counts_with_an_owner_its_own_lines_outside_the_nights_and_no_real_failure():
+    from datetime import date, datetime, timezone
+
+    from opsverify.config import Drill
+    from opsverify.criteria import drill_problems
+
+    drill = Drill(datetime(2026, 11, 22, 6, tzinfo=timezone.utc), "Jane Cruz")
+    assert drill_problems(drill, None, own_lines=2, real_lines=0) == []
+    found = drill_problems(Drill(drill.at), date(2026, 11, 23), own_lines=0, real_lines=3)
+    assert [p.split(" (")[0].split(":")[0] for p in found] == [
+        "no owner", "lies in the window of the night 2026-11-23", "no failure line labelled opsverify_drill in its "
+        "window", "3 failure line(s) without the opsverify_drill label in its window"]
+
+
+def test_drill_lines_are_told_from_the_others_by_their_label():
+    from opsverify.criteria import drill_selectors
+
+    assert drill_selectors('{container="escashop-backend-prod"}') == (
+        '{container="escashop-backend-prod", opsverify_drill!=""}',
+        '{container="escashop-backend-prod", opsverify_drill=""}')
+
+
+def test_a_drill_is_confirmed_by_alerting_in_its_window_where_history_exists():
+    from opsverify.criteria import drill_confirmed
+
+    history = [{"time": 1000, "current": "Alerting"}, {"time": 1600, "current": "Normal"}]
+    assert drill_confirmed((900, 1200), history, until=5000) is True
+    assert drill_confirmed((2000, 2600), history, until=5000) is False  # history, but nothing then
+    assert drill_confirmed((2000, 2600), [], until=5000) is False  # history kept, empty
+    assert drill_confirmed((900, 1200), None, until=5000) is None  # no history to ask: unconfirmed
