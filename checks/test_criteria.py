@@ -2,7 +2,7 @@
 the ledger and the document itself. They run last (they read the nights this run judged), with
 `pytest -m criteria`, and with the nightly run from Day 7 on. They do not change a night's status."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +13,7 @@ from opsverify.criteria import (
     disagreements,
     DRILL_LABEL,
     any_of,
+    changed_after,
     drill_confirmed,
     drill_selectors,
     failures_in,
@@ -24,6 +25,7 @@ from opsverify.criteria import (
 from opsverify.evidence import require
 from opsverify.resetlog import count_query, gather, outcome, patterns, starts_on_time
 from opsverify.rules import AnalysisError, can_fire
+from opsverify.runstate import night_of
 from opsverify.signoff import contradicted_figures, table_disagreements
 from opsverify.signoffdoc import (
     action_items,
@@ -146,6 +148,24 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
     if any("never shown to fire" in p for p in problems):  # why the site file's drills did not show it, once
         problems += [f"{_drill_name(run, d)} does not count: {'; '.join(d.problems)}" for d in drills
                      if not d.counts]
+    # A night judged from Loki's history alone (--week) never saw Grafana's live configuration: a rule
+    # changed after it leaves how alerting was set up that night unknown.
+    backfilled = [(night, night_of(settings, date.fromisoformat(night)).window_start)
+                  for night, rec in sorted(week.items()) if rec.basis == "history"]
+    unseen = []
+    for spec in settings.rules:
+        rule = alert_rules.get(spec.uid)
+        before = changed_after(rule.updated, backfilled) if rule and backfilled else []
+        if before is None:
+            unseen.append(spec.uid)
+        elif before:
+            problems.append(f"{spec.uid}: changed at {rule.updated} (Grafana's 'updated'), after the night(s) "
+                            f"{', '.join(before)}, judged from Loki's history only: how it was set up then "
+                            "cannot be seen")
+    evidence.add("nights judged from history only", [n for n, _ in backfilled] or "none")
+    if unseen:
+        evidence.add("not seen", f"when {', '.join(unseen)} last changed: Grafana does not say ('updated'), so "
+                                 "a change after a night judged from history only would go unnoticed")
     evidence.add("rules", shown)
     evidence.add("drills", [{"at": d.drill.at.isoformat(), "owner": d.drill.owner, "drill lines": d.own_lines,
                              "other failure lines": d.real_lines, "not counted because": list(d.problems)}
@@ -155,7 +175,8 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
             "; ".join(problems),
             "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (push "
             f"the reset's failure lines labelled {DRILL_LABEL}, outside the nights) and list its time and owner "
-            "under grafana.alert_drills")
+            "under grafana.alert_drills; a rule changed during the week is proven from the change on: explain the "
+            "change in the sign-off, or start the week again after it (--week-start)")
 
 
 def test_no_critical_production_issues(week_records, alert_history, loki, drills, week_nights, run, settings,

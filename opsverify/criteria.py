@@ -104,6 +104,18 @@ class DrillVerdict:
         return self.start.timestamp(), self.end.timestamp()
 
 
+def changed_after(updated, nights):
+    """The nights (date, window start) that ended before a rule was last changed (`updated`, Grafana's ISO
+    8601 text); None when Grafana does not say when (an older version, or a value it cannot read)."""
+    try:
+        when = datetime.fromisoformat(updated.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return [night for night, start in nights if start < when]
+
+
 def any_of(*patterns):
     """One regular expression matching any of `patterns`."""
     return "|".join(f"(?:{p})" for p in patterns)

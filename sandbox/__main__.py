@@ -64,7 +64,7 @@ from .loki import make_app as make_loki_app
 
 SYSTEMS = ("loki", "grafana", "promtail", "backend")
 BATCH = 500  # lines per push to an external Loki (Promtail's batches are about this size)
-DRILL_OWNER = "Sandbox DevOps Team"  # who ran the scenario's drills, as the site file would say
+DRILL_OWNER = "sandbox-devops-team"  # who ran the scenario's drills, as the site file would say
 GRAFANA_USER = "admin"
 GRAFANA_VIEWER = "viewer"  # exists when SANDBOX_GRAFANA_VIEWER_PASSWORD is set
 
@@ -350,7 +350,8 @@ def start(args, clock):
     # The scenario's alerting patches go with its own provisioning directory, not with one given instead.
     provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
                                 dashboards=args.dashboards or sc.dashboards,
-                                alerting_files=() if args.grafana_provisioning else sc.grafana_alerting)
+                                alerting_files=() if args.grafana_provisioning else sc.grafana_alerting,
+                                rules_updated=min(sc.rules_updated(rendered.first_night), now))
     provisioning.loaded_at = now.replace(microsecond=0)
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")

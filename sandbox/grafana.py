@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 import yaml
 
-from . import grafana_expr
+from . import grafana_expr, grafana_history
 # load and ProvisioningError are this module's interface to the provisioning files.
 from .grafana_files import BASE_INTERVAL_S, EXPR_UID, REDACTED, ProvisioningError, load, parse_duration  # noqa: F401
 from .httpserver import App, Response, json_response
@@ -330,6 +330,15 @@ class Grafana:
             elif sep and user in self.users and hmac.compare_digest(password, self.users[user][0]):
                 return self.users[user][1], None
         return None, refusal(request)
+
+    def history(self, rule, until):
+        """The rule's state transitions since its last change up to `until` (unix seconds; at most now)."""
+        group = next(g for g in self.provisioning.groups
+                     if g["folderUid"] == rule["folderUID"] and g["title"] == rule["ruleGroup"])
+        return grafana_history.history(rule, self.provisioning.datasources, self.evaluate,
+                                       self.provisioning.rules_updated.timestamp(),
+                                       min(until, self.clock().timestamp()), int(group["interval"]),
+                                       parse_duration(rule["for"], rule["uid"]) / 1000)
 
     def check_health(self, ds):
         """The Loki plugin's CheckHealth (pkg/tsdb/loki/healthcheck.go): an instant query of
@@ -654,9 +663,11 @@ def make_app(grafana):
     #   unknown rule -> error "failed to look up the requested rule"
     # both through ErrResp(500, err, "") -> response.Error -> 500 {"message": <error>}; with a known rule,
     # 200 and a data frame "states" (fields time, text, prev, next, data) of the rule's state-change
-    # annotations. The sandbox evaluates on request and records no transitions, so that case is a 501.
-    # The previous/current filters are checked first (eval.ParseStateString, 400 when invalid); the
-    # annotation backend then ignores them.
+    # annotations, newest first, at most `limit` (the annotation store's default: 100), times in epoch
+    # milliseconds (11.3 compares from/to, unix seconds, in the store's unit: the pre-10.3 bug is not
+    # played). The sandbox works out what would have been recorded since the rules were last written
+    # (sandbox.grafana_history). The previous/current filters are checked first (eval.ParseStateString,
+    # 400 when invalid); the annotation backend then ignores them.
     @api("GET", "/api/v1/rules/history", roles=ROLES)
     def state_history(request):
         for name in ("previous", "current"):
@@ -667,10 +678,19 @@ def make_app(grafana):
         uid = request.arg("ruleUID", "")
         if not uid:
             return _message(500, "ruleUID is required to query annotations", content_type="application/json")
-        if not any(rule["uid"] == uid for rule in prov.rules):
+        rule = next((r for r in prov.rules if r["uid"] == uid), None)
+        if rule is None:
             return _message(500, "failed to look up the requested rule", content_type="application/json")
-        return _unsupported(request, f"for rule {uid!r}: Grafana would answer the rule's state-change annotations; "
-                                     "the sandbox evaluates rules on request and records no state history")
+        try:
+            start, end = int(request.arg("from", "")), int(request.arg("to", ""))
+            limit = int(request.arg("limit", "100"))
+        except ValueError:
+            return _unsupported(request, "without whole from, to (unix seconds) and limit")
+        changes = grafana.history(rule, end)
+        labels = {**rule.get("labels", {}), "alertname": rule["title"],
+                  "grafana_folder": prov.folders[rule["folderUID"]]}
+        body = grafana_history.frame(rule, [c for c in changes if start <= c[0] <= end], labels, limit)
+        return json_response(200, body)
 
     # Prometheus-compatible rules API of Grafana-managed rules (ngalert api prometheus.go
     # PrepareRuleGroupStatuses / toRuleGroup). Each request evaluates the rules once; `for`

@@ -302,6 +302,7 @@ class Provisioning:
     templates: list = field(default_factory=list)  # {"name", "template"}
     dashboards: dict = field(default_factory=dict)  # uid -> (dashboard JSON, file name)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
+    rules_updated: datetime = None  # when the rules were last written (their `updated`); load sets it
 
     @property
     def rules(self):
@@ -311,17 +312,19 @@ class Provisioning:
         return NOTIFIERS[notifier_type][1]
 
 
-def load(directory, loki_url, dashboards=None, alerting_files=()):
+def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=None):
     """Read a provisioning directory; every datasource of type loki is pointed at `loki_url`.
 
     `dashboards`, a directory of dashboard JSON files, replaces the dashboards of the
     provisioning directory (it is read as Grafana's file dashboard provider reads its path).
     `alerting_files` are read after the alerting directory's own files, as files sorting last there.
+    `rules_updated` (aware) is when the rules were last written: their `updated` (default: now).
     """
     root = Path(directory)
     if not root.is_dir():
         raise ProvisioningError(f"{root}: not a directory")
     result = Provisioning()
+    result.rules_updated = rules_updated or result.loaded_at
     for child in sorted(root.iterdir()):
         if child.name not in ("datasources", "alerting", "dashboards"):
             raise ProvisioningError(f"{child}: the sandbox's Grafana provisions only datasources, alerting "
@@ -535,7 +538,7 @@ class _AlertingState:
         api_rule = {
             "id": self.next_rule_id, "uid": uid, "orgID": ORG_ID, "folderUID": folder, "ruleGroup": group,
             "title": title, "condition": condition, "data": data,
-            "updated": self.result.loaded_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "updated": self.result.rules_updated.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "noDataState": no_data, "execErrState": exec_err, "for": format_duration(for_ms),
         }
         self.next_rule_id += 1

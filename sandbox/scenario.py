@@ -16,6 +16,9 @@ scrape jobs and the files inside its container (sandbox.promtail_config; default
 captures 26 and 27 show); the backend's lines reach Loki through the docker job that discovers
 `container`, with that job's `line_labels` added to each line's stream labels.
 `durations` maps a night's number to its reset's duration in milliseconds (else 1.5-2.5 s, seeded).
+`rules_changed_hours`: when Grafana's alert rules were last written (their `updated`, and where the
+state history Grafana recorded for them begins), in hours after Day 1's reset; default -48, two
+days before the week and its drill.
 `ship_drop` and `ship_duplicate` are lists of regular expressions for the live mode's shipping
 from the real container to Loki (python -m sandbox --docker --live): lines matching the first are
 not shipped (log-shipping loss), lines matching the second are shipped twice. A scenario with either
@@ -44,9 +47,9 @@ PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
 DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
-                 "nights", "templates", "durations", "vars", "grafana_provisioning", "grafana_alerting",
-                 "dashboards", "grafana_root_url", "loki_config", "promtail_jobs", "promtail_files", "ship_drop",
-                 "ship_duplicate"}
+                 "nights", "templates", "durations", "rules_changed_hours", "vars", "grafana_provisioning",
+                 "grafana_alerting", "dashboards", "grafana_root_url", "loki_config", "promtail_jobs",
+                 "promtail_files", "ship_drop", "ship_duplicate"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup", "drill"}
@@ -87,6 +90,7 @@ def load(name):
         plan=data["templates"],
         vars=data.get("vars") or {},
         durations=_durations(path, data.get("durations")),
+        rules_changed_hours=float(data.get("rules_changed_hours", -48)),
         recent_traffic_minutes=int(data.get("recent_traffic_minutes", 0)),
         templates=library["templates"],
         access_log=library["access_log"],
@@ -201,6 +205,7 @@ class Scenario:
     requests: list
     grafana_provisioning: Path = PROVISIONING_DIR / DEFAULT_PROVISIONING
     durations: dict = field(default_factory=dict)  # night number -> the reset's milliseconds (else seeded)
+    rules_changed_hours: float = -48  # when the alert rules were last changed: hours after Day 1's reset
     grafana_alerting: tuple = ()  # alerting files read after the provisioning directory's own
     dashboards: Path = None  # None: the provisioning directory's own dashboards
     grafana_root_url: str = None  # None: the CLI's default
@@ -210,6 +215,10 @@ class Scenario:
     ship_drop: list = field(default_factory=list)  # compiled regexes: live lines not shipped to Loki
     ship_duplicate: list = field(default_factory=list)  # compiled regexes: live lines shipped twice
     reset_time: time = time(0, 0)  # the resets' local time of day (live mode moves it)
+
+    def rules_updated(self, first_night):
+        """When Grafana's alert rules were last written, for the week starting with `first_night`."""
+        return self.reset_instant(first_night) + timedelta(hours=self.rules_changed_hours)
 
     @property
     def live_only(self):

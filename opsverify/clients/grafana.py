@@ -29,6 +29,7 @@ class AlertRule:
     is_paused: bool
     labels: dict
     annotations: dict
+    updated: str = ""  # when it was last changed, as Grafana says (ISO 8601), "" when it does not
 
     @classmethod
     def from_api(cls, item):
@@ -38,8 +39,15 @@ class AlertRule:
             data=tuple(item.get("data") or ()), for_=str(item.get("for", "")),
             no_data_state=item.get("noDataState", ""), exec_err_state=item.get("execErrState", ""),
             is_paused=bool(item.get("isPaused", False)), labels=dict(item.get("labels") or {}),
-            annotations=dict(item.get("annotations") or {}),
+            annotations=dict(item.get("annotations") or {}), updated=str(item.get("updated") or ""),
         )
+
+
+def _seconds(millis):
+    """Unix seconds from a history frame's epoch milliseconds. A Grafana build that read the annotations'
+    milliseconds as seconds sends values 1000 times too large (grafana-facts): read those as they were meant."""
+    seconds = int(millis) // 1000
+    return seconds // 1000 if seconds > 10 ** 11 else seconds  # 10**11 s is the year 5138
 
 
 @dataclass(frozen=True)
@@ -151,7 +159,7 @@ class GrafanaClient(HttpClient):
                 line = json.loads(line) if isinstance(line, str) else (line or {})
                 previous = line.get("previous") or columns.get("prev", [""] * (index + 1))[index]
                 current = line.get("current") or columns.get("next", [""] * (index + 1))[index]
-                transitions.append({"time": int(millis) // 1000, "previous": previous, "current": current})
+                transitions.append({"time": _seconds(millis), "previous": previous, "current": current})
             return transitions
         except (KeyError, TypeError, ValueError, IndexError):
             raise self.shape_error(response, "not a state-history data frame") from None

@@ -113,6 +113,15 @@ def test_a_ledger_that_disagrees_with_loki_fails_the_streak(tmp_path):
      "midnight_errors_001: midnight-critical is silenced by mute timing 'quiet-hours' (23:00–24:00, 00:00–06:00 "
      f"Asia/Manila) after the reset on {WEEK_START} (from 00:00, 30 of 30 min)",
      ["test_all_monitoring_systems_operational"]),
+    # Issue 12: the rules changed on Day 6; the nights before it were judged from Loki's history only.
+    ("rules-changed-in-week", "test_all_alerts_configured_and_tested",
+     f"midnight_errors_001: changed at {day(-1)}T02:00:00Z (Grafana's 'updated'), after the night(s) "
+     f"{', '.join(day(-d) for d in range(6, 0, -1))}, judged from Loki's history only", []),
+    # Issue 12: the drill's lines replay as firing, but Grafana's state history (from 18:00) shows nothing then.
+    ("drill-before-grafana", "test_all_alerts_configured_and_tested",
+     f"midnight_errors_001: never shown to fire (no true positive in the week's replays, no drill in which it fired, "
+     f"no Alerting in the state history); the drill at {day(-7)} 14:00 PST (sandbox-devops-team): the replay fires, "
+     "but Grafana's state history shows no Alerting then", []),
 ])
 def test_a_defect_of_the_week_fails_its_criterion(tmp_path, scenario, criterion, fragment, also):
     out = week(tmp_path, scenario, standin(tmp_path))

@@ -6,7 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -65,7 +65,8 @@ def grafana_for(serve, loki_with):
     def start(name, minutes=3, logs=None, directory=None):
         sc = scenario.load(name)
         when = sc.reset_instant(NIGHT) + timedelta(minutes=minutes)
-        provisioning = grafana.load(directory or sc.grafana_provisioning, loki_with(logs or name, when))
+        provisioning = grafana.load(directory or sc.grafana_provisioning, loki_with(logs or name, when),
+                                    rules_updated=sc.rules_updated(NIGHT - timedelta(days=6)))
         app = grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when,
                               users={VIEWER[0]: (VIEWER[1], grafana.VIEWER)},
                               root_url=sc.grafana_root_url or grafana.DEFAULT_ROOT_URL)
@@ -402,8 +403,34 @@ def test_state_history_answers_as_the_annotation_backend(grafana_for):
         assert no_rule.status_code == 500 and no_rule.json() == {"message": "ruleUID is required to query annotations"}
     unknown = get(url, "/api/v1/rules/history", params={"ruleUID": "nope"})
     assert unknown.status_code == 500 and unknown.json() == {"message": "failed to look up the requested rule"}
-    known = get(url, "/api/v1/rules/history", params={"ruleUID": "midnight_errors_001"})
-    assert known.status_code == 501 and "records no state history" in known.json()["message"]
+    assert get(url, "/api/v1/rules/history", params={"ruleUID": "midnight_errors_001"}).status_code == 501  # no from
+
+
+def history(url, uid, start, end, limit=1000):
+    params = {"ruleUID": uid, "from": int(start.timestamp()), "to": int(end.timestamp()), "limit": limit}
+    frame = get(url, "/api/v1/rules/history", params=params).json()
+    assert [f["name"] for f in frame["schema"]["fields"]] == ["time", "text", "prev", "next", "data"]
+    return list(zip(*frame["data"]["values"]))
+
+
+def test_state_history_records_what_the_evaluations_since_the_rules_were_written_did(grafana_for):
+    """The drill (14:00 the day before Day 1) fires every rule; a failed night fires them again; history
+    begins when the rules were written (two days before Day 1), newest first."""
+    sc = scenario.load("failed-night")
+    drill = sc.reset_instant(NIGHT - timedelta(days=6)) - timedelta(hours=10)
+    url = grafana_for("failed-night", minutes=40)
+    rows = history(url, "midnight_errors_001", drill - timedelta(days=5), sc.reset_instant(NIGHT) + timedelta(hours=1))
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True)
+    changes = [(datetime.fromtimestamp(ms / 1000, timezone.utc), prev, nxt) for ms, _, prev, nxt, _ in reversed(rows)]
+    first, *rest = changes
+    assert first[1:] == ("Normal", "Normal (NoData)")  # the query has no data: noDataState OK
+    assert first[0] == sc.rules_updated(NIGHT - timedelta(days=6))
+    alerting = [when for when, _, nxt in changes if nxt == "Alerting"]
+    assert drill < alerting[0] < drill + timedelta(minutes=5)  # the drill
+    assert sc.reset_instant(NIGHT) < alerting[-1] < sc.reset_instant(NIGHT) + timedelta(minutes=10)  # the night
+    text = rows[0][1]
+    assert text.startswith("Midnight Reset Errors {alertname=Midnight Reset Errors, ") and "severity=critical" in text
+    assert len(history(url, "midnight_errors_001", drill - timedelta(days=5), drill, limit=1)) == 1
 
 
 def test_known_endpoints_the_sandbox_does_not_emulate_are_refused(grafana_for):

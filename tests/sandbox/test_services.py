@@ -434,13 +434,22 @@ def test_every_night_before_the_last_is_good_and_recent_traffic_is_there():
     assert len(recent) == 60 and max(recent) <= NOW
 
 
+def test_the_rules_were_written_before_the_week_unless_the_scenario_changes_them():
+    first = date(2026, 11, 23)
+    assert scenario.load("healthy").rules_updated(first) == datetime(2026, 11, 20, 16, tzinfo=timezone.utc)
+    assert scenario.load("rules-changed-in-week").rules_updated(first) == datetime(2026, 11, 28, 2, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 28, 2, tzinfo=timezone.utc)
+    rules = grafana.load(PROVISIONING, "http://127.0.0.1:1", rules_updated=when).rules
+    assert {r["updated"] for r in rules} == {"2026-11-28T02:00:00Z"}
+
+
 def test_unknown_scenario_lists_the_available_ones():
     available = ("available: contact-placeholder, contact-wrong-grafana-link, dashboard-broken, daytime-failure, "
-                 "failed-night, healthy, labels-unbounded, live-drop-lines, live-duplicate-start, "
+                 "drill-before-grafana, failed-night, healthy, labels-unbounded, live-drop-lines, live-duplicate-start, "
                  "loki-retention-ignored, loki-short-retention, "
                  "promtail-path-matches-nothing, restart-in-window, route-muted-at-midnight, rule-invalid-query, "
-                 "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, skipped-night, "
-                 "slow-reset")
+                 "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, "
+                 "rules-changed-in-week, skipped-night, slow-reset")
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
 
@@ -458,7 +467,7 @@ def test_cli_writes_the_env_file_and_stops_on_sigterm(sandboxes):
                             "OPSVERIFY_NIGHT", "OPSVERIFY_SANDBOX", "OPSVERIFY_ALERT_DRILLS", "OPSVERIFY_NOW"}
     assert box.env["OPSVERIFY_GRAFANA_PASSWORD"] == "pw-from-env"
     # The drill: 14:00 Manila the afternoon before Day 1.
-    assert box.env["OPSVERIFY_ALERT_DRILLS"] == "2026-11-22T06:00:00.000Z Sandbox DevOps Team"
+    assert box.env["OPSVERIFY_ALERT_DRILLS"] == "2026-11-22T06:00:00.000Z sandbox-devops-team"
     assert box.env["OPSVERIFY_WEEK_START"] == "2026-11-23" and box.env["OPSVERIFY_NIGHT"] == "2026-11-29"
     assert box.env["OPSVERIFY_SANDBOX"] == "skipped-night"
     assert box.env["OPSVERIFY_CONTAINER"] == "escashop-backend-prod"

@@ -370,6 +370,15 @@ def test_state_history_frames_from_either_backend(httpserver):
     assert httpserver.log[0][0].args["ruleUID"] == "r1" and httpserver.log[0][0].args["from"] == "1795880700"
 
 
+def test_state_history_times_a_thousand_times_too_large_are_read_as_meant(httpserver):
+    """One stored Grafana version builds the annotations' milliseconds as seconds (grafana-facts.md)."""
+    httpserver.expect_request("/api/v1/rules/history").respond_with_json({
+        "schema": {"fields": [{"name": "time"}, {"name": "prev"}, {"name": "next"}]},
+        "data": {"values": [[1795881900000000], ["Alerting"], ["Normal"]]}})
+    grafana = make(GrafanaClient, httpserver.url_for(""))
+    assert grafana.state_history("r1", T0, T1) == [{"time": 1795881900, "previous": "Alerting", "current": "Normal"}]
+
+
 def test_state_history_unavailable_is_a_client_error(httpserver):
     httpserver.expect_request("/api/v1/rules/history").respond_with_json(
         {"message": "ruleUID is required to query annotations"}, status=500)

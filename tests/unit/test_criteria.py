@@ -100,3 +100,15 @@ def test_a_drill_is_confirmed_by_alerting_in_its_window_where_history_exists():
     assert drill_confirmed((2000, 2600), history, until=5000) is False  # history, but nothing then
     assert drill_confirmed((2000, 2600), [], until=5000) is False  # history kept, empty
     assert drill_confirmed((900, 1200), None, until=5000) is None  # no history to ask: unconfirmed
+
+
+def test_the_nights_a_rule_changed_after():
+    from datetime import datetime, timezone
+
+    from opsverify.criteria import changed_after
+
+    nights = [("2026-11-23", datetime(2026, 11, 22, 15, 45, tzinfo=timezone.utc)),
+              ("2026-11-28", datetime(2026, 11, 27, 15, 45, tzinfo=timezone.utc))]
+    assert changed_after("2026-11-25T02:00:00Z", nights) == ["2026-11-23"]
+    assert changed_after("2026-11-20T02:00:00Z", nights) == []
+    assert changed_after("", nights) is None and changed_after("2026-11-25T02:00:00", nights) is None

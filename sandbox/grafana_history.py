@@ -1,0 +1,166 @@
+"""Alert state history as Grafana's annotation historian would have recorded it, had the sandbox's
+Grafana been evaluating its rules since `since` (grafana/grafana pkg/services/ngalert/state: the
+state manager's transitions, historian/annotation.go: what is recorded and how it is answered).
+
+The sandbox does not run a scheduler. Asked for a rule's history, it finds the evaluation ticks at
+which the rule's Loki queries have data (one range query per query, in windows Loki's 11,000-point
+limit allows), evaluates the whole rule there and at the ticks after (Grafana.evaluate), takes one
+evaluation at a tick without data as the rule's quiet result, and runs the state machine over all
+ticks in order. A rule is one alert instance here (the EscaShop rules reduce to one series).
+
+State machine (state/state.go resultNormal / resultAlerting / resultNoData / resultError): a true
+condition makes Normal Pending (`for` > 0) or Alerting, and Pending Alerting once it has held `for`;
+a false one makes any state Normal. No data and errors follow noDataState / execErrState:
+Alerting (through Pending, reason NoData/Error), NoData or Error (their own state), OK (Normal with
+the reason), KeepLast (the state stays). A transition is recorded when the formatted state changes
+("Normal", "Pending", "Alerting", "Alerting (NoData)", "Normal (Error)", ...), starting from Normal.
+"""
+
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+import requests
+
+MAX_POINTS = 11000  # Loki: "exceeded maximum resolution of 11,000 points per time series"
+TIMEOUT = 30
+
+
+def ticks(start, end, interval):
+    """The evaluation instants (unix seconds) in [start, end]: multiples of the group's interval."""
+    first = -(-int(start) // interval) * interval
+    return list(range(first, int(end) + 1, interval))
+
+
+def candidate_ticks(rule, datasources, start, end, interval):
+    """The ticks at which any Loki query of the rule can see data: a sample within its relative time
+    range before the tick. One query_range per query and window of at most MAX_POINTS steps."""
+    found = set()
+    all_ticks = ticks(start, end, interval)
+    for query in rule["data"]:
+        ds = datasources.get(query["datasourceUid"])
+        if ds is None or ds["type"] != "loki":
+            continue
+        lookback = max(query["relativeTimeRange"].get("from", 0), interval)
+        size = MAX_POINTS - 2 - lookback // interval  # the steps of a chunk, its lookback included
+        for chunk in range(0, len(all_ticks), size):
+            part = all_ticks[chunk:chunk + size]
+            for sample in _samples(ds["url"], query["model"]["expr"], part[0] - lookback, part[-1], interval):
+                found.update(t for t in all_ticks if sample <= t <= sample + lookback)
+    return sorted(found)
+
+
+def _samples(base_url, expr, start, end, step):
+    """The instants at which `expr` has a non-zero sample (GET /loki/api/v1/query_range)."""
+    params = {"query": expr, "start": str(int(start)), "end": str(int(end)), "step": str(step)}
+    response = requests.get(base_url.rstrip("/") + "/loki/api/v1/query_range?" + urlencode(params), timeout=TIMEOUT)
+    if response.status_code == 400 or "parse error" in response.text:
+        return []  # an invalid query: every evaluation errs alike, which the quiet result carries
+    if response.status_code != 200:
+        raise RuntimeError(f"the sandbox's Grafana could not read Loki for the state history: "
+                           f"{response.status_code} {response.text[:200]}")
+    data = response.json()["data"]
+    if data["resultType"] != "matrix":
+        return []
+    return sorted({int(float(t)) for series in data["result"] for t, v in series["values"] if float(v) != 0})
+
+
+def outcome(evaluation):
+    """Grafana.evaluate's (health, error, firing) as an evaluation result: Alerting, Normal, NoData, Error."""
+    health, _, firing = evaluation
+    if health == "error":
+        return "Error"
+    if health == "nodata":
+        return "NoData"
+    return "Alerting" if firing else "Normal"
+
+
+def transitions(results, for_s, no_data_state, exec_err_state):
+    """[(tick, previous, current)] of the formatted state, from [(tick, result)] in time order."""
+    state, reason, pending_since = "Normal", "", None
+    recorded = []
+    for tick, result in results:
+        before = _formatted(state, reason)
+        if result in ("NoData", "Error"):
+            mode = no_data_state if result == "NoData" else exec_err_state
+            if mode == "KeepLast":
+                continue
+            if mode == "Alerting":
+                result, why = "Alerting", result
+            elif mode == "OK":
+                result, why = "Normal", result
+            else:
+                state, reason, pending_since = result, "", None
+                result = None
+        else:
+            why = ""
+        if result == "Normal":
+            state, reason, pending_since = "Normal", why, None
+        elif result == "Alerting":
+            if state == "Alerting":
+                reason = why
+            elif state == "Pending":
+                if tick - pending_since >= for_s:
+                    state, reason = "Alerting", why
+            elif for_s > 0:
+                state, reason, pending_since = "Pending", why, tick
+            else:
+                state, reason = "Alerting", why
+        after = _formatted(state, reason)
+        if after != before:
+            recorded.append((tick, before, after))
+    return recorded
+
+
+def _formatted(state, reason):
+    return f"{state} ({reason})" if reason else state
+
+
+def frame(rule, changes, labels, limit):
+    """historian/annotation.go QueryStates: the frame "states" with fields time, text, prev, next, data,
+    newest first (the annotation store's order), at most `limit` rows; times in epoch milliseconds."""
+    rows = sorted(changes, key=lambda change: change[0], reverse=True)[:limit]
+    label_text = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    field_labels = {"from": "state-history", "ruleUID": rule["uid"]}
+    columns = [("time", "time", "time.Time"), ("text", "string", "string"), ("prev", "string", "string"),
+               ("next", "string", "string"), ("data", "string", "string")]
+    values = [[tick * 1000 for tick, _, _ in rows],
+              [f"{rule['title']} {{{label_text}}} - {_value_text(after)}" for _, _, after in rows],
+              [before for _, before, _ in rows], [after for _, _, after in rows],
+              [_data(after) for _, _, after in rows]]
+    return {"schema": {"name": "states", "fields": [
+        {"name": name, "type": kind, "typeInfo": {"frame": frame_type}, "labels": field_labels}
+        for name, kind, frame_type in columns]}, "data": {"values": values}}
+
+
+def _value_text(state):
+    if state.startswith("Error") or "(Error)" in state:
+        return "Error"
+    if state.startswith("NoData") or "(NoData)" in state:
+        return "No data"
+    return ""
+
+
+def _data(state):
+    if "NoData" in state:
+        return '{"noData":true}'
+    if "Error" in state:
+        return '{"error":null}'
+    return '{"values":null}'
+
+
+def history(rule, datasources, evaluate, since, until, interval, for_s):
+    """The rule's recorded transitions [(tick, previous, current)] from `since` to `until` (unix seconds);
+    `evaluate(rule, instant)` is Grafana.evaluate."""
+    all_ticks = ticks(since, until, interval)
+    if rule["isPaused"] or not all_ticks:
+        return []
+    candidates = set(candidate_ticks(rule, datasources, since, until, interval))
+    evaluated = {t: outcome(evaluate(rule, _utc(t))) for t in sorted(candidates)}
+    quiet_tick = next((t for t in all_ticks if t not in candidates), None)
+    quiet = outcome(evaluate(rule, _utc(quiet_tick))) if quiet_tick is not None else None
+    results = [(t, evaluated.get(t, quiet)) for t in all_ticks]
+    return transitions(results, for_s, rule["noDataState"], rule["execErrState"])
+
+
+def _utc(seconds):
+    return datetime.fromtimestamp(seconds, timezone.utc)
