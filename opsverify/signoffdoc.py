@@ -281,8 +281,22 @@ def lessons_learned_problems(text, required_sections):
         if not any(_has_content(line) for line in body):
             problems.append(f"section '{section.title}' is empty")
             continue
-        problems += [f"{section.title}, line {p.line}: {p.text}" for p in _placeholders(body, references)]
+        found = _placeholders(body, references)
+        problems += [f"{section.title}, line {p.line}: {p.text}" for p in found]
+        if not found and not any(_is_sentence(line) for line in body):
+            problems.append(f"{section.title}: not one sentence (four words or more) or figure: ratings and "
+                            "single words do not say what happened")
     return problems
+
+
+def _is_sentence(line):
+    """A line whose answer (after a list marker, a "Label:" lead-in and a table's pipes) has four words,
+    or is a measured figure ("7/7", "2.1 seconds")."""
+    if line.code or HEADING.match(line.visible) or _is_delimiter_row(line.visible):
+        return False
+    answer = re.sub(LIST_ITEM + r"[ \t]+", "", line.visible.strip(), count=1)
+    answer = LEAD_IN.sub("", answer, count=1).replace("|", " ")
+    return len(re.findall(r"[^\W\d_]{2,}", answer)) >= 4 or bool(re.search(r"\d", answer))
 
 
 def _is_delimiter_row(line):

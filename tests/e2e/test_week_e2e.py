@@ -267,25 +267,28 @@ def test_an_incident_at_midnight_cannot_be_excused_as_a_drill(tmp_path):
 
 def test_a_daytime_incident_cannot_be_excused_as_a_drill(tmp_path):
     """Issue 12: the hand-run reset that failed at 14:00 on Day 3 listed as a drill, with an owner: its lines
-    carry no drill label, so it is an incident, and it does not show any rule firing. A drill time with no
-    owner and no lines of its own counts for nothing either."""
-    incident, empty = f"{day(-4)}T14:00:00+08:00", f"{day(-3)}T15:00:00+08:00"
-    out = week(tmp_path, "daytime-failure", standin(tmp_path),
-               "--set", f"alert_drills={incident} Jane Cruz,{empty}")
-    found = criteria(out)
-    issues = found["test_no_critical_production_issues"]
+    carry no drill label, so it stays an incident."""
+    incident = f"{day(-4)}T14:00:00+08:00"
+    out = week(tmp_path, "daytime-failure", standin(tmp_path), "--set", f"alert_drills={incident} Jane Cruz")
+    issues = criteria(out)["test_no_critical_production_issues"]
     assert issues["outcome"] == "failed"
     assert f"the drill at {day(-4)} 14:00 PST (Jane Cruz) is no drill: " in issues["reason"], issues["reason"]
     assert "; 1 failure line(s) without the opsverify_drill label in its window: a real failure, not a drill" \
         in issues["reason"]
     assert f"1 failure line(s) between {day(-4)} 14:00 PST and 15:00 (Loki)" in issues["reason"]
-    # The site file's drills replace the sandbox's own one, so no rule is shown to fire by a drill now.
-    tested = found["test_all_alerts_configured_and_tested"]
+
+
+def test_a_drill_without_an_owner_or_lines_of_its_own_shows_nothing(tmp_path):
+    """Issue 12: the week's drill listed without its owner, and a drill time where nothing was pushed; Grafana
+    had no rules yet at the drill (drill-before-grafana), so nothing else shows the rules fire."""
+    drill, empty = f"{day(-7)}T14:00:00+08:00", f"{day(-3)}T15:00:00+08:00"
+    out = week(tmp_path, "drill-before-grafana", standin(tmp_path), "--set", f"alert_drills={drill},{empty} Jane")
+    tested = criteria(out)["test_all_alerts_configured_and_tested"]
     assert tested["outcome"] == "failed", tested
-    assert f"the drill at {day(-3)} 15:00 PST (no owner) does not count: no owner (write {{at: ..., owner: ...}} " \
-        "under grafana.alert_drills); no failure line labelled opsverify_drill in its window" in tested["reason"]
-    assert f"the drill at {day(-4)} 14:00 PST (Jane Cruz) does not count: no failure line labelled " \
-        "opsverify_drill in its window" in tested["reason"]
+    assert f"the drill at {day(-7)} 14:00 PST (no owner) does not count: no owner (write {{at: ..., owner: ...}} " \
+        "under grafana.alert_drills)" in tested["reason"]
+    assert f"the drill at {day(-3)} 15:00 PST (Jane) does not count: no failure line labelled opsverify_drill in " \
+        "its window: a drill pushes its own lines" in tested["reason"]
 
 
 def test_the_documents_own_statements_are_held_against_the_week(tmp_path):

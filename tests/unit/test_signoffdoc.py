@@ -186,6 +186,16 @@ def test_the_context_is_at_most_120_characters():
     assert len(found.context) == 120
 
 
+def test_a_section_of_ratings_and_single_words_has_no_sentence():
+    text = ("## Deployment Quality Assessment\n\n### Code Quality\n- **Migration Reliability:** Good\n"
+            "- **Rollback Capability:** Tested\n| Area | Verdict |\n|---|---|\n| Backend | OK fine |\n")
+    assert lessons_learned_problems(text, ["Deployment Quality Assessment"]) == [
+        "Deployment Quality Assessment: not one sentence (four words or more) or figure: ratings and single words "
+        "do not say what happened"]
+    written = text + "- **Error Handling:** Good: failures are logged with the reset id.\n"
+    assert lessons_learned_problems(written, ["Deployment Quality Assessment"]) == []
+
+
 def test_a_missing_and_an_empty_section_are_reported():
     text = "# Doc\n\n## Technical Insights ✅\n\n### What Worked Well\n<!-- Document successful aspects -->\n\n---\n"
     assert lessons_learned_problems(text, ["Technical Insights", "Monitoring Results"]) == [
