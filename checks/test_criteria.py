@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from opsverify.criteria import (
+    DRILL_LABEL,
     RESET_RAN,
     alerting_spans,
-    disagreements,
-    DRILL_LABEL,
     any_of,
     changed_after,
+    disagreements,
     drill_confirmed,
     drill_selectors,
     failures_in,
@@ -148,11 +148,27 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
     if any("never shown to fire" in p for p in problems):  # why the site file's drills did not show it, once
         problems += [f"{_drill_name(run, d)} does not count: {'; '.join(d.problems)}" for d in drills
                      if not d.counts]
-    # A night judged from Loki's history alone (--week) never saw Grafana's live configuration: a rule
-    # changed after it leaves how alerting was set up that night unknown.
+    problems += _changed_after_backfill(alert_rules, week, settings, evidence)
+    evidence.add("rules", shown)
+    evidence.add("drills", [{"at": d.drill.at.isoformat(), "owner": d.drill.owner, "drill lines": d.own_lines,
+                             "other failure lines": d.real_lines, "not counted because": list(d.problems)}
+                            for d in drills] or "none in the site file")
+    require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
+            "every rule the runbook promises configured as promised and seen firing when it should",
+            "; ".join(problems),
+            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (push "
+            f"the reset's failure lines labelled {DRILL_LABEL}, outside the nights) and list its time and owner "
+            "under grafana.alert_drills; a rule changed during the week is proven from the change on: explain the "
+            "change in the sign-off, or start the week again after it (--week-start)")
+
+
+def _changed_after_backfill(alert_rules, week, settings, evidence):
+    """A night judged from Loki's history alone (--week) never saw Grafana's live configuration: a rule
+    changed after it leaves how alerting was set up that night unknown. Where Grafana does not say when a
+    rule changed, the evidence says what could not be seen."""
     backfilled = [(night, night_of(settings, date.fromisoformat(night)).window_start)
                   for night, rec in sorted(week.items()) if rec.basis == "history"]
-    unseen = []
+    problems, unseen = [], []
     for spec in settings.rules:
         rule = alert_rules.get(spec.uid)
         before = changed_after(rule.updated, backfilled) if rule and backfilled else []
@@ -166,17 +182,7 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
     if unseen:
         evidence.add("not seen", f"when {', '.join(unseen)} last changed: Grafana does not say ('updated'), so "
                                  "a change after a night judged from history only would go unnoticed")
-    evidence.add("rules", shown)
-    evidence.add("drills", [{"at": d.drill.at.isoformat(), "owner": d.drill.owner, "drill lines": d.own_lines,
-                             "other failure lines": d.real_lines, "not counted because": list(d.problems)}
-                            for d in drills] or "none in the site file")
-    require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
-            "every rule the runbook promises configured as promised and seen firing when it should",
-            "; ".join(problems),
-            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (push "
-            f"the reset's failure lines labelled {DRILL_LABEL}, outside the nights) and list its time and owner "
-            "under grafana.alert_drills; a rule changed during the week is proven from the change on: explain the "
-            "change in the sign-off, or start the week again after it (--week-start)")
+    return problems
 
 
 def test_no_critical_production_issues(week_records, alert_history, loki, drills, week_nights, run, settings,

@@ -105,8 +105,8 @@ class DrillVerdict:
 
 
 def changed_after(updated, nights):
-    """The nights (date, window start) that ended before a rule was last changed (`updated`, Grafana's ISO
-    8601 text); None when Grafana does not say when (an older version, or a value it cannot read)."""
+    """Of `nights` [(date, window start)], those whose window began before a rule was last changed (`updated`,
+    Grafana's ISO 8601 text); None when Grafana does not say when (an older version, or a value it cannot read)."""
     try:
         when = datetime.fromisoformat(updated.replace("Z", "+00:00"))
     except ValueError:
