@@ -9,7 +9,7 @@ from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
 from opsverify.clients.http import NotFound
 from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import not_applicable, require
-from opsverify.lokiconfig import retention_problems, unbounded_label
+from opsverify.lokiconfig import differing, retention_problems, unbounded_label
 from opsverify.rules import RANGE_FUNCTION, expand_dashboard_variables
 from opsverify.night import next_reset
 
@@ -22,8 +22,10 @@ KEEP = timedelta(days=8)  # the week's seven nights and the day the sign-off rea
 def test_grafana_healthy(grafana, settings, evidence):
     body = evidence.add("GET /api/health", grafana.health())
     require(body.get("database") == "ok", "Grafana", f"{settings.grafana_url}/api/health",
-            'database "ok"', f"database {body.get('database')!r}",
-            "check Grafana's database and its log (docker logs <grafana>)")
+            'database "ok"', f"database {body.get('database')!r}: Grafana cannot reach its own database, so "
+            "alert state, rules and notifications are not being saved",
+            "check Grafana's database (the sqlite file and its disk, or the MySQL/Postgres server) and Grafana's "
+            "log (docker logs <grafana>)")
 
 
 @pytest.mark.severity("critical")
@@ -134,7 +136,12 @@ def test_loki_keeps_the_week(loki, loki_config, settings, evidence):
     config, error = loki_config
     if error is not None:
         raise error
-    explicit = loki.config(mode="diff")
+    # What the operator set, as what differs from Loki's defaults: mode=diff would say, but Loki 2.6.1
+    # answers it with a 500 whatever the configuration, so the defaults are asked instead (same count).
+    explicit = differing(config, loki.config(mode="defaults"))
+    evidence.add("set (differs from GET /config?mode=defaults)", {
+        section: explicit[section] for section in ("limits_config", "compactor", "table_manager")
+        if section in explicit})
     evidence.add("retention settings", {
         section: {k: v for k, v in (config.get(section) or {}).items() if "retention" in k or "reject" in k}
         for section in ("limits_config", "compactor", "table_manager")})

@@ -100,6 +100,9 @@ def parse_args(argv):
     parser.add_argument("--grafana-root-url", metavar="URL",
                         help="Grafana's [server] root_url, which /api/frontend/settings reports as appUrl (default: "
                         f"the scenario's grafana_root_url, else {grafana.DEFAULT_ROOT_URL})")
+    parser.add_argument("--grafana-database-failing", action="store_true",
+                        help="Grafana's database ping fails: GET /api/health answers 503 \"database\": \"failing\" "
+                        "(the other endpoints answer as before)")
     parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
@@ -356,9 +359,10 @@ def start(args, clock):
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
     users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
-    grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(provisioning, GRAFANA_USER, grafana_password,
-                                                                    grafana_token, users=users,
-                                                                    root_url=root_url, clock=clock.now)))
+    grafana_app = grafana.Grafana(provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users,
+                                  root_url=root_url, clock=clock.now)
+    grafana_app.database_failing = args.grafana_database_failing
+    grafana_url = serve("grafana", grafana.make_app(grafana_app))
     promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper,

@@ -263,6 +263,7 @@ class Grafana:
                 raise ValueError(f"user {login!r} with role {role!r}: the login must differ from the admin's and "
                                  f"'api_key', the role be one of {', '.join(ROLES)}")
         self.clock = clock  # when rules are evaluated
+        self.database_failing = False  # /api/health's database ping fails (pkg/api/health.go)
 
     def is_server_admin(self, request):
         """The configured admin user is a Grafana server admin; service accounts and other users are not."""
@@ -504,10 +505,14 @@ def make_app(grafana):
         return register
 
     # Grafana HTTP API "Other": GET /api/health, no auth; simplejson.EncodePretty (sorted keys, 2 spaces).
+    # pkg/api/health.go: when the database ping fails, "database": "failing" and status 503. The sandbox
+    # plays that with database_failing (--grafana-database-failing); only the health answer changes.
     @app.route("GET", "/api/health")
     def health(request):
-        body = json.dumps({"commit": "sandbox", "database": "ok", "version": VERSION}, indent=2, sort_keys=True)
-        return Response(200, body.encode("utf-8"), ERROR_JSON, dict(API_HEADERS))
+        database = "failing" if grafana.database_failing else "ok"
+        body = json.dumps({"commit": "sandbox", "database": database, "version": VERSION}, indent=2, sort_keys=True)
+        return Response(503 if grafana.database_failing else 200, body.encode("utf-8"), ERROR_JSON,
+                        dict(API_HEADERS))
 
     # GET /api/frontend/settings (pkg/api/api.go: in the /api group behind reqSignedIn, so any signed-in
     # role; pkg/api/frontendsettings.go GetFrontendSettings -> c.JSON, application/json; charset=UTF-8).

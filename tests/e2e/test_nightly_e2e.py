@@ -156,3 +156,18 @@ def test_entries_promtail_dropped_are_reported(tmp_path, sandboxes):
     assert issue.startswith("test_promtail_shipped_without_loss: Promtail (http://127.0.0.1:")
     assert "expected entries sent and none dropped since Promtail's start, before the night" in issue
     assert " dropped" in issue and ", 0 dropped" not in issue
+
+
+def test_a_failing_grafana_database_is_named_as_such(tmp_path, sandboxes):
+    """Issue 13: Grafana answers /api/health 503 {"database": "failing"} when its database ping fails; the
+    check says so, rather than reporting a 503 after retries."""
+    process, values = start_sandbox(tmp_path, "db", f"--night={NIGHT}", "--grafana-database-failing")
+    sandboxes.append(process)
+    assert isinstance(values, dict), values
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--night={NIGHT}", "-k", "test_grafana_healthy",
+                     env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
+    issue = Outputs(reports, result).record()["issues"][0]  # then: not judged in full (a partial run)
+    assert issue.startswith("test_grafana_healthy: Grafana (") and "/api/health): expected database \"ok\"; saw " \
+        "database 'failing': Grafana cannot reach its own database" in issue, issue
+    assert "503" not in issue.split("What to do")[0]

@@ -64,7 +64,15 @@ def test_config_prints_the_running_configuration_as_loki_does(healthy_loki):
     assert requests.post(healthy_loki + "/config").text == text
 
 
-def test_config_modes_defaults_and_diff(healthy_loki):
+def test_config_mode_diff_fails_on_2_6_as_capture_40_shows(healthy_loki):
+    response = requests.get(healthy_loki + "/config", params={"mode": "diff"})
+    assert (response.status_code, response.text) == (500, "unsupported type <nil>\n")
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_config_modes_defaults_and_diff(serve):
+    healthy_loki = serve(make_app(LokiStore(), version="2.7.0"))  # a version whose diff works
     defaults = yaml.safe_load(config_of(healthy_loki, mode="defaults"))
     assert defaults["auth_enabled"] is True and defaults["server"]["http_listen_port"] == 80
     assert defaults["limits_config"]["retention_period"] == "31d"  # 744h, Loki 2.x's default

@@ -186,6 +186,14 @@ def test_loader_names_the_file_and_the_key_it_does_not_understand(tmp_path):
 
 # --- Grafana: auth, health, datasources, dashboards ---
 
+def test_health_says_the_database_is_failing_with_a_503(serve):
+    app = grafana.Grafana(grafana.load(PROVISIONING, "http://127.0.0.1:1"), USER, PASSWORD, TOKEN)
+    app.database_failing = True
+    health = requests.get(serve(grafana.make_app(app)) + "/api/health")
+    assert health.status_code == 503
+    assert health.text == '{\n  "commit": "sandbox",\n  "database": "failing",\n  "version": "11.3.0"\n}'
+
+
 def test_auth(quiet_grafana):
     health = requests.get(quiet_grafana + "/api/health")
     assert health.status_code == 200 and health.json()["database"] == "ok"

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from opsverify.lokiconfig import retention_problems, unbounded_label
+from opsverify.lokiconfig import differing, retention_problems, unbounded_label
 
 KEEP = timedelta(days=8)
 
@@ -19,7 +19,18 @@ def config(**sections):
     return base
 
 
-SET = {"limits_config": {"retention_period": "4w"}}  # what /config?mode=diff shows the operator set
+SET = {"limits_config": {"retention_period": "4w"}}  # what differs from Loki's defaults
+
+
+def test_what_differs_from_the_defaults_is_what_mode_diff_would_print():
+    defaults = {"auth_enabled": True, "limits_config": {"retention_period": "31d", "reject_old_samples": False},
+                "schema_config": {"configs": []}}
+    running = {"auth_enabled": True, "limits_config": {"retention_period": "4w", "reject_old_samples": False},
+               "schema_config": {"configs": [{"from": "2020-10-24"}]}, "compactor": {"retention_enabled": True}}
+    assert differing(running, defaults) == {"limits_config": {"retention_period": "4w"},
+                                            "schema_config": {"configs": [{"from": "2020-10-24"}]},
+                                            "compactor": {"retention_enabled": True}}
+    assert differing(defaults, defaults) == {}
 
 
 def test_escashops_intent_keeps_the_week():
