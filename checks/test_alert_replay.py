@@ -11,7 +11,7 @@ from opsverify.rules import AnalysisError
 pytestmark = [pytest.mark.nightly, pytest.mark.severity("warning")]
 
 
-def test_rule_replay(rule, rule_spec, replay_rule, grafana, reset_log, night, run, settings, evidence):
+def test_rule_replay(rule, rule_spec, replay_rule, grafana, history_off, reset_log, night, run, settings, evidence):
     start, end = night.window_start, night.window_end
     try:
         result = replay_rule(rule, start, end)
@@ -28,9 +28,12 @@ def test_rule_replay(rule, rule_spec, replay_rule, grafana, reset_log, night, ru
         "timeline": [[night.clock(s.at), s.state] for s in steps], **{k: v for k, v in spans.items() if v},
     }
     try:
-        history = grafana.state_history(rule.uid, start, end)
-        evidence.add("state history", [f"{night.clock(h['time'])} {h['previous']} → {h['current']}" for h in history]
-                     or "no transitions in the window")
+        if history_off:
+            evidence.add("state history", f"{history_off}: the replay below is the evidence")
+        else:
+            history = grafana.state_history(rule.uid, start, end)
+            evidence.add("state history", [f"{night.clock(h['time'])} {h['previous']} → {h['current']}"
+                                           for h in history] or "no transitions in the window")
     except ClientError as exc:
         evidence.add("state history", f"unavailable ({exc.problem}): the replay below is the evidence")
     evidence.add("replay", {"reset outcome": night_outcome, "classification": verdict, "spans": spans,

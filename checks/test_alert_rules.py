@@ -189,8 +189,8 @@ def test_contact_point_delivers(receiver_spec, integrations, settings, evidence)
             "fix the contact point (a real webhook URL, valid addresses) and send a test notification")
 
 
-def test_notification_links_point_at_this_grafana(grafana, settings, evidence):
-    app_url = grafana.frontend_settings().get("appUrl", "")
+def test_notification_links_point_at_this_grafana(grafana, frontend_settings, settings, evidence):
+    app_url = frontend_settings.get("appUrl", "")
     allowed = {h for h in (host_of(app_url), host_of(settings.grafana_url)) if h}
     texts = [(f"template '{t.get('name')}'", t.get("template", "")) for t in grafana.templates()]
     for integration in grafana.contact_points():

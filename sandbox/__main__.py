@@ -103,6 +103,9 @@ def parse_args(argv):
     parser.add_argument("--grafana-database-failing", action="store_true",
                         help="Grafana's database ping fails: GET /api/health answers 503 \"database\": \"failing\" "
                         "(the other endpoints answer as before)")
+    parser.add_argument("--grafana-history", choices=("annotations", "loki", "off"), default="annotations",
+                        help="Grafana's alert state history backend (default: %(default)s, Grafana 11's); off: "
+                        "history disabled")
     parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
@@ -362,6 +365,7 @@ def start(args, clock):
     grafana_app = grafana.Grafana(provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users,
                                   root_url=root_url, clock=clock.now)
     grafana_app.database_failing = args.grafana_database_failing
+    grafana_app.history_backend = "" if args.grafana_history == "off" else args.grafana_history
     grafana_url = serve("grafana", grafana.make_app(grafana_app))
     promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))

@@ -264,6 +264,7 @@ class Grafana:
                                  f"'api_key', the role be one of {', '.join(ROLES)}")
         self.clock = clock  # when rules are evaluated
         self.database_failing = False  # /api/health's database ping fails (pkg/api/health.go)
+        self.history_backend = "annotations"  # [unified_alerting.state_history] backend; "" when off
 
     def is_server_admin(self, request):
         """The configured admin user is a Grafana server admin; service accounts and other users are not."""
@@ -313,7 +314,9 @@ class Grafana:
             "anonymousEnabled": False,
             "expressionsEnabled": True,
             "unifiedAlertingEnabled": True,
-            "unifiedAlerting": {"minInterval": f"{BASE_INTERVAL_S}s", "alertStateHistoryBackend": "annotations"},
+            # alertStateHistoryBackend is set only when state history is on (frontendsettings.go).
+            "unifiedAlerting": {"minInterval": f"{BASE_INTERVAL_S}s",
+                                **({"alertStateHistoryBackend": self.history_backend} if self.history_backend else {})},
         }
 
     def authenticate(self, request):
@@ -661,9 +664,10 @@ def make_app(grafana):
         return json_response(200, prov.policy)
 
     # Alert state history: GET /api/v1/rules/history?ruleUID=&from=&to=&limit= (ngalert
-    # api_ruler_history.go RouteQueryStateHistory; registered whatever the backend). Grafana 11's
-    # default backend is annotations ([unified_alerting.state_history] enabled = true, backend =
-    # annotations), and AnnotationBackend.Query (state/historian/annotation.go) answers:
+    # api_ruler_history.go RouteQueryStateHistory; registered whatever the backend). With history off the
+    # no-op historian answers an empty frame; the Loki backend a frame time, line, labels (historian/loki.go,
+    # oldest first). Grafana 11's default backend is annotations ([unified_alerting.state_history]
+    # enabled = true, backend = annotations), and AnnotationBackend.Query (state/historian/annotation.go) answers:
     #   no ruleUID   -> error "ruleUID is required to query annotations"
     #   unknown rule -> error "failed to look up the requested rule"
     # both through ErrResp(500, err, "") -> response.Error -> 500 {"message": <error>}; with a known rule,
@@ -691,11 +695,14 @@ def make_app(grafana):
             limit = int(request.arg("limit", "100"))
         except ValueError:
             return _unsupported(request, "without whole from, to (unix seconds) and limit")
-        changes = grafana.history(rule, end)
+        if not grafana.history_backend:
+            return json_response(200, grafana_history.empty_frame())
+        changes = [c for c in grafana.history(rule, end) if start <= c[0] <= end]
         labels = {**rule.get("labels", {}), "alertname": rule["title"],
                   "grafana_folder": prov.folders[rule["folderUID"]]}
-        body = grafana_history.frame(rule, [c for c in changes if start <= c[0] <= end], labels, limit)
-        return json_response(200, body)
+        if grafana.history_backend == "loki":
+            return json_response(200, grafana_history.loki_frame(rule, changes, labels, limit))
+        return json_response(200, grafana_history.frame(rule, changes, labels, limit))
 
     # Prometheus-compatible rules API of Grafana-managed rules (ngalert api prometheus.go
     # PrepareRuleGroupStatuses / toRuleGroup). Each request evaluates the rules once; `for`

@@ -1,6 +1,7 @@
-"""Alert state history as Grafana's annotation historian would have recorded it, had the sandbox's
+"""Alert state history as Grafana's historian would have recorded it, had the sandbox's
 Grafana been evaluating its rules since `since` (grafana/grafana pkg/services/ngalert/state: the
-state manager's transitions, historian/annotation.go: what is recorded and how it is answered).
+state manager's transitions; historian/annotation.go and historian/loki.go: what each backend
+records and how it answers; the no-op historian's empty frame when history is off).
 
 The sandbox does not run a scheduler. Asked for a rule's history, it finds the evaluation ticks at
 which the rule's Loki queries have data (one range query per query, in windows Loki's 11,000-point
@@ -130,6 +131,26 @@ def frame(rule, changes, labels, limit):
     return {"schema": {"name": "states", "fields": [
         {"name": name, "type": kind, "typeInfo": {"frame": frame_type}, "labels": field_labels}
         for name, kind, frame_type in columns]}, "data": {"values": values}}
+
+
+def loki_frame(rule, changes, labels, limit):
+    """historian/loki.go Query and merge: the frame "states" with fields time, line (the LokiEntry JSON
+    object) and labels (its stream's labels), oldest first, at most `limit` rows."""
+    rows = sorted(changes, key=lambda change: change[0])[-limit:] if limit else sorted(changes)
+    stream = {"folderUID": rule["folderUID"], "from": "state-history", "group": rule["ruleGroup"], "orgID": "1"}
+    lines = [{"schemaVersion": 1, "previous": before, "current": after, "values": {}, "condition": rule["condition"],
+              "dashboardUID": "", "panelID": 0, "fingerprint": "", "ruleTitle": rule["title"], "ruleID": rule["id"],
+              "ruleUID": rule["uid"], "labels": labels} for _, before, after in rows]
+    columns = [("time", "time", "time.Time"), ("line", "other", "json.RawMessage"),
+               ("labels", "other", "json.RawMessage")]
+    return {"schema": {"name": "states", "fields": [
+        {"name": name, "type": kind, "typeInfo": {"frame": frame_type}} for name, kind, frame_type in columns]},
+        "data": {"values": [[tick * 1000 for tick, _, _ in rows], lines, [stream] * len(rows)]}}
+
+
+def empty_frame():
+    """The no-op historian's answer when state history is off: the frame "states" without fields."""
+    return {"schema": {"name": "states", "fields": []}, "data": {"values": []}}
 
 
 def _value_text(state):

@@ -43,6 +43,9 @@ class AlertRule:
         )
 
 
+LATEST_PLAUSIBLE = 253402300800  # 10000-01-01: later than that, a history time is no time at all
+
+
 def _seconds(millis):
     """Unix seconds from a history frame's epoch milliseconds. A Grafana build that read the annotations'
     milliseconds as seconds sends values 1000 times too large (grafana-facts): read those as they were meant."""
@@ -151,6 +154,9 @@ class GrafanaClient(HttpClient):
         params = {"ruleUID": rule_uid, "from": int(start.timestamp()), "to": int(end.timestamp()), "limit": limit}
         response = self.request("GET", "/api/v1/rules/history", params=params)
         body = self.parse_json(response)
+        if isinstance(body, dict) and isinstance(body.get("schema"), dict) and not body["schema"].get("fields"):
+            # The no-op historian's empty frame: history is off, which says nothing about the rule.
+            raise self.shape_error(response, "an empty frame without fields: Grafana's state history is off")
         try:
             names = [f["name"] for f in body["schema"]["fields"]]
             columns = dict(zip(names, body["data"]["values"]))
@@ -161,9 +167,13 @@ class GrafanaClient(HttpClient):
                 previous = line.get("previous") or columns.get("prev", [""] * (index + 1))[index]
                 current = line.get("current") or columns.get("next", [""] * (index + 1))[index]
                 transitions.append({"time": _seconds(millis), "previous": previous, "current": current})
-            return transitions
-        except (KeyError, TypeError, ValueError, IndexError):
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
             raise self.shape_error(response, "not a state-history data frame") from None
+        odd = next((t["time"] for t in transitions if not 0 < t["time"] < LATEST_PLAUSIBLE), None)
+        if odd is not None:
+            raise self.shape_error(response, f"a transition at {odd} (unix seconds), a time it cannot mean")
+        return transitions
+
 
     def contact_points_export(self):
         """Contact points in the provisioning-file shape with secure settings decrypted (needs Admin).

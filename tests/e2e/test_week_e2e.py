@@ -308,3 +308,32 @@ def test_the_documents_own_statements_are_held_against_the_week(tmp_path):
     assert f"line 43: Day 5 reads [TO BE FILLED] '⏳ Pending', the ledger {day(-2)} ⚠️" in table
     assert "line 59: Average Reset Duration 2.4 s, the week measured" in \
         found["test_lessons_learned_documented"]["reason"]
+
+
+def shown_to_fire(out):
+    """The criterion's evidence: rule uid -> how it was shown to fire."""
+    bundle = next(out.reports.glob("week-*"))
+    results = json.loads((bundle / "results.json").read_text(encoding="utf-8"))
+    check = next(c for c in results["checks"] if c["nodeid"].endswith("test_all_alerts_configured_and_tested"))
+    rules = next(item["content"] for item in check["evidence"] if item["name"] == "rules")
+    return {uid: found["shown to fire by"] for uid, found in rules.items()}
+
+
+@pytest.mark.parametrize("backend", ["loki", "off"])
+def test_every_state_history_backend_is_read_or_said_to_be_missing(tmp_path, sandboxes, backend):
+    """Issue 13: Grafana's Loki history backend answers another frame; with history off Grafana answers an
+    empty frame and /api/frontend/settings names no backend: the drill then counts, unconfirmed."""
+    process, values = start_sandbox(tmp_path, "history", f"--night={NIGHT}", f"--grafana-history={backend}")
+    sandboxes.append(process)
+    assert isinstance(values, dict), values
+    reports = tmp_path / "reports"
+    result = nightly(reports, f"--night={NIGHT}", "--week", standin(tmp_path), marks="nightly or criteria",
+                     env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
+    out = Outputs(reports, result)
+    assert {c["outcome"] for c in criteria(out).values()} == {"passed"}, criteria(out)
+    drill = f"the drill at {day(-7)} 14:00 PST (sandbox-devops-team)"
+    if backend == "off":
+        assert shown_to_fire(out)["midnight_errors_001"] == [f"{drill} (unconfirmed: no state history to confirm it)"]
+    else:
+        assert shown_to_fire(out)["midnight_errors_001"] == [drill, f"Alerting at {day(-7)} 14:01 PST in Grafana's "
+                                                                   "state history"]

@@ -648,3 +648,29 @@ def test_scenario_refuses_a_provisioning_dir_outside_sandbox_provisioning(tmp_pa
         scenario.load("outside")
     with pytest.raises(scenario.ScenarioError, match="dashboards: no directory"):
         scenario.load("missing")
+
+
+def test_state_history_as_the_loki_backend_and_with_history_off(serve, loki_with):
+    """historian/loki.go: fields time, line (the entry as a JSON object), labels; oldest first. History off:
+    the no-op historian's empty frame, and no backend in /api/frontend/settings."""
+    sc = scenario.load("healthy")
+    when = sc.reset_instant(NIGHT) + timedelta(minutes=3)
+    answers = {}
+    for backend in ("loki", ""):
+        provisioning = grafana.load(sc.grafana_provisioning, loki_with("healthy", when),
+                                    rules_updated=sc.rules_updated(NIGHT - timedelta(days=6)))
+        app = grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when)
+        app.history_backend = backend
+        url = serve(grafana.make_app(app))
+        params = {"ruleUID": "midnight_errors_001", "from": 0, "to": int(when.timestamp())}
+        answers[backend] = (get(url, "/api/v1/rules/history", params=params).json(),
+                            get(url, "/api/frontend/settings").json()["unifiedAlerting"])
+    frame, settings = answers["loki"]
+    assert [f["name"] for f in frame["schema"]["fields"]] == ["time", "line", "labels"]
+    times, lines, labels = frame["data"]["values"]
+    assert times == sorted(times) and [line["current"] for line in lines][:2] == ["Normal (NoData)", "Alerting"]
+    assert lines[1]["ruleUID"] == "midnight_errors_001" and labels[1]["from"] == "state-history"
+    assert settings["alertStateHistoryBackend"] == "loki"
+    frame, settings = answers[""]
+    assert frame == {"schema": {"name": "states", "fields": []}, "data": {"values": []}}
+    assert "alertStateHistoryBackend" not in settings

@@ -1,6 +1,7 @@
 """Clients against a scripted local HTTP server: timeouts, retries, deadline, errors, parsing."""
 
 import json
+import re
 import socket
 import time
 from datetime import datetime, timezone
@@ -419,3 +420,16 @@ def test_a_redirect_is_named_and_not_followed(httpserver):
            "redirect" in text
     assert "SEKRIT" not in text and "moved" not in text
     assert len(httpserver.log) == 1 and [x.status for x in journal.since(0)] == [302]
+
+
+@pytest.mark.parametrize("frame, problem", [
+    ({"schema": {"name": "states", "fields": []}, "data": {"values": []}}, "Grafana's state history is off"),
+    ({"schema": {"fields": [{"name": "time"}, {"name": "prev"}, {"name": "next"}]},
+      "data": {"values": [[-5000], ["Normal"], ["Alerting"]]}}, "a transition at -5 (unix seconds)"),
+    ({"schema": {"fields": [{"name": "time"}, {"name": "line"}]}, "data": {"values": [[1795881900000], ["[1]"]]}},
+     "not a state-history data frame"),
+], ids=["history-off", "implausible-time", "line-not-an-object"])
+def test_a_state_history_frame_it_cannot_mean_is_a_client_error(httpserver, frame, problem):
+    httpserver.expect_request("/api/v1/rules/history").respond_with_json(frame)
+    with pytest.raises(ClientError, match=re.escape(problem)):
+        make(GrafanaClient, httpserver.url_for(""), retries=0).state_history("r1", T0, T1)
