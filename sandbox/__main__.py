@@ -359,6 +359,8 @@ def start(args, clock):
                                 alerting_files=() if args.grafana_provisioning else sc.grafana_alerting,
                                 rules_updated=min(sc.rules_updated(rendered.first_night), now))
     provisioning.loaded_at = now.replace(microsecond=0)
+    for ignored in provisioning.ignored:  # Grafana logs nothing of these; a person wants to hear of them
+        print(f"grafana provisioning: {ignored}", file=sys.stderr, flush=True)
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
     users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}

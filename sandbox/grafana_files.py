@@ -21,8 +21,10 @@ Sources, all in grafana/grafana:
   (rules_types.go uses Model.Raw), contact point settings yes (PR #55666), the whole policy
   tree yes (issue #58550), mute timings and templates no (plain definitions types).
 
-A key Grafana does not document stops the loader with the file and the key named;
-so does a documented feature the sandbox does not emulate (recording rules, other orgs).
+A key Grafana does not know is ignored, as Grafana's readers ignore it (plain yaml.Unmarshal, not
+the strict form: config_reader.go), and listed in `Provisioning.ignored` for the sandbox to print:
+a misspelt key leaves Grafana's default in force, a defect a person wants to hear of. A documented
+feature the sandbox does not emulate (recording rules, other orgs) stops the loader, naming it.
 """
 
 import hashlib
@@ -63,6 +65,9 @@ RECEIVER_KEYS = {"uid", "type", "settings", "disableResolveMessage"}
 DELETE_CONTACT_POINT_KEYS = {"orgId", "uid"}
 POLICY_KEYS = {"receiver", "group_by", "matchers", "object_matchers", "mute_time_intervals", "active_time_intervals",
                "routes", "continue", "group_wait", "group_interval", "repeat_interval"}
+# Alertmanager's deprecated matcher forms, which Grafana's route type still carries: not emulated.
+POLICY_KEYS_REFUSED = {key: "a deprecated Alertmanager matcher form the sandbox does not emulate (use matchers "
+                            "or object_matchers)" for key in ("match", "match_re")}
 MUTE_TIME_KEYS = {"orgId", "name", "time_intervals"}
 TIME_INTERVAL_KEYS = {"times", "weekdays", "days_of_month", "months", "years", "location"}
 TEMPLATE_KEYS = {"orgId", "orgID", "name", "template"}  # the docs' example spells it orgID
@@ -208,8 +213,10 @@ class _Fields:
                 raise ProvisioningError(f"{path}: {where}: the sandbox's Grafana refuses the key {key!r}: "
                                         f"{refused[key]}")
             if key not in allowed:
-                raise ProvisioningError(f"{path}: {where}: the sandbox's Grafana does not understand the key {key!r}")
+                _Fields.ignored.append(f"{path}: {where}: key {key!r} is not one Grafana knows; it ignores it")
         self.path, self.where, self.mapping, self.interp = path, where, mapping, interp
+
+    ignored = []  # what the load in progress ignored (load() gives each load its own list)
 
     def _interpolate(self, text, key):
         return interpolate(text, self.here(key)) if self.interp else text
@@ -303,6 +310,7 @@ class Provisioning:
     dashboards: dict = field(default_factory=dict)  # uid -> (dashboard JSON, file name)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     rules_updated: datetime = None  # when the rules were last written (their `updated`); load sets it
+    ignored: list = field(default_factory=list)  # "<file>: <where>: key ... ignored", for the sandbox to print
 
     @property
     def rules(self):
@@ -325,6 +333,7 @@ def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=
         raise ProvisioningError(f"{root}: not a directory")
     result = Provisioning()
     result.rules_updated = rules_updated or result.loaded_at
+    _Fields.ignored = result.ignored
     for child in sorted(root.iterdir()):
         if child.name not in ("datasources", "alerting", "dashboards"):
             raise ProvisioningError(f"{child}: the sandbox's Grafana provisions only datasources, alerting "
@@ -603,7 +612,7 @@ class _AlertingState:
             settings = interpolate_tree(rcv.raw("settings", {}), rcv.here("settings"))
             if not isinstance(settings, dict) or not settings:
                 raise ProvisioningError(f"{rcv.here()}: {name}: no settings are set")
-            self._validate_receiver(rcv, kind, settings)
+            self._validate_receiver(rcv, name, uid, kind, settings)
             # EmbeddedContactPoint (ngalert definitions), as GET /api/v1/provisioning/contact-points returns it.
             entry = {"uid": uid, "name": name, "type": kind, "settings": settings,
                      "disableResolveMessage": rcv.bool("disableResolveMessage"), "provenance": "file"}
@@ -611,9 +620,24 @@ class _AlertingState:
             self.result.contact_points = [p for p in points if p["uid"] != uid] + [entry]
 
     @staticmethod
-    def _validate_receiver(rcv, kind, settings):
-        """The notifier's own validation (EmbeddedContactPoint.Valid), which file provisioning runs."""
+    def _validate_receiver(rcv, name, uid, kind, settings):
+        """The notifier's own validation (EmbeddedContactPoint.Valid), which file provisioning runs; a failure
+        stops provisioning and Grafana does not start (grafana-facts.md)."""
         required, _ = NOTIFIERS[kind]
+        # Settings are decoded into the notifier's Go struct (grafana/alerting receivers/email: addresses is a
+        # string, "," ";" or newline separated); a YAML list there fails json.Unmarshal, and the error is an
+        # IntegrationValidationError naming the contact point and the integration.
+        for key, value in settings.items():
+            if isinstance(value, (list, dict)) and (kind, key) == ("email", "addresses"):
+                shape = "array" if isinstance(value, list) else "object"
+                raise ProvisioningError(
+                    f"{rcv.here('settings')}: failed to validate integration {json.dumps(name)} (UID {uid}) of type "
+                    f"\"email\": "
+                    f"failed to unmarshal settings: json: cannot unmarshal {shape} into Go struct field "
+                    f"emailSettingsRaw.addresses of type string")
+            if isinstance(value, (list, dict)) and key in required:
+                raise ProvisioningError(f"{rcv.here('settings')}.{key}: a {type(value).__name__}: the sandbox does "
+                                        f"not emulate what Grafana says of that in a {kind} integration")
         if not any(str(settings.get(key) or "").strip() for key in required):
             raise ProvisioningError(f"{rcv.here('settings')}: a {kind} contact point needs "
                                     f"{' or '.join(sorted(required))}")
@@ -808,7 +832,7 @@ def _route(path, where, route, root=False):
     marshalled with labels.Matcher.String(): name, operator, quoted value) and
     `object_matchers` ([name, op, value]); it does not convert one into the other.
     """
-    f = _Fields(path, where, route, POLICY_KEYS, interp=False)  # the whole tree was interpolated already
+    f = _Fields(path, where, route, POLICY_KEYS, POLICY_KEYS_REFUSED, interp=False)  # interpolated already
     if root:
         for key in ("matchers", "object_matchers", "mute_time_intervals", "active_time_intervals", "continue"):
             if f.has(key) and f.raw(key) not in ([], False):

@@ -584,8 +584,6 @@ def test_variant_reset_and_env(variants):
 
 
 @pytest.mark.parametrize("variant, file, edit, message", [
-    ("expressions", "alerting/10-classic.yaml", ("    interval: 30s", "    interval: 30s\n    evaluateEvery: 30s"),
-     r"10-classic\.yaml: groups\[0\].*'evaluateEvery'"),
     ("expressions", "alerting/10-classic.yaml", ("        for: 2m", "        for: 2m\n        keepFiringFor: 5m"),
      r"10-classic\.yaml: groups\[0\]\.rules\[0\].*'keepFiringFor': it is a Grafana 12 key"),
     ("notifications", "alerting/notification-policies.yml", ("        continue: true", "        continue: true\n"
@@ -594,12 +592,10 @@ def test_variant_reset_and_env(variants):
     ("notifications", "alerting/notification-policies.yml", ("deleteMuteTimes:\n  - orgId: 1\n    name: maintenance",
                                                              "deleteMuteTimes:\n  - orgId: 1\n    name: weekends"),
      r"mute timing 'weekends' is used by the notification policy tree"),
-    ("expressions", "datasources/datasources.yml", ("    version: 2", "    version: 2\n    readOnly: true"),
-     r"datasources\.yml: datasources\[1\].*'readOnly'"),
     ("reset-and-env", "alerting/everything.yml", ("    interval: 2m", "    interval: 45s"),
      r"interval \(45s\) should be non-zero and divided exactly by scheduler interval: 10s"),
 ])
-def test_variants_refuse_what_grafana_does_not_document(tmp_path, variant, file, edit, message):
+def test_variants_refuse_what_the_sandbox_does_not_emulate(tmp_path, variant, file, edit, message):
     copy = tmp_path / variant
     shutil.copytree(VARIANTS / variant, copy)
     path = copy / file
@@ -608,6 +604,22 @@ def test_variants_refuse_what_grafana_does_not_document(tmp_path, variant, file,
     path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
     with pytest.raises(grafana.ProvisioningError, match=message):
         grafana.load(copy, "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("variant, file, edit, ignored", [
+    ("expressions", "alerting/10-classic.yaml", ("    interval: 30s", "    interval: 30s\n    evaluateEvery: 30s"),
+     "10-classic.yaml: groups[0]: key 'evaluateEvery' is not one Grafana knows; it ignores it"),
+    ("expressions", "datasources/datasources.yml", ("    version: 2", "    version: 2\n    readOnly: true"),
+     "datasources.yml: datasources[1]: key 'readOnly' is not one Grafana knows; it ignores it"),
+])
+def test_variants_load_with_what_grafana_ignores_listed(tmp_path, variant, file, edit, ignored):
+    copy = tmp_path / variant
+    shutil.copytree(VARIANTS / variant, copy)
+    path = copy / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(edit[0]) == 1
+    path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    assert [i.split("/")[-1] for i in grafana.load(copy, "http://127.0.0.1:9").ignored] == [ignored]
 
 
 # --- the CLI: the scenario picks the Grafana configuration; options override it ---

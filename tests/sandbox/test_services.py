@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -174,14 +175,40 @@ def test_mute_timing_ranges_are_given_back_normalised(tmp_path):
                         "years": ["2026"]}
 
 
-def test_loader_names_the_file_and_the_key_it_does_not_understand(tmp_path):
+def test_email_addresses_as_a_list_stop_grafana_as_its_validation_does(tmp_path):
+    """grafana/alerting email NewConfig: addresses is a string; a YAML list fails json.Unmarshal, Grafana
+    does not start, and the message names the contact point and the integration."""
+    copy = tmp_path / "provisioning"
+    shutil.copytree(PROVISIONING, copy)
+    points = copy / "alerting" / "contact-points.yml"
+    text = points.read_text(encoding="utf-8")
+    separated = "addresses: devops@escashop.ph;oncall@escashop.ph;database-team@escashop.ph\n"
+    assert text.count(separated) == 1
+    listed = "addresses: [devops@escashop.ph, oncall@escashop.ph, database-team@escashop.ph]\n"
+    points.write_text(text.replace(separated, listed), encoding="utf-8")
+    with pytest.raises(grafana.ProvisioningError) as err:
+        grafana.load(copy, "http://127.0.0.1:1")
+    assert 'failed to validate integration "midnight-critical" (UID ' in str(err.value)
+    assert str(err.value).endswith('of type "email": failed to unmarshal settings: json: cannot unmarshal array into '
+                                   "Go struct field emailSettingsRaw.addresses of type string")
+
+
+def test_a_key_grafana_does_not_know_is_ignored_as_grafana_ignores_it_and_listed(tmp_path):
+    """config_reader.go reads with plain yaml.Unmarshal: a misspelt noDataState leaves the default (NoData)."""
     copy = tmp_path / "provisioning"
     shutil.copytree(PROVISIONING, copy)
     rules = copy / "alerting" / "rules.yml"
-    changed = rules.read_text(encoding="utf-8").replace("  interval: 1m", "  interval: 1m\n  evaluate_every: 1m")
+    text = rules.read_text(encoding="utf-8")
+    assert "noDataState: OK" in text
+    changed = text.replace("  interval: 1m", "  interval: 1m\n  evaluate_every: 1m", 1).replace(
+        "noDataState: OK", "no_data_state: OK", 1)
     rules.write_text(changed, encoding="utf-8")
-    with pytest.raises(grafana.ProvisioningError, match=r"rules\.yml: groups\[0\].*'evaluate_every'"):
-        grafana.load(copy, "http://127.0.0.1:1")
+    loaded = grafana.load(copy, "http://127.0.0.1:1")
+    assert [i.split(": ", 1)[1] for i in loaded.ignored] == [
+        "groups[0]: key 'evaluate_every' is not one Grafana knows; it ignores it",
+        "groups[0].rules[0]: key 'no_data_state' is not one Grafana knows; it ignores it"]
+    assert loaded.rules[0]["noDataState"] == "NoData"  # Grafana's default stays in force
+    assert grafana.load(PROVISIONING, "http://127.0.0.1:1").ignored == []
 
 
 # --- Grafana: auth, health, datasources, dashboards ---
@@ -555,3 +582,36 @@ def test_cli_startup_errors_exit_2():
     result = subprocess.run([sys.executable, "-m", "sandbox", "--scenario", "nope"], cwd=ROOT,
                             capture_output=True, text=True, timeout=20)
     assert result.returncode == 2 and "unknown scenario 'nope'; available:" in result.stderr
+
+
+def test_cli_prints_each_key_grafana_ignores(tmp_path):
+    copy = tmp_path / "provisioning"
+    shutil.copytree(PROVISIONING, copy)
+    rules = copy / "alerting" / "rules.yml"
+    rules.write_text(rules.read_text(encoding="utf-8").replace("noDataState: OK", "no_data_state: OK", 1),
+                     encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "sandbox", "--grafana-provisioning", str(copy), "--env-file",
+                                str(tmp_path / "env")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout.readline().startswith("sandbox ready:")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert "grafana provisioning: " in stderr and "rules.yml: groups[0].rules[0]: key 'no_data_state' is not one " \
+        "Grafana knows; it ignores it" in stderr
+
+
+def test_cli_grafana_that_would_not_start_stops_the_sandbox(tmp_path):
+    copy = tmp_path / "provisioning"
+    shutil.copytree(PROVISIONING, copy)
+    points = copy / "alerting" / "contact-points.yml"
+    points.write_text(points.read_text(encoding="utf-8").replace(
+        "addresses: devops@escashop.ph;oncall@escashop.ph;database-team@escashop.ph",
+        "addresses: [devops@escashop.ph, oncall@escashop.ph]"), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--grafana-provisioning", str(copy),
+                             "--env-file", str(tmp_path / "env")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert 'failed to validate integration "midnight-critical"' in result.stderr
+    assert "cannot unmarshal array into Go struct field emailSettingsRaw.addresses of type string" in result.stderr
+    assert not (tmp_path / "env").exists()
