@@ -38,8 +38,9 @@ def test_loki_ready(loki, settings, evidence):
 @pytest.mark.severity("critical")
 def test_promtail_ready(promtail, settings, evidence):
     answer = evidence.add("GET /ready", promtail.ready())
-    require(answer == "Ready", "Promtail", f"{settings.promtail_url}/ready", "'Ready'", repr(answer),
-            "Promtail is not shipping logs: read its log and its /targets page")
+    require(answer == "Ready", "Promtail", f"{settings.promtail_url}/ready", "'Ready'", f"Promtail says {answer!r}",
+            "Promtail runs but tails nothing: check its scrape jobs' paths and the volumes mounted into its "
+            "container (its /targets page shows each job)")
 
 
 @pytest.mark.severity("critical")
@@ -62,15 +63,27 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
 def test_promtail_jobs_have_targets(promtail_jobs, settings, evidence):
     jobs = promtail_jobs
     evidence.add("jobs", [{"job": j.name, "ready": j.ready, "targets": j.total} for j in jobs])
-    names = [j.name.split("/")[0] for j in jobs]  # a docker_sd job is shown as job/host
+    names = [j.job_name for j in jobs]
     problems = [f"job '{want}' is not configured" for want in settings.promtail_jobs if want not in names]
-    problems += [f"job '{j.name}' has {j.ready} of {j.total} targets ready" + (
-        ": its path matches no file inside the Promtail container" if j.total else ": it discovers nothing")
-        for j in jobs if j.ready == 0]
+    idle = [j for j in jobs if j.ready == 0]
+    # The site file's jobs are judged; another idle job is worth a note, not a failed night.
+    others = [f"job '{j.name}' ({j.ready}/{j.total} ready) is not in promtail.jobs" for j in idle
+              if j.job_name not in settings.promtail_jobs]
+    if others:
+        evidence.add("not judged", others)
+    problems += [f"job '{j.name}' has {j.ready} of {j.total} targets ready: " + _idle_reason(j) for j in idle
+                 if j.job_name in settings.promtail_jobs]
     require(not problems, "Promtail", f"{settings.promtail_url}/targets",
             f"every scrape job ({', '.join(settings.promtail_jobs)}) shipping at least one target",
-            "; ".join(problems), "fix the job's __path__ (or the volume mounted into the Promtail container) "
-            "and restart Promtail; its lines are not reaching Loki")
+            "; ".join(problems), "fix each job as said (a file job's __path__ or the volume mounted into the "
+            "Promtail container; a docker job's socket mount or filters) and restart Promtail: its lines are "
+            "not reaching Loki")
+
+
+def _idle_reason(job):
+    if job.docker:
+        return "it discovers no running container (is the Docker socket mounted into Promtail, do its filters match?)"
+    return "its path matches no file inside the Promtail container" if job.total else "it has no target"
 
 
 @pytest.mark.severity("warning")
@@ -98,14 +111,15 @@ def test_promtail_shipped_without_loss(promtail, run, night, settings, evidence)
 
 @pytest.mark.severity("warning")
 def test_promtail_discovers_the_backend_container(promtail_jobs, settings, evidence):
-    jobs = [j for j in promtail_jobs if any("__meta_docker_container_name" in t for t in j.discovered)]
+    jobs = [j for j in promtail_jobs if j.docker]
     if not jobs:
         not_applicable("Promtail has no docker discovery job: the backend's log is shipped from files")
     names = sorted({t["__meta_docker_container_name"] for j in jobs for t in j.discovered
                     if "__meta_docker_container_name" in t})
     evidence.add("containers discovered", {j.name: names for j in jobs})
     require(f"/{settings.container}" in names, "Promtail", f"{settings.promtail_url}/targets",
-            f"container {settings.container} among the docker-discovered targets", f"{', '.join(names) or 'none'}",
+            f"container {settings.container} among the docker-discovered targets",
+            ", ".join(names) or "none: " + "; ".join(f"docker job '{j.name}' {j.ready}/{j.total} ready" for j in jobs),
             "check Promtail's docker_sd_configs (socket mounted, filters) and the container's name")
 
 

@@ -23,12 +23,28 @@ class Metrics:
 
 
 
+# A docker_sd job's target group is named after its job and the engine it asks, as the /targets page
+# shows it (capture 26: "docker-containers/unix:///var/run/docker.sock:80"), with or without targets.
+DOCKER_GROUP = re.compile(r"^([^/]+)/(?:unix|tcp|https?)://")
+
+
 @dataclass(frozen=True)
 class Job:
     name: str
     ready: int
     total: int
     discovered: tuple = ()  # per target, its labels before relabeling: the "__meta_*" of discovery
+
+    @property
+    def job_name(self):
+        """The scrape config's job_name (a docker job's header also names its engine)."""
+        match = DOCKER_GROUP.match(self.name)
+        return match.group(1) if match else self.name
+
+    @property
+    def docker(self):
+        """A docker service discovery job: by its header, or by what it discovered."""
+        return bool(DOCKER_GROUP.match(self.name)) or any("__meta_docker_container_name" in t for t in self.discovered)
 
 
 class _TargetsPage(HTMLParser):
@@ -75,8 +91,9 @@ class PromtailClient(HttpClient):
     hint = "Check that Promtail runs and is reachable from this host (curl <promtail>/ready)"
 
     def ready(self):
-        """Promtail's /ready: 'Ready' with 200."""
-        return self.request("GET", "/ready").text.strip()
+        """Promtail's /ready: 'Ready' with 200, or with 500 why not (server/server.go: "Not ready: Unable to
+        find any logs to tail. ..." when no target is ready): both are answers from a running Promtail."""
+        return self.request("GET", "/ready", expect=(200, 500)).text.strip()
 
     def targets(self):
         """The scrape jobs of Promtail's /targets page (HTML; Promtail has no JSON targets API)."""

@@ -46,7 +46,7 @@ def failed_checks(out):
      ["retention_period is set (28 days) but neither compactor.retention_enabled", "never deletes anything"]),
     ("promtail-path-matches-nothing", "test_promtail_jobs_have_targets",
      ["job 'midnight-reset-logs' has 0 of 1 targets ready", "matches no file inside the Promtail container",
-      "fix the job's __path__"]),
+      "a file job's __path__"]),
     ("labels-unbounded", "test_log_labels_bounded",
      ["'timestamp' has", "values for", "stop promoting that field to a label"]),
     ("dashboard-broken", "test_dashboard_queries_valid",
@@ -115,3 +115,17 @@ def test_provisioning_not_written_for_escashop_is_read_without_errors(tmp_path, 
         skipped = case.find("skipped")
         if case.get("name").startswith("test_rule_can_fire") and skipped is not None:
             assert "cannot analyse" not in skipped.get("message", ""), skipped.get("message")
+
+
+def test_promtail_jobs_the_site_does_not_list_are_notes_and_a_docker_job_is_told_what_it_lacks(tmp_path):
+    """Issue 13: real Promtail shows jobs the site file does not list; an idle one is a note, not a failed
+    night. Listed, an idle docker job is told about its socket and filters, not about __path__."""
+    out = run_scenario(tmp_path / "unlisted", "promtail-idle-jobs")
+    assert failed_checks(out) == []
+    listed = tmp_path / "listed" / "reports"
+    result = nightly(listed, "--sandbox=promtail-idle-jobs", f"--night={NIGHT}", "--set",
+                     "promtail_jobs=[docker-containers, escashop-backend, midnight-reset-logs, docker-legacy]")
+    (issue,) = [i for i in Outputs(listed, result).record()["issues"] if i.startswith("test_promtail_jobs")]
+    assert "job 'docker-legacy/tcp://10.0.0.5:2375:80' has 0 of 0 targets ready: it discovers no running " \
+        "container (is the Docker socket mounted into Promtail, do its filters match?)" in issue
+    assert "legacy-logs" not in issue and "__path__" not in issue.split("What to do")[0]

@@ -479,12 +479,13 @@ def test_the_rules_were_written_before_the_week_unless_the_scenario_changes_them
 
 
 def test_unknown_scenario_lists_the_available_ones():
-    available = ("available: contact-placeholder, contact-wrong-grafana-link, dashboard-broken, daytime-failure, "
-                 "drill-before-grafana, failed-night, healthy, labels-unbounded, live-drop-lines, live-duplicate-start, "
-                 "loki-retention-ignored, loki-short-retention, "
-                 "promtail-path-matches-nothing, restart-in-window, route-muted-at-midnight, rule-invalid-query, "
-                 "rule-never-fires, rule-nodata-alerting, rule-wrong-route, rule-wrong-severity, "
-                 "rules-changed-in-week, skipped-night, slow-reset")
+    available = "available: " + ", ".join([
+        "contact-placeholder", "contact-wrong-grafana-link", "dashboard-broken", "daytime-failure",
+        "drill-before-grafana", "failed-night", "healthy", "labels-unbounded", "live-drop-lines",
+        "live-duplicate-start", "loki-retention-ignored", "loki-short-retention", "promtail-idle-jobs",
+        "promtail-path-matches-nothing", "restart-in-window", "route-muted-at-midnight", "rule-invalid-query",
+        "rule-never-fires", "rule-nodata-alerting", "rule-wrong-route", "rule-wrong-severity",
+        "rules-changed-in-week", "skipped-night", "slow-reset"])
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
 

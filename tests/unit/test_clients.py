@@ -14,7 +14,7 @@ from opsverify.clients.backend import BackendClient
 from opsverify.clients.grafana import GrafanaClient
 from opsverify.clients.http import BadResponse, ClientError, Deadline, Journal, NotFound, Unreachable, redact_url
 from opsverify.clients.loki import LokiClient, LokiQueryError
-from opsverify.clients.promtail import PromtailClient
+from opsverify.clients.promtail import Job, PromtailClient
 from opsverify.config import Secret
 
 T0 = datetime(2026, 11, 28, 15, 45, tzinfo=timezone.utc)
@@ -433,3 +433,15 @@ def test_a_state_history_frame_it_cannot_mean_is_a_client_error(httpserver, fram
     httpserver.expect_request("/api/v1/rules/history").respond_with_json(frame)
     with pytest.raises(ClientError, match=re.escape(problem)):
         make(GrafanaClient, httpserver.url_for(""), retries=0).state_history("r1", T0, T1)
+
+
+def test_promtail_not_ready_is_an_answer_and_jobs_know_their_kind(httpserver):
+    httpserver.expect_request("/ready").respond_with_data(
+        "Not ready: Unable to find any logs to tail. Please verify permissions, volumes, scrape_config, etc.\n",
+        status=500)
+    promtail = make(PromtailClient, httpserver.url_for(""), retries=0)
+    assert promtail.ready().startswith("Not ready: Unable to find any logs to tail.")
+    docker = Job("docker-containers/unix:///var/run/docker.sock:80", 0, 0)
+    assert (docker.job_name, docker.docker) == ("docker-containers", True)
+    assert (Job("midnight-reset-logs", 0, 1).job_name, Job("midnight-reset-logs", 0, 1).docker) == (
+        "midnight-reset-logs", False)
