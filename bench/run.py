@@ -11,7 +11,9 @@ the last one included, is loaded whole), waits for "sandbox ready:" on its stdou
 once how many lines it holds, then runs the full nightly suite as cron does on Day 7
 
     python -m pytest -m nightly -p no:cacheprovider -q --reports-dir=TMP --week
-        --signoff-doc=sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md
+        --update-doc=TMP/escashop-repo/STEP8_LESSONS_LEARNED.md
+
+(a copy of the stand-in checkout sandbox/escashop-repo, filled as `make demo` fills it)
 
 from the project root with the environment the env file gives (the caller's OPSVERIFY_* and
 PYTEST_* variables removed first), exactly as the suite reads production settings; --week
@@ -19,8 +21,9 @@ backfills the six earlier nights from Loki's history and the completion criteria
 It measures the suite's wall time, then stops the sandbox.
 
 The sandbox's request log (one JSON line per request served: system, method, path, status,
-response body bytes) gives the HTTP requests and bytes per system. Only the suite's requests
-count: the log is read from where it ended when the suite started.
+response body bytes, the client's product) gives the HTTP requests and bytes per system. Only the
+suite's requests count: the log is read from where it ended when the suite started, and what the
+sandbox's Grafana asks its Loki (client "Grafana": evaluations, state history) is left out.
 
 It prints a table (volume, lines in Loki, sandbox load time and peak memory, the suite's wall
 time, requests and bytes per system and in total, and the ratio of the larger volume to the
@@ -32,6 +35,7 @@ printed); 2 when the sandbox did not start.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,7 +52,7 @@ from opsverify.sandboxrun import Sandbox, SandboxError
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "healthy"
-SIGNOFF_DOC = "sandbox/escashop-repo/STEP8_LESSONS_LEARNED.md"
+CHECKOUT = ROOT / "sandbox" / "escashop-repo"
 SYSTEMS = ("loki", "grafana", "promtail", "backend")
 TOLERANCE = 0.10
 # Every stream the sandbox loads, over more than the week (the drill the afternoon before Day 1,
@@ -101,10 +105,13 @@ def lines_in_loki(loki_url):
     return int(float(result[0]["value"][1])) if result else 0
 
 
-def run_suite(settings, reports):
+def run_suite(settings, workdir):
     """The nightly suite with `settings` as its environment: (exit code, wall seconds, output)."""
+    checkout = workdir / "escashop-repo"
+    shutil.copytree(CHECKOUT, checkout)  # symlinks copied as the files they point at
     command = [sys.executable, "-m", "pytest", "-m", "nightly", "-p", "no:cacheprovider", "-q",
-               f"--reports-dir={reports}", "--week", f"--signoff-doc={SIGNOFF_DOC}"]
+               f"--reports-dir={workdir / 'reports'}", "--week",
+               f"--update-doc={checkout / 'STEP8_LESSONS_LEARNED.md'}"]
     env = {**clean_environ(), **settings}
     began = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8")
@@ -119,6 +126,8 @@ def count_requests(log, offset):
         handle.seek(offset)
         for raw in handle:
             entry = json.loads(raw)
+            if entry.get("agent") == "Grafana":
+                continue  # the sandbox's Grafana asking its Loki, not the suite
             requests[entry["system"]] = requests.get(entry["system"], 0) + 1
             sent[entry["system"]] = sent.get(entry["system"], 0) + (entry["bytes"] or 0)
     return requests, sent
@@ -138,7 +147,7 @@ def measure(lines, night, timeout):
         try:
             held = lines_in_loki(settings["OPSVERIFY_LOKI_URL"])
             offset = request_log.stat().st_size  # the suite's requests are the ones after this
-            code, wall, output = run_suite(settings, workdir / "reports")
+            code, wall, output = run_suite(settings, workdir)
             peak = peak_rss_mb(sandbox.process.pid)
         finally:
             sandbox.stop()

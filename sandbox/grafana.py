@@ -50,6 +50,7 @@ ROLES = (ADMIN, EDITOR, VIEWER)
 DECRYPT_PERMISSIONS = ("any(any of alert.provisioning.secrets:read "
                        "any of alert.notifications.receivers.secrets:read)")
 HISTORY_STATES = {"Normal", "Alerting", "Pending", "NoData", "Error"}  # eval.ParseStateString
+LOKI_HEADERS = {"User-Agent": f"Grafana/{VERSION}"}  # how Grafana's datasource client names itself
 SHORT_UID = re.compile(r"^[a-zA-Z0-9\-_]{0,40}$")
 GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -265,6 +266,7 @@ class Grafana:
         self.clock = clock  # when rules are evaluated
         self.database_failing = False  # /api/health's database ping fails (pkg/api/health.go)
         self.history_backend = "annotations"  # [unified_alerting.state_history] backend; "" when off
+        self._history = {}  # (rule uid, evaluation tick) -> transitions
 
     def is_server_admin(self, request):
         """The configured admin user is a Grafana server admin; service accounts and other users are not."""
@@ -335,14 +337,18 @@ class Grafana:
                 return self.users[user][1], None
         return None, refusal(request)
 
-    def history(self, rule, until):
-        """The rule's state transitions since its last change up to `until` (unix seconds; at most now)."""
+    def history(self, rule):
+        """The rule's state transitions since its last change up to now; worked out once per evaluation
+        tick (the state machine is causal: a later end changes nothing before it)."""
         group = next(g for g in self.provisioning.groups
                      if g["folderUid"] == rule["folderUID"] and g["title"] == rule["ruleGroup"])
-        return grafana_history.history(rule, self.provisioning.datasources, self.evaluate,
-                                       self.provisioning.rules_updated.timestamp(),
-                                       min(until, self.clock().timestamp()), int(group["interval"]),
-                                       parse_duration(rule["for"], rule["uid"]) / 1000)
+        interval, now = int(group["interval"]), self.clock().timestamp()
+        key = (rule["uid"], int(now) // interval)
+        if key not in self._history:
+            self._history[key] = grafana_history.history(
+                rule, self.provisioning.datasources, self.evaluate, self.provisioning.rules_updated.timestamp(),
+                now, interval, parse_duration(rule["for"], rule["uid"]) / 1000, LOKI_HEADERS)
+        return self._history[key]
 
     def check_health(self, ds):
         """The Loki plugin's CheckHealth (pkg/tsdb/loki/healthcheck.go): an instant query of
@@ -353,7 +359,7 @@ class Grafana:
             {"direction": "backward", "query": "vector(1)+vector(1)", "time": "4000000000"})
         failure = "There was an error returned querying the Loki API."
         try:
-            response = requests.get(url, timeout=LOKI_TIMEOUT)
+            response = requests.get(url, timeout=LOKI_TIMEOUT, headers=LOKI_HEADERS)
         except requests.RequestException as exc:
             return "ERROR", f"{failure}: {_go_dial_error(url, exc)}"
         if response.status_code != 200:
@@ -438,7 +444,7 @@ def _loki_query(base_url, model, span, now):
                                                     "end": f"{end:.3f}", "step": f"{step:g}", "direction": "backward"}
     url = base_url.rstrip("/") + path + "?" + urlencode(params)
     try:
-        response = requests.get(url, timeout=LOKI_TIMEOUT)
+        response = requests.get(url, timeout=LOKI_TIMEOUT, headers=LOKI_HEADERS)
     except requests.RequestException as exc:
         raise QueryError(_go_dial_error(url, exc)) from None
     if response.status_code != 200:
@@ -697,7 +703,7 @@ def make_app(grafana):
             return _unsupported(request, "without whole from, to (unix seconds) and limit")
         if not grafana.history_backend:
             return json_response(200, grafana_history.empty_frame())
-        changes = [c for c in grafana.history(rule, end) if start <= c[0] <= end]
+        changes = [c for c in grafana.history(rule) if start <= c[0] <= end]
         labels = {**rule.get("labels", {}), "alertname": rule["title"],
                   "grafana_folder": prov.folders[rule["folderUID"]]}
         if grafana.history_backend == "loki":

@@ -32,7 +32,7 @@ def ticks(start, end, interval):
     return list(range(first, int(end) + 1, interval))
 
 
-def candidate_ticks(rule, datasources, start, end, interval):
+def candidate_ticks(rule, datasources, start, end, interval, headers):
     """The ticks at which any Loki query of the rule can see data: a sample within its relative time
     range before the tick. One query_range per query and window of at most MAX_POINTS steps."""
     found = set()
@@ -45,15 +45,17 @@ def candidate_ticks(rule, datasources, start, end, interval):
         size = MAX_POINTS - 2 - lookback // interval  # the steps of a chunk, its lookback included
         for chunk in range(0, len(all_ticks), size):
             part = all_ticks[chunk:chunk + size]
-            for sample in _samples(ds["url"], query["model"]["expr"], part[0] - lookback, part[-1], interval):
+            for sample in _samples(ds["url"], query["model"]["expr"], part[0] - lookback, part[-1], interval,
+                                   headers):
                 found.update(t for t in all_ticks if sample <= t <= sample + lookback)
     return sorted(found)
 
 
-def _samples(base_url, expr, start, end, step):
+def _samples(base_url, expr, start, end, step, headers):
     """The instants at which `expr` has a non-zero sample (GET /loki/api/v1/query_range)."""
     params = {"query": expr, "start": str(int(start)), "end": str(int(end)), "step": str(step)}
-    response = requests.get(base_url.rstrip("/") + "/loki/api/v1/query_range?" + urlencode(params), timeout=TIMEOUT)
+    response = requests.get(base_url.rstrip("/") + "/loki/api/v1/query_range?" + urlencode(params), timeout=TIMEOUT,
+                            headers=headers)
     if response.status_code == 400 or "parse error" in response.text:
         return []  # an invalid query: every evaluation errs alike, which the quiet result carries
     if response.status_code != 200:
@@ -169,13 +171,13 @@ def _data(state):
     return '{"values":null}'
 
 
-def history(rule, datasources, evaluate, since, until, interval, for_s):
+def history(rule, datasources, evaluate, since, until, interval, for_s, headers):
     """The rule's recorded transitions [(tick, previous, current)] from `since` to `until` (unix seconds);
-    `evaluate(rule, instant)` is Grafana.evaluate."""
+    `evaluate(rule, instant)` is Grafana.evaluate; `headers` go with each request to Loki."""
     all_ticks = ticks(since, until, interval)
     if rule["isPaused"] or not all_ticks:
         return []
-    candidates = set(candidate_ticks(rule, datasources, since, until, interval))
+    candidates = set(candidate_ticks(rule, datasources, since, until, interval, headers))
     evaluated = {t: outcome(evaluate(rule, _utc(t))) for t in sorted(candidates)}
     quiet_tick = next((t for t in all_ticks if t not in candidates), None)
     quiet = outcome(evaluate(rule, _utc(quiet_tick))) if quiet_tick is not None else None

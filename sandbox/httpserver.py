@@ -153,7 +153,8 @@ class RequestLog:
     """Every request the emulated systems serve, one JSON object a line, appended to `path`:
     {"system", "method", "path", "params" (sorted names of query and form parameters, never their
     values), "status" (null when no answer was sent), "bytes" (response body bytes written to the
-    socket), "fault"}. Thread-safe; each line is flushed as it is written."""
+    socket), "fault", "agent" (the User-Agent's product, e.g. "Grafana" for the sandbox's Grafana
+    asking its Loki, as real Grafana names itself)}. Thread-safe; each line is flushed as it is written."""
 
     def __init__(self, path):
         self.path = path
@@ -162,7 +163,8 @@ class RequestLog:
 
     def write(self, system, request, status, sent, fault):
         entry = {"system": system, "method": request.method, "path": request.path,
-                 "params": sorted(request.query), "status": status, "bytes": sent, "fault": fault}
+                 "params": sorted(request.query), "status": status, "bytes": sent, "fault": fault,
+                 "agent": request.headers.get("user-agent", "").split("/")[0]}
         line = json.dumps(entry) + "\n"
         with self._lock:
             if not self._file.closed:  # a request that ends while the sandbox stops is not logged

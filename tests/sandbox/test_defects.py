@@ -29,11 +29,12 @@ BAD_REGEXP = ("rpc error: code = Unknown desc = parse error : stage '|~ \"(?i)(r
               "missing closing ): `(?i)(reset`\n")
 DEFECTS = ["rule-never-fires", "rule-nodata-alerting", "rule-invalid-query", "rule-wrong-route",
            "rule-wrong-severity", "contact-placeholder", "dashboard-broken", "contact-wrong-grafana-link",
-           "loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing", "labels-unbounded"]
-# Defects in Loki's or Promtail's configuration run Grafana with the escashop provisioning; the others with
-# their own copy.
+           "loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing", "labels-unbounded",
+           "route-muted-at-midnight", "promtail-idle-jobs"]
+# Defects in Loki's or Promtail's configuration run Grafana with the escashop provisioning, and so does a
+# defect given as an alerting patch file (grafana_alerting); the others with their own copy.
 ESCASHOP_GRAFANA = {"loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing",
-                    "labels-unbounded"}
+                    "labels-unbounded", "route-muted-at-midnight", "promtail-idle-jobs"}
 ROOT_URL = "https://grafana.escashop.ph/"
 HEALTHY_LINK = "https://grafana.escashop.ph/d/midnight-reset-dashboard"
 STAGING_TEXT = ('{{ template "slack.default.text" . }} Dashboard: '
@@ -94,21 +95,23 @@ def flatten(value, prefix=""):
     return {prefix: value}
 
 
-def api_view(directory):
-    """Everything the provisioning directory puts behind the API, keyed by stable names."""
-    prov = grafana.load(directory, "http://127.0.0.1:9")
+def api_view(directory, alerting_files=()):
+    """Everything the provisioning directory (and alerting patch files) puts behind the API, keyed by
+    stable names."""
+    prov = grafana.load(directory, "http://127.0.0.1:9", alerting_files=alerting_files)
     for rule in prov.rules:
         rule.pop("updated")  # the load time
     return flatten({"rules": {r["uid"]: r for r in prov.rules}, "contact_points": {c["uid"]: c
                                                                                   for c in prov.contact_points},
                     "policy": prov.policy, "datasources": prov.datasources,
                     "dashboards": {uid: body for uid, (body, _) in prov.dashboards.items()},
-                    "templates": {t["name"]: t for t in prov.templates}})
+                    "templates": {t["name"]: t for t in prov.templates},
+                    "mute_times": {m["name"]: m for m in prov.mute_times}})
 
 
 def scenario_view(sc):
     """Everything a scenario configures: its Grafana provisioning, root_url, Loki and Promtail configuration."""
-    return {**api_view(sc.grafana_provisioning), "/grafana_root_url": sc.grafana_root_url,
+    return {**api_view(sc.grafana_provisioning, sc.grafana_alerting), "/grafana_root_url": sc.grafana_root_url,
             **flatten(sc.loki_config.document(), "/loki"), **flatten(sc.promtail.document(), "/promtail")}
 
 
@@ -144,6 +147,20 @@ EXPECTED_DIFFERENCES = {
     "promtail-path-matches-nothing": {"/promtail/jobs/midnight-reset-logs/path": (
         "/var/log/midnight_reset*.log", "/var/log/midnight-reset/*.log")},
     "labels-unbounded": {"/promtail/jobs/docker-containers/line_labels/timestamp": (MISSING, "local_time")},
+    "route-muted-at-midnight": {
+        "/policy/routes/0/mute_time_intervals/0": (MISSING, "quiet-hours"),
+        "/mute_times/quiet-hours/name": (MISSING, "quiet-hours"),
+        "/mute_times/quiet-hours/time_intervals/0/location": (MISSING, "Asia/Manila"),
+        **{f"/mute_times/quiet-hours/time_intervals/0/times/{i}/{k}": (MISSING, v)
+           for i, pair in enumerate((("23:00", "24:00"), ("00:00", "06:00")))
+           for k, v in zip(("start_time", "end_time"), pair)}},
+    "promtail-idle-jobs": {
+        "/promtail/jobs/legacy-logs/type": (MISSING, "file"),
+        "/promtail/jobs/legacy-logs/path": (MISSING, "/var/log/legacy/*.log"),
+        "/promtail/jobs/legacy-logs/labels/job": (MISSING, "legacy"),
+        "/promtail/jobs/docker-legacy/type": (MISSING, "docker"),
+        "/promtail/jobs/docker-legacy/host": (MISSING, "tcp://10.0.0.5:2375"),
+        "/promtail/jobs/docker-legacy/port": (MISSING, 80)},
 }
 
 

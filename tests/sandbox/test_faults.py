@@ -29,7 +29,7 @@ PATHS = {"loki": "/loki/api/v1/labels", "grafana": "/api/health", "promtail": "/
 NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
 NGINX_401 = NGINX_502.replace("502 Bad Gateway", "401 Authorization Required")
-LOG_KEYS = ["system", "method", "path", "params", "status", "bytes", "fault"]
+LOG_KEYS = ["system", "method", "path", "params", "status", "bytes", "fault", "agent"]
 
 
 class RecordingStore:
@@ -167,7 +167,7 @@ def test_error500_is_the_systems_own_internal_error(faulty, system):
         assert response.headers["X-Powered-By"] == "Express"
     [line] = log.lines(1)
     assert line == {"system": system, "method": "GET", "path": PATHS[system], "params": ["api_key"], "status": 500,
-                    "bytes": len(response.content), "fault": "error500"}
+                    "bytes": len(response.content), "fault": "error500", "agent": "python-requests"}
     assert "hunter2" not in log.path.read_text(encoding="utf-8")
 
 
@@ -240,7 +240,8 @@ def test_html_error_page_is_nginx_502(faulty, system):
     assert response.status_code == 502 and response.text == NGINX_502
     assert response.headers["Content-Type"] == "text/html" and response.headers["Server"] == "nginx"
     assert log.lines(1)[0] == {"system": system, "method": "GET", "path": PATHS[system], "params": [],
-                                    "status": 502, "bytes": len(NGINX_502), "fault": "html-error-page"}
+                                    "status": 502, "bytes": len(NGINX_502), "fault": "html-error-page",
+                                    "agent": "python-requests"}
 
 
 def test_nginx_pads_its_page_for_chrome(faulty):
@@ -372,7 +373,8 @@ def test_request_log_names_parameters_never_their_values(faulty):
                                  "step": "60", "limit": "10"})
     first, second = log.lines(2)
     assert first == {"system": "loki", "method": "GET", "path": "/loki/api/v1/labels",
-                     "params": ["end", "start", "token"], "status": 200, "bytes": len(labels.content), "fault": None}
+                     "params": ["end", "start", "token"], "status": 200, "bytes": len(labels.content), "fault": None,
+                     "agent": "python-requests"}
     assert second["method"] == "POST" and second["params"] == ["end", "limit", "password", "query", "start", "step"]
     assert second["status"] == ranged.status_code and second["bytes"] == len(ranged.content)
     written = log.path.read_text(encoding="utf-8")
@@ -423,7 +425,8 @@ def test_cli_serves_a_fault_and_logs_requests(sandboxes, tmp_path):
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert lines == [
         {"system": "grafana", "method": "GET", "path": "/api/health", "params": [], "status": 500,
-         "bytes": len(health.content), "fault": "error500"},
-        {"system": "loki", "method": "GET", "path": "/ready", "params": [], "status": 200, "bytes": 6, "fault": None},
+         "bytes": len(health.content), "fault": "error500", "agent": "python-requests"},
+        {"system": "loki", "method": "GET", "path": "/ready", "params": [], "status": 200, "bytes": 6, "fault": None,
+         "agent": "python-requests"},
     ]
     assert "error500" not in box.env_file.read_text(encoding="utf-8")
