@@ -27,8 +27,11 @@ smoke: $(VENV)/.installed
 # One fixed temporary directory, emptied at each run: pytest's numbered ones expire by file times,
 # which a faked clock (CI's libfaketime pass) makes look stale while the tests still use them.
 TEST_TMP ?= $(or $(TMPDIR),/tmp)/opsverify-tests-$(shell id -u)
+# Two workers (pytest-xdist); each test file stays on one worker, the Docker ones share one (tests/conftest.py).
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed
-	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml --basetemp=$(TEST_TMP)
+	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml --basetemp=$(TEST_TMP) \
+		-n $(TEST_WORKERS) --dist loadgroup
 
 BENCH_LINES ?= 50000
 BENCH_FACTOR ?= 10

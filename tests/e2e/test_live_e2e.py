@@ -6,7 +6,7 @@ import pytest
 from suite_runs import Outputs, clean_env, nightly, start_sandbox
 from test_nightly_e2e import engine_or_skip
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 LEAD = "10"  # the container starts 10 s before the reset: outside a window that opens 6 s before it
 WINDOW = ["--set", "window_before_minutes=0.1", "--set", "window_after_minutes=1", "--set", "grace_minutes=1",
           "--set", "settle_minutes=0"]  # the night is seconds old: judge it at once

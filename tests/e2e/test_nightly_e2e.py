@@ -92,6 +92,7 @@ def engine_or_skip():
         pytest.skip(message)
 
 
+@pytest.mark.docker
 def test_container_checks_run_against_the_stand_in_container(tmp_path):
     engine_or_skip()
     reports = tmp_path / "reports"
@@ -118,6 +119,7 @@ def test_without_the_stand_in_the_container_checks_do_not_apply(tmp_path):
     assert out.record()["status"] == "passed"
 
 
+@pytest.mark.docker
 def test_inside_checks_fail_on_what_the_container_lacks(tmp_path):
     """The stand-in has zone data for Manila only and runs as node: ask for Berlin and root."""
     engine_or_skip()

@@ -18,6 +18,8 @@ import requests
 
 from sandbox import live, scenario, standin
 
+pytestmark = pytest.mark.docker
+
 ROOT = Path(__file__).resolve().parents[2]
 HORIZON = "3"
 SELECTOR = '{container="escashop-backend-prod"}'
