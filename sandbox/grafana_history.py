@@ -5,9 +5,8 @@ records and how it answers; the no-op historian's empty frame when history is of
 
 The sandbox does not run a scheduler. Asked for a rule's history, it finds the evaluation ticks at
 which the rule's Loki queries have data (one range query per query, in windows Loki's 11,000-point
-limit allows), evaluates the whole rule there and at the ticks after (Grafana.evaluate), takes one
-evaluation at a tick without data as the rule's quiet result, and runs the state machine over all
-ticks in order. A rule is one alert instance here (the EscaShop rules reduce to one series).
+limit allows), evaluates the whole rule there (Grafana.evaluate), takes one evaluation at a tick
+without data as the result of every such tick, and runs the state machine over all ticks in order. A rule is one alert instance here (the EscaShop rules reduce to one series).
 
 State machine (state/state.go resultNormal / resultAlerting / resultNoData / resultError): a true
 condition makes Normal Pending (`for` > 0) or Alerting, and Pending Alerting once it has held `for`;
@@ -47,7 +46,9 @@ def candidate_ticks(rule, datasources, start, end, interval, headers):
             part = all_ticks[chunk:chunk + size]
             for sample in _samples(ds["url"], query["model"]["expr"], part[0] - lookback, part[-1], interval,
                                    headers):
-                found.update(t for t in all_ticks if sample <= t <= sample + lookback)
+                first = -(-sample // interval) * interval
+                found.update(t for t in range(first, sample + lookback + 1, interval)
+                             if all_ticks[0] <= t <= all_ticks[-1])
     return sorted(found)
 
 

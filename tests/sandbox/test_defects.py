@@ -703,3 +703,20 @@ def test_state_history_as_the_loki_backend_and_with_history_off(serve, loki_with
     frame, settings = answers[""]
     assert frame == {"schema": {"name": "states", "fields": []}, "data": {"values": []}}
     assert "alertStateHistoryBackend" not in settings
+
+
+def test_the_history_state_machine_plays_for_and_the_no_data_and_error_states():
+    from sandbox.grafana_history import transitions
+
+    ticks = [("Normal", 0), ("Alerting", 60), ("Alerting", 120), ("Alerting", 180), ("Normal", 240)]
+    results = [(t, r) for r, t in ticks]
+    assert transitions(results, 120, "OK", "Error") == [(60, "Normal", "Pending"), (180, "Pending", "Alerting"),
+                                                        (240, "Alerting", "Normal")]
+    assert transitions(results, 0, "OK", "Error")[0] == (60, "Normal", "Alerting")
+    quiet = [(0, "NoData"), (60, "Alerting"), (120, "Error")]
+    assert transitions(quiet, 0, "OK", "Alerting") == [(0, "Normal", "Normal (NoData)"),
+                                                       (60, "Normal (NoData)", "Alerting"),
+                                                       (120, "Alerting", "Alerting (Error)")]
+    assert transitions(quiet, 0, "NoData", "Error") == [(0, "Normal", "NoData"), (60, "NoData", "Alerting"),
+                                                        (120, "Alerting", "Error")]
+    assert transitions(quiet, 0, "KeepLast", "KeepLast") == [(60, "Normal", "Alerting")]
