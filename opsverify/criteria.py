@@ -130,10 +130,12 @@ def drill_confirmed(window, transitions, until):
     return any(s <= end and e >= start for s, e in alerting_spans(transitions, until))
 
 
-def failures_in(points, bucket_seconds):
-    """[(start, end, count)] unix seconds of the buckets with failure lines.
+def failures_in(points, bucket_seconds, reported=()):
+    """[(start, end, count)] unix seconds of the buckets with failure lines, but those overlapping a
+    window already `reported` [(start, end)] (a failed night's, named as such).
     `points` [(bucket end, count)] of a count over `bucket_seconds`."""
-    return [(end - bucket_seconds, end, int(count)) for end, count in sorted(points) if count]
+    return [(end - bucket_seconds, end, int(count)) for end, count in sorted(points)
+            if count and not any(end - bucket_seconds < b and a <= end for a, b in reported)]
 
 
 def alerting_spans(transitions, until):

@@ -86,6 +86,7 @@ def test_failed_night_breaks_the_week(tmp_path):
     assert "6 consecutive" in found["test_seven_consecutive_successful_resets"]["reason"]
     problems = found["test_no_critical_production_issues"]["reason"]
     assert f"Day 7 ({NIGHT}) failed" in problems and f"midnight_errors_001 fired on the night {NIGHT}" in problems
+    assert "failure line(s) between" not in problems  # the failed night's own lines are that night, not again
     # The alerts were seen firing on the failed night as well as in the drill.
     assert found["test_all_alerts_configured_and_tested"]["outcome"] == "passed"
 

@@ -68,6 +68,7 @@ def test_failures_in_are_the_buckets_with_lines():
 
     points = [(3600, 0), (7200, 2), (10800, 1)]
     assert failures_in(points, 3600) == [(3600, 7200, 2), (7200, 10800, 1)]
+    assert failures_in(points, 3600, reported=[(9000, 9600)]) == [(3600, 7200, 2)]  # a failed night's, named
 
 
 def test_a_drill_counts_with_an_owner_its_own_lines_outside_the_nights_and_no_real_failure():
