@@ -15,12 +15,12 @@ from opsverify.criteria import (
     changed_after,
     disagreements,
     drill_confirmed,
-    drill_selectors,
     failures_in,
     outside,
     reaches,
     response_minutes,
     waived_critical,
+    without_drills,
 )
 from opsverify.evidence import require
 from opsverify.resetlog import count_query, gather, outcome, patterns, starts_on_time
@@ -210,13 +210,15 @@ def test_no_critical_production_issues(week_records, alert_history, loki, drills
     end = week_nights[-1].window_end
     # Failure lines at any hour of the week, not only in the nights' windows (a reset run by hand at 14:00):
     # one count per hour, on Loki's side, of every line but a drill's (labelled).
-    failed = any_of(settings.pattern_failed, settings.pattern_recovery_failed)
-    hourly = count_query(drill_selectors(settings.selector)[1], failed, bucket_seconds=HOUR)
+    hourly = count_query(without_drills(settings.selector), any_of(settings.pattern_failed,
+                                                                   settings.pattern_recovery_failed),
+                         bucket_seconds=HOUR)
     points = [(ts, n) for series in loki.query_range(hourly, start=week_start + timedelta(seconds=HOUR), end=end,
                                                      step=HOUR).items for ts, n in series.points]
     # A failed night is listed above as such; its own failure lines are not listed again.
-    failed = {r.date for r in rows if r.status == FAILED}
-    failed_nights = [(n.window_start.timestamp(), n.window_end.timestamp()) for n in week_nights if n.date in failed]
+    failed_dates = {r.date for r in rows if r.status == FAILED}
+    failed_nights = [(n.window_start.timestamp(), n.window_end.timestamp()) for n in week_nights
+                     if n.date in failed_dates]
     daytime = failures_in(points, HOUR, failed_nights)
     problems += [f"{n} failure line(s) between {run.night.stamp(s)} and {run.night.clock(e)} (Loki)"
                  for s, e, n in daytime]

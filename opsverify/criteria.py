@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from opsverify.config import Drill
+from opsverify.resetlog import logql_string
 from opsverify.rules import email_addresses
 from opsverify.status import SUCCESSFUL
 
@@ -48,14 +49,21 @@ def waived_critical(records):
 DRILL_LABEL = "opsverify_drill"
 
 
-def with_matcher(selector, matcher):
-    """The LogQL stream selector `selector` ({...}) with one more label matcher."""
-    return selector.rstrip()[:-1].rstrip() + f", {matcher}}}"
+def without_drills(selector):
+    """The LogQL stream selector `selector` ({...}) narrowed to the streams without the drill label."""
+    return selector.rstrip()[:-1].rstrip() + f', {DRILL_LABEL}=""}}'
 
 
-def drill_selectors(selector):
-    """(the drills' lines, every other line) of the backend's log: by the drill label, set or absent."""
-    return with_matcher(selector, f'{DRILL_LABEL}!=""'), with_matcher(selector, f'{DRILL_LABEL}=""')
+def drill_count_query(selector, pattern, seconds):
+    """One count of the failure lines over a drill's window, split by the drill label: a series with the
+    label for each drill's own lines, one without it for every other line."""
+    return f"sum by ({DRILL_LABEL}) (count_over_time({selector} |~ {logql_string(pattern)} [{seconds}s]))"
+
+
+def drill_counts(result):
+    """(the drills' lines, every other line) from drill_count_query's answer."""
+    own = sum(s.value for s in result.items if s.labels.get(DRILL_LABEL))
+    return int(own), int(sum(s.value for s in result.items if not s.labels.get(DRILL_LABEL)))
 
 
 def night_holding(at, nights):

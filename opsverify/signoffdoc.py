@@ -226,11 +226,15 @@ def _brackets(content, references):
     return links, fragments
 
 
+def _answer(text):
+    """What a line says, without its list marker and "Label:" lead-in."""
+    return LEAD_IN.sub("", re.sub(LIST_ITEM + r"[ \t]+", "", text.strip(), count=1), count=1)
+
+
 def filler(text):
     """The filler word `text` amounts to ('TBD', 'N/A', '...'), or None: markup, a list marker and a
     "Label:" lead-in are not the answer."""
-    answer = re.sub(LIST_ITEM + r"[ \t]+", "", text.strip(), count=1)
-    answer = LEAD_IN.sub("", answer, count=1).strip().strip("*_`").strip()
+    answer = _answer(text).strip().strip("*_`").strip()
     return answer if answer.casefold().rstrip(".!") in FILLER_WORDS or answer.casefold() in FILLER_WORDS else None
 
 
@@ -294,8 +298,7 @@ def _is_sentence(line):
     or is a measured figure ("7/7", "2.1 seconds")."""
     if line.code or HEADING.match(line.visible) or _is_delimiter_row(line.visible):
         return False
-    answer = re.sub(LIST_ITEM + r"[ \t]+", "", line.visible.strip(), count=1)
-    answer = LEAD_IN.sub("", answer, count=1).replace("|", " ")
+    answer = _answer(line.visible).replace("|", " ")
     return len(re.findall(r"[^\W\d_]{2,}", answer)) >= 4 or bool(re.search(r"\d", answer))
 
 

@@ -364,11 +364,10 @@ def start(args, clock):
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
     users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
-    grafana_app = grafana.Grafana(provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users,
-                                  root_url=root_url, clock=clock.now)
-    grafana_app.database_failing = args.grafana_database_failing
-    grafana_app.history_backend = "" if args.grafana_history == "off" else args.grafana_history
-    grafana_url = serve("grafana", grafana.make_app(grafana_app))
+    grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(
+        provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users, root_url=root_url, clock=clock.now,
+        history_backend="" if args.grafana_history == "off" else args.grafana_history,
+        database_failing=args.grafana_database_failing)))
     promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper,

@@ -254,7 +254,7 @@ def _slug(title):
 
 class Grafana:
     def __init__(self, provisioning, user, password, token, clock=lambda: datetime.now(timezone.utc), users=None,
-                 root_url=DEFAULT_ROOT_URL):
+                 root_url=DEFAULT_ROOT_URL, history_backend="annotations", database_failing=False):
         self.provisioning = provisioning
         self.app_url, self.app_sub_url = parse_root_url(root_url)
         self.user, self.password, self.token = user, password, token
@@ -264,8 +264,8 @@ class Grafana:
                 raise ValueError(f"user {login!r} with role {role!r}: the login must differ from the admin's and "
                                  f"'api_key', the role be one of {', '.join(ROLES)}")
         self.clock = clock  # when rules are evaluated
-        self.database_failing = False  # /api/health's database ping fails (pkg/api/health.go)
-        self.history_backend = "annotations"  # [unified_alerting.state_history] backend; "" when off
+        self.database_failing = database_failing  # /api/health's database ping fails (pkg/api/health.go)
+        self.history_backend = history_backend  # [unified_alerting.state_history] backend; "" when off
         self._history = {}  # (rule uid, evaluation tick) -> transitions
 
     def is_server_admin(self, request):

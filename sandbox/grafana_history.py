@@ -6,7 +6,8 @@ records and how it answers; the no-op historian's empty frame when history is of
 The sandbox does not run a scheduler. Asked for a rule's history, it finds the evaluation ticks at
 which the rule's Loki queries have data (one range query per query, in windows Loki's 11,000-point
 limit allows), evaluates the whole rule there (Grafana.evaluate), takes one evaluation at a tick
-without data as the result of every such tick, and runs the state machine over all ticks in order. A rule is one alert instance here (the EscaShop rules reduce to one series).
+without data as the result of every such tick, and runs the state machine over all ticks in order.
+A rule is one alert instance here (the EscaShop rules reduce to one series).
 
 State machine (state/state.go resultNormal / resultAlerting / resultNoData / resultError): a true
 condition makes Normal Pending (`for` > 0) or Alerting, and Pending Alerting once it has held `for`;

@@ -97,7 +97,8 @@ def load(name):
         requests=library["requests"],
         grafana_provisioning=_provisioning_dir(path, "grafana_provisioning",
                                                data.get("grafana_provisioning", DEFAULT_PROVISIONING)),
-        grafana_alerting=tuple(_patch_file(path, name) for name in data.get("grafana_alerting") or ()),
+        grafana_alerting=tuple(_provisioning_dir(path, "grafana_alerting", name, PROVISIONING_DIR / "patches", "file")
+                               for name in data.get("grafana_alerting") or ()),
         dashboards=(_provisioning_dir(path, "dashboards", data["dashboards"])
                     if data.get("dashboards") is not None else None),
         grafana_root_url=_root_url(path, data.get("grafana_root_url")),
@@ -118,14 +119,14 @@ def _yaml(path):
         raise ScenarioError(f"{path}: {exc}") from None
 
 
-def _provisioning_dir(path, key, name):
-    """A directory under sandbox/provisioning/, named relative to it."""
+def _provisioning_dir(path, key, name, base=PROVISIONING_DIR, kind="directory"):
+    """A directory (or file) under `base`, sandbox/provisioning/ by default, named relative to it."""
     if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
-        raise ScenarioError(f"{path}: {key} must name a directory under {PROVISIONING_DIR}, not {name!r}")
-    directory = PROVISIONING_DIR / name
-    if not directory.is_dir():
-        raise ScenarioError(f"{path}: {key}: no directory {directory}")
-    return directory
+        raise ScenarioError(f"{path}: {key} must name a {kind} under {base}, not {name!r}")
+    found = base / name
+    if not (found.is_dir() if kind == "directory" else found.is_file()):
+        raise ScenarioError(f"{path}: {key}: no {kind} {found}")
+    return found
 
 
 def _durations(path, value):
@@ -136,16 +137,6 @@ def _durations(path, value):
                                               for k, v in value.items()):
         raise ScenarioError(f"{path}: durations must map night numbers to milliseconds, e.g. {{5: 720000}}")
     return dict(value)
-
-
-def _patch_file(path, name):
-    """An alerting file under sandbox/provisioning/patches/, named relative to it."""
-    patches = PROVISIONING_DIR / "patches"
-    if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts:
-        raise ScenarioError(f"{path}: grafana_alerting must name files under {patches}, not {name!r}")
-    if not (patches / name).is_file():
-        raise ScenarioError(f"{path}: grafana_alerting: no file {patches / name}")
-    return patches / name
 
 
 def _root_url(path, value):
@@ -351,8 +342,8 @@ class Scenario:
     def _night_lines(self, template, night, number):
         reset = self.reset_instant(night)
         rng = random.Random(f"{self.name}:{night.isoformat()}")
-        duration = timedelta(milliseconds=rng.randint(*DURATION_MS))
-        duration = timedelta(milliseconds=self.durations.get(number, duration // timedelta(milliseconds=1)))
+        seeded = rng.randint(*DURATION_MS)  # drawn whatever `durations` says: the night's other values stay
+        duration = timedelta(milliseconds=self.durations.get(number, seeded))
         values = {
             "date": night.isoformat(),
             "day_before": (night - timedelta(days=1)).isoformat(),

@@ -174,7 +174,6 @@ class GrafanaClient(HttpClient):
             raise self.shape_error(response, f"a transition at {odd} (unix seconds), a time it cannot mean")
         return transitions
 
-
     def contact_points_export(self):
         """Contact points in the provisioning-file shape with secure settings decrypted (needs Admin).
 

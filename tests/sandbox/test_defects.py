@@ -600,6 +600,17 @@ def test_variant_reset_and_env(variants):
     assert names == {"grafana-default-email", "nightly-mail"}
 
 
+def edited_variant(tmp_path, variant, file, edit):
+    """A copy of provisioning variant VARIANT with the one occurrence of edit[0] in FILE made edit[1]."""
+    copy = tmp_path / variant
+    shutil.copytree(VARIANTS / variant, copy)
+    path = copy / file
+    text = path.read_text(encoding="utf-8")
+    assert text.count(edit[0]) == 1
+    path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    return copy
+
+
 @pytest.mark.parametrize("variant, file, edit, message", [
     ("expressions", "alerting/10-classic.yaml", ("        for: 2m", "        for: 2m\n        keepFiringFor: 5m"),
      r"10-classic\.yaml: groups\[0\]\.rules\[0\].*'keepFiringFor': it is a Grafana 12 key"),
@@ -613,12 +624,7 @@ def test_variant_reset_and_env(variants):
      r"interval \(45s\) should be non-zero and divided exactly by scheduler interval: 10s"),
 ])
 def test_variants_refuse_what_the_sandbox_does_not_emulate(tmp_path, variant, file, edit, message):
-    copy = tmp_path / variant
-    shutil.copytree(VARIANTS / variant, copy)
-    path = copy / file
-    text = path.read_text(encoding="utf-8")
-    assert text.count(edit[0]) == 1
-    path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    copy = edited_variant(tmp_path, variant, file, edit)
     with pytest.raises(grafana.ProvisioningError, match=message):
         grafana.load(copy, "http://127.0.0.1:9")
 
@@ -630,12 +636,7 @@ def test_variants_refuse_what_the_sandbox_does_not_emulate(tmp_path, variant, fi
      "datasources.yml: datasources[1]: key 'readOnly' is not one Grafana knows; it ignores it"),
 ])
 def test_variants_load_with_what_grafana_ignores_listed(tmp_path, variant, file, edit, ignored):
-    copy = tmp_path / variant
-    shutil.copytree(VARIANTS / variant, copy)
-    path = copy / file
-    text = path.read_text(encoding="utf-8")
-    assert text.count(edit[0]) == 1
-    path.write_text(text.replace(edit[0], edit[1]), encoding="utf-8")
+    copy = edited_variant(tmp_path, variant, file, edit)
     assert [i.split("/")[-1] for i in grafana.load(copy, "http://127.0.0.1:9").ignored] == [ignored]
 
 
@@ -688,8 +689,7 @@ def test_state_history_as_the_loki_backend_and_with_history_off(serve, loki_with
     for backend in ("loki", ""):
         provisioning = grafana.load(sc.grafana_provisioning, loki_with("healthy", when),
                                     rules_updated=sc.rules_updated(NIGHT - timedelta(days=6)))
-        app = grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when)
-        app.history_backend = backend
+        app = grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when, history_backend=backend)
         url = serve(grafana.make_app(app))
         params = {"ruleUID": "midnight_errors_001", "from": 0, "to": int(when.timestamp())}
         answers[backend] = (get(url, "/api/v1/rules/history", params=params).json(),

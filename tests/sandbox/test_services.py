@@ -214,8 +214,8 @@ def test_a_key_grafana_does_not_know_is_ignored_as_grafana_ignores_it_and_listed
 # --- Grafana: auth, health, datasources, dashboards ---
 
 def test_health_says_the_database_is_failing_with_a_503(serve):
-    app = grafana.Grafana(grafana.load(PROVISIONING, "http://127.0.0.1:1"), USER, PASSWORD, TOKEN)
-    app.database_failing = True
+    app = grafana.Grafana(grafana.load(PROVISIONING, "http://127.0.0.1:1"), USER, PASSWORD, TOKEN,
+                          database_failing=True)
     health = requests.get(serve(grafana.make_app(app)) + "/api/health")
     assert health.status_code == 503
     assert health.text == '{\n  "commit": "sandbox",\n  "database": "failing",\n  "version": "11.3.0"\n}'

@@ -86,11 +86,16 @@ def test_a_drill_counts_with_an_owner_its_own_lines_outside_the_nights_and_no_re
 
 
 def test_drill_lines_are_told_from_the_others_by_their_label():
-    from opsverify.criteria import drill_selectors
+    from opsverify.clients.loki import QueryResult, Sample
+    from opsverify.criteria import drill_count_query, drill_counts, without_drills
 
-    assert drill_selectors('{container="escashop-backend-prod"}') == (
-        '{container="escashop-backend-prod", opsverify_drill!=""}',
-        '{container="escashop-backend-prod", opsverify_drill=""}')
+    assert without_drills('{container="escashop-backend-prod"}') == \
+        '{container="escashop-backend-prod", opsverify_drill=""}'
+    assert drill_count_query('{container="x"}', "Daily reset failed", 2700) == \
+        'sum by (opsverify_drill) (count_over_time({container="x"} |~ `Daily reset failed` [2700s]))'
+    answer = QueryResult("vector", (Sample({"opsverify_drill": "drill-2026-11-22"}, 2.0), Sample({}, 1.0)))
+    assert drill_counts(answer) == (2, 1)
+    assert drill_counts(QueryResult("vector", ())) == (0, 0)
 
 
 def test_a_drill_is_confirmed_by_alerting_in_its_window_where_history_exists():
