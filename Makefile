@@ -1,5 +1,6 @@
 # make demo: the nightly suite against the bundled sandbox; make test: the suite's own tests;
-# make bench: the suite's requests and bytes at two log volumes (BENCH_LINES=50000 BENCH_FACTOR=10).
+# make bench: the suite's requests and bytes at two log volumes (BENCH_LINES=50000 BENCH_FACTOR=10), in the
+# sandbox's Loki or, with LOKI_URL=..., in that Loki.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -39,7 +40,7 @@ test: $(VENV)/.installed
 BENCH_LINES ?= 50000
 BENCH_FACTOR ?= 10
 bench: $(VENV)/.installed
-	$(PY) -m bench.run --lines $(BENCH_LINES) --factor $(BENCH_FACTOR)
+	$(PY) -m bench.run --lines $(BENCH_LINES) --factor $(BENCH_FACTOR) $(if $(LOKI_URL),--loki-url $(LOKI_URL))
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.xml reports/*.md reports/ledger*.json* reports/*/

@@ -25,6 +25,17 @@ response body bytes, the client's product) gives the HTTP requests and bytes per
 suite's requests count: the log is read from where it ended when the suite started, and what the
 sandbox's Grafana asks its Loki (client "Grafana": evaluations, state history) is left out.
 
+With --loki-url URL (make bench LOKI_URL=URL) the week goes into that Loki instead of the sandbox's
+own (python -m sandbox --external-loki URL, each stream oldest first, backing off when it answers
+429), in streams of the run's own: every line carries opsverify_bench=<run> (--stream-label), and
+the suite's selector asks for it, so neither volume nor an earlier run is behind another's lines
+(Loki refuses a line an hour behind its stream's newest) and nothing mixes with what the Loki
+already holds. The suite reaches that Loki through a loopback proxy that logs its requests as
+the sandbox's own Loki does. The Loki must take lines eight days old (the drill the afternoon
+before Day 1): limits_config.reject_old_samples false, or reject_old_samples_max_age 192h or more;
+and it must serve backfilled lines at once (boltdb-shipper:
+ingester.query_store_max_look_back_period -1), or the sandbox stops, saying which it did not serve.
+
 It prints a table (volume, lines in Loki, sandbox load time and peak memory, the suite's wall
 time, requests and bytes per system and in total, and the ratio of the larger volume to the
 smaller), then whether total requests and total bytes at the larger volume are within 10% of
@@ -48,7 +59,10 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+import requests
+
 from opsverify.sandboxrun import Sandbox, SandboxError
+from sandbox.httpserver import App, RequestLog, Response, Server
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = "healthy"
@@ -58,6 +72,7 @@ TOLERANCE = 0.10
 # Every stream the sandbox loads, over more than the week (the drill the afternoon before Day 1,
 # the recent traffic up to now).
 LINES_QUERY = 'sum(count_over_time({container=~".+"}[14d]))'
+BENCH_LABEL = "opsverify_bench"  # with --loki-url: the label of the run's own streams
 
 
 def parse_args(argv):
@@ -68,6 +83,9 @@ def parse_args(argv):
                         help="the second volume is F times the first (default: %(default)s)")
     parser.add_argument("--startup-timeout", type=float, default=600, metavar="S",
                         help="seconds to wait for the sandbox to be ready (default: %(default)s)")
+    parser.add_argument("--loki-url", metavar="URL",
+                        help="load the week into this Loki (e.g. a Loki 2.6.1 under test) instead of the sandbox's "
+                        "own, each run in streams of its own (label opsverify_bench)")
     args = parser.parse_args(argv)
     if args.lines < 1 or args.factor < 2:
         parser.error("--lines must be at least 1 and --factor at least 2")
@@ -97,9 +115,9 @@ def peak_rss_mb(pid):
     return None
 
 
-def lines_in_loki(loki_url):
+def lines_in_loki(loki_url, query=LINES_QUERY):
     """How many lines Loki holds (one instant query, made before the suite starts)."""
-    query = urllib.parse.urlencode({"query": LINES_QUERY})
+    query = urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(f"{loki_url}/loki/api/v1/query?{query}", timeout=600) as response:
         result = json.load(response)["data"]["result"]
     return int(float(result[0]["value"][1])) if result else 0
@@ -133,27 +151,52 @@ def count_requests(log, offset):
     return requests, sent
 
 
-def measure(lines, night, timeout):
+def logging_proxy(loki_url, request_log):
+    """A loopback server that forwards every request to `loki_url` and logs it as the sandbox's own
+    Loki would (system "loki"): the external Loki's requests are counted like the sandbox's."""
+    app = App("loki")
+
+    def forward(request):
+        headers = {name: request.headers[name] for name in ("content-type", "user-agent") if name in request.headers}
+        answer = requests.request(request.method, loki_url.rstrip("/") + request.path, params=request.query,
+                                  data=request.body or None, headers=headers, timeout=600)
+        return Response(answer.status_code, answer.content, answer.headers.get("Content-Type", ""))
+
+    for method in ("GET", "POST"):
+        app.route(method, r"/.*")(forward)
+    return Server(app, request_log=RequestLog(request_log)).start()
+
+
+def measure(lines, night, timeout, loki_url=None):
     """One volume: start the sandbox, count Loki's lines, run the suite, stop; a dict of the figures."""
     with tempfile.TemporaryDirectory(prefix="opsverify-bench-") as tmp:
         workdir = Path(tmp)
         request_log = workdir / "requests.jsonl"
+        options, query, proxy = ["--volume", lines, "--request-log", request_log], LINES_QUERY, None
+        if loki_url:
+            run = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{lines}"
+            options += ["--external-loki", loki_url, "--stream-label", f"{BENCH_LABEL}={run}"]
+            query = f'sum(count_over_time({{{BENCH_LABEL}="{run}"}}[14d]))'
         # The suite's own sandbox runner, as `pytest --sandbox` starts it, plus the volume and the log.
-        sandbox = Sandbox(SCENARIO, night, options=["--volume", lines, "--request-log", request_log],
-                          startup_seconds=timeout)
+        sandbox = Sandbox(SCENARIO, night, options=options, startup_seconds=timeout)
         began = time.monotonic()
         settings = sandbox.start()
         load_seconds = time.monotonic() - began
         try:
-            held = lines_in_loki(settings["OPSVERIFY_LOKI_URL"])
+            held = lines_in_loki(settings["OPSVERIFY_LOKI_URL"], query)
+            if loki_url:
+                proxy = logging_proxy(loki_url, request_log)
+                settings["OPSVERIFY_LOKI_URL"] = proxy.url
             offset = request_log.stat().st_size  # the suite's requests are the ones after this
             code, wall, output = run_suite(settings, workdir)
             peak = peak_rss_mb(sandbox.process.pid)
         finally:
             sandbox.stop()
-        requests, sent = count_requests(request_log, offset)
+            if proxy is not None:
+                proxy.stop()
+        served, sent = count_requests(request_log, offset)
     return {"lines": lines, "held": held, "load": load_seconds, "peak_mb": peak, "wall": wall,
-            "code": code, "output": output, "requests": requests, "bytes": sent}
+            "code": code, "output": output, "requests": served, "bytes": sent}
 
 
 def ratio(large, small):
@@ -200,12 +243,13 @@ def main(argv=None):
     night = last_night()
     volumes = (args.lines, args.lines * args.factor)
     print(f"volume benchmark: scenario {SCENARIO}, night {night} (Day 7; the week {night - timedelta(days=6)} "
-          f"to {night}), {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+          f"to {night}), {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+          + (f", Loki at {args.loki_url}" if args.loki_url else ""), flush=True)
     runs = []
     for lines in volumes:
         print(f"  {lines:,} lines a night: loading the sandbox, running the suite ...", flush=True)
         try:
-            runs.append(measure(lines, night, args.startup_timeout))
+            runs.append(measure(lines, night, args.startup_timeout, args.loki_url))
         except SandboxError as exc:
             print(f"bench: {exc}", file=sys.stderr)
             return 2

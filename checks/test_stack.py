@@ -106,7 +106,9 @@ def test_promtail_shipped_without_loss(promtail, run, night, settings, evidence)
     require(dropped == 0 and sent > 0, "Promtail", f"{settings.promtail_url}/metrics",
             f"entries sent and none dropped since {since}", f"{sent:g} sent, {dropped:g} dropped",
             "Promtail drops entries only after its retries failed: read its log for the push errors "
-            "(Loki down, rate limits, too old) and check Loki's ingestion limits")
+            "(Loki down, rate limits, too old) and check Loki's ingestion limits" if dropped else
+            "Promtail read nothing to send: see which of its jobs has no target on its /targets page (a file "
+            "job's path, a docker job's socket mount) and fix it")
 
 
 @pytest.mark.severity("warning")
@@ -114,13 +116,32 @@ def test_promtail_discovers_the_backend_container(promtail_jobs, settings, evide
     jobs = [j for j in promtail_jobs if j.docker]
     if not jobs:
         not_applicable("Promtail has no docker discovery job: the backend's log is shipped from files")
-    names = sorted({t["__meta_docker_container_name"] for j in jobs for t in j.discovered
-                    if "__meta_docker_container_name" in t})
-    evidence.add("containers discovered", {j.name: names for j in jobs})
-    require(f"/{settings.container}" in names, "Promtail", f"{settings.promtail_url}/targets",
-            f"container {settings.container} among the docker-discovered targets",
-            ", ".join(names) or "none: " + "; ".join(f"docker job '{j.name}' {j.ready}/{j.total} ready" for j in jobs),
-            "check Promtail's docker_sd_configs (socket mounted, filters) and the container's name")
+    found = {j.name: sorted(t["__meta_docker_container_name"] for t in j.discovered
+                            if "__meta_docker_container_name" in t) for j in jobs}
+    evidence.add("containers discovered", found)
+    if any(f"/{settings.container}" in names for names in found.values()):
+        return
+    # A listed job is the one meant to ship the backend; an unlisted one is named only when none is listed.
+    judged = [j for j in jobs if j.job_name in settings.promtail_jobs] or jobs
+    blind = [j for j in judged if not found[j.name]]
+    seen = "; ".join(f"docker job '{j.job_name}' (engine {j.engine or 'unknown'}) " + (
+        f"discovers {', '.join(found[j.name])}, not /{settings.container}" if found[j.name] else
+        f"discovers no container at all ({j.ready}/{j.total} ready)") for j in judged)
+    todo = (f"job '{blind[0].job_name}' sees no container: {_reach(blind[0].engine)}, then check that "
+            f"{settings.container} runs (docker ps --filter name={settings.container}); Promtail's log says "
+            "'Unable to refresh target groups' while it cannot reach the engine. " if blind else "") + \
+        f"Check the job's filters and relabeling and the container's name ({settings.container}): until it is " \
+        "discovered, its log lines are not shipped to Loki"
+    require(False, "Promtail", f"{settings.promtail_url}/targets",
+            f"container {settings.container} among the docker-discovered targets", seen, todo)
+
+
+def _reach(engine):
+    """What lets a docker job reach its engine: the socket mounted (unix://), else the network."""
+    if engine and not engine.startswith("unix://"):
+        return f"check that the Promtail container reaches the engine at {engine} (address, TLS, firewall)"
+    path = engine[len("unix://"):] if engine else "/var/run/docker.sock"
+    return f"mount the Docker socket into the Promtail container (volume {path}:{path}:ro) and restart Promtail"
 
 
 @pytest.mark.severity("warning")

@@ -5,6 +5,9 @@ ephemeral loopback ports, loads a scenario's week of log lines into Loki,
 writes the OPSVERIFY_* settings that point at them, then serves until SIGTERM
 or SIGINT. Startup errors go to stderr with exit code 2. --volume LINES adds LINES
 production-like lines to each day of the week, in several streams (sandbox.volume).
+Each stream goes in oldest first, and into an --external-loki with Promtail's backoff on
+429, then read back (sandbox.loading); --stream-label NAME=VALUE puts the week in streams
+of its own.
 
 Grafana is provisioned from the scenario's directory under sandbox/provisioning/
 (--grafana-provisioning and --dashboards override it) and answers with the
@@ -41,8 +44,10 @@ ship_duplicate are live-only.
 """
 
 import argparse
+import itertools
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -50,20 +55,17 @@ import sys
 import tempfile
 import threading
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
-
-from . import backend, grafana, live, promtail, scenario, standin, volume
+from . import backend, grafana, live, loading, promtail, scenario, standin, volume
 from .clock import Clock, parse_instant
 from .httpserver import FAULT_KINDS, RequestLog, Server
 from .loki import LokiStore
 from .loki import make_app as make_loki_app
 
 SYSTEMS = ("loki", "grafana", "promtail", "backend")
-BATCH = 500  # lines per push to an external Loki (Promtail's batches are about this size)
 DRILL_OWNER = "sandbox-devops-team"  # who ran the scenario's drills, as the site file would say
 GRAFANA_USER = "admin"
 GRAFANA_VIEWER = "viewer"  # exists when SANDBOX_GRAFANA_VIEWER_PASSWORD is set
@@ -103,9 +105,13 @@ def parse_args(argv):
     parser.add_argument("--grafana-database-failing", action="store_true",
                         help="Grafana's database ping fails: GET /api/health answers 503 \"database\": \"failing\" "
                         "(the other endpoints answer as before)")
-    parser.add_argument("--grafana-history", choices=("annotations", "loki", "off"), default="annotations",
+    parser.add_argument("--grafana-history", choices=("annotations", "loki", "prometheus", "off"),
+                        default="annotations",
                         help="Grafana's alert state history backend (default: %(default)s, Grafana 11's); off: "
-                        "history disabled")
+                        "history disabled; prometheus: Grafana 12's, which answers no history queries")
+    parser.add_argument("--grafana-version", choices=list(grafana.VERSIONS),
+                        help="the Grafana version the sandbox's Grafana plays (default: the scenario's, else 11.3): "
+                        "/api/health, the API shapes and behaviours that differ between versions")
     parser.add_argument("--down", action="append", choices=SYSTEMS, default=[], metavar="SYSTEM",
                         help="do not serve SYSTEM (loki|grafana|promtail|backend); its URL points at a "
                         "loopback port where nothing listens. Repeatable.")
@@ -123,6 +129,11 @@ def parse_args(argv):
                         help="also load LINES production-like lines for each day of the week (backend access and "
                         "application log, other containers; sandbox.volume), matching none of the scheduler's "
                         "patterns (default: %(default)s)")
+    parser.add_argument("--stream-label", type=_label, metavar="NAME=VALUE",
+                        help="add this label to every stream the sandbox pushes (its own lines, the volume, the "
+                        "drills), and to the selector in its settings (OPSVERIFY_LOG_SELECTOR): the week goes "
+                        "into streams of its own, e.g. in an --external-loki that already holds the same "
+                        "container's lines")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--docker", action="store_true",
                         help="also run the backend's container (the stand-in) on the Docker engine at DOCKER_HOST "
@@ -199,6 +210,13 @@ def _var(text):
     return name, value
 
 
+def _label(text):
+    name, sep, value = text.partition("=")
+    if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or not value:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not NAME=VALUE with a Loki label name and a value")
+    return name, value
+
+
 def _instant(text):
     try:
         return parse_instant(text)
@@ -214,47 +232,35 @@ def _dead_url(host):
     return f"http://{host}:{port}"
 
 
-def _batches(streams, size):
-    """Split [(labels, entries)] into pushes of at most `size` lines each."""
-    for labels, entries in streams:
-        for start in range(0, len(entries), size):
-            yield [(labels, entries[start:start + size])]
+def _volume(args, sc, night, now):
+    """The --volume lines of the week, with the --stream-label on every stream."""
+    if not args.volume:
+        return ()
+    extra = dict([args.stream_label]) if args.stream_label else {}
+    return (({**labels, **extra}, entries) for labels, entries in volume.streams(sc, night, args.volume, now))
 
 
-def push_to_external(shipper, streams):
-    """Push the scenario into an external Loki; StartupError names what it refused."""
-    for batch in _batches(streams, BATCH):
-        status, body = shipper.ship(batch)
-        if status != 204:
-            raise StartupError(f"Loki at {shipper.loki_url} refused the scenario's lines (HTTP {status}): "
-                               f"{body.strip()[:500]}")
+class _Restarted:
+    """Ships the week as a Promtail restarted within it would have (scenario promtail_started_hours): the lines
+    before its start through the process before it, whose counters are gone; those after through `current`,
+    the one /metrics shows, and only those it can see (Rendered.shipped)."""
 
+    def __init__(self, current, rendered):
+        self.current = current
+        self.previous = promtail.Shipper(current.loki_url, store=current.store)
+        self.start_ns = scenario.to_ns(rendered.promtail_started)
+        self.sees = rendered.shipped(rendered.promtail_started)  # whether the running Promtail ships at all
 
-def verify_served(loki_url, streams):
-    """Count, per stream, the pushed lines Loki serves back; StartupError if any are missing."""
-    missing = []
-    for labels, entries in streams:
-        selector = "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())) + "}"
-        first, last = entries[0][0], entries[-1][0]
-        seconds = (last - first) // 1_000_000_000 + 2
-        query = f"sum(count_over_time({selector}[{seconds}s]))"
-        try:
-            response = requests.get(loki_url.rstrip("/") + "/loki/api/v1/query",
-                                    params={"query": query, "time": str(last + 1)}, timeout=120)
-        except requests.RequestException as exc:
-            raise StartupError(f"cannot read back the scenario from Loki at {loki_url}: {exc}") from None
-        if response.status_code != 200:
-            raise StartupError(f"Loki at {loki_url} answered HTTP {response.status_code} to {query}: "
-                               f"{response.text.strip()[:500]}")
-        result = response.json()["data"]["result"]
-        served = int(float(result[0]["value"][1])) if result else 0
-        if served < len(entries):
-            missing.append(f"{len(entries) - served} of {len(entries)} in {selector}")
-    if missing:
-        raise StartupError(
-            f"Loki at {loki_url} does not serve every line the sandbox pushed: missing {'; '.join(missing)}. "
-            "Loki may not serve backfilled entries until their chunks are flushed "
-            "(ingester.query_store_max_look_back_period), or it dropped them.")
+    def ship(self, streams):
+        answers = []
+        for before in (True, False):
+            batch = [(labels, kept) for labels, entries in streams
+                     if (kept := [(ns, line) for ns, line in entries
+                                  if (ns < self.start_ns) == before and (before or self.sees)])]
+            if batch:
+                answers.append((self.previous if before else self.current).ship(batch))
+        refused = [answer for answer in answers if answer[0] != 204]
+        return refused[-1] if refused else (204, "")
 
 
 def write_env_file(path, values):
@@ -296,6 +302,9 @@ def start(args, clock):
             standin.ensure_image(engine[0])
         except standin.StandinError as exc:
             raise StartupError(f"--docker: {exc}") from None
+    if args.stream_label:
+        sc = replace(sc, labels={stream: {**labels, args.stream_label[0]: args.stream_label[1]}
+                                 for stream, labels in sc.labels.items()})
     if args.live:
         now = clock.now()  # again: building the stand-in's image above can take a while
         reset = live.reset_instant(now, args.live_lead)
@@ -339,37 +348,51 @@ def start(args, clock):
         listener = urlsplit(loki_url)
         store.config = store.config.with_listener(listener.hostname, listener.port)
     shipper = promtail.Shipper(loki_url, store=store)
-    if args.external_loki:
-        push_to_external(shipper, streams)
-        verify_served(loki_url, streams)
-        push_to_external(shipper, volume.streams(sc, night, args.volume, now) if args.volume else ())
-    elif store is not None:
-        # A drill's lines were pushed into Loki by the drill, not shipped by Promtail (its counters omit them).
-        for labels, entries in (s for s in streams if scenario.DRILL_LABEL in s[0]):
-            store.add(labels, entries)
-        for batch in _batches([s for s in streams if scenario.DRILL_LABEL not in s[0]], BATCH):
-            shipper.ship(batch)
-        # After the scenario's own lines: each stream's volume comes in time order, appended to the store.
-        for batch in _batches(volume.streams(sc, night, args.volume, now) if args.volume else (), BATCH):
-            shipper.ship(batch)
+    week = loading.in_push_order((s for s in streams if scenario.DRILL_LABEL not in s[0]),
+                                 _volume(args, sc, night, now))
+    try:
+        if args.external_loki:
+            pushed = loading.into_external(shipper, itertools.chain(
+                (s for s in streams if scenario.DRILL_LABEL in s[0]), week),
+                by=("container", args.stream_label[0]) if args.stream_label else ("container",))
+            loading.verify_served(loki_url, pushed)
+            if pushed.retries:
+                print(f"sandbox: Loki at {loki_url} asked to slow down; {pushed.retries} batch(es) were sent again "
+                      "after backing off", file=sys.stderr, flush=True)
+        elif store is not None:
+            # A drill's lines were pushed into Loki by the drill, not shipped by Promtail (its counters omit them).
+            for labels, entries in (s for s in streams if scenario.DRILL_LABEL in s[0]):
+                store.ingest(labels, entries)
+            loading.into_store(_Restarted(shipper, rendered) if sc.promtail_started_hours is not None else shipper,
+                               week)
+    except loading.LoadError as exc:
+        raise StartupError(str(exc)) from None
 
+    version = args.grafana_version or sc.grafana_version or "11.3"
     # The scenario's alerting patches go with its own provisioning directory, not with one given instead.
     provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
                                 dashboards=args.dashboards or sc.dashboards,
                                 alerting_files=() if args.grafana_provisioning else sc.grafana_alerting,
-                                rules_updated=min(sc.rules_updated(rendered.first_night), now))
+                                rules_updated=min(sc.rules_updated(rendered.first_night), now),
+                                grafana12=version.startswith("12."))
     provisioning.loaded_at = now.replace(microsecond=0)
     for ignored in provisioning.ignored:  # Grafana logs nothing of these; a person wants to hear of them
         print(f"grafana provisioning: {ignored}", file=sys.stderr, flush=True)
     # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
     viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
     users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
-    grafana_url = serve("grafana", grafana.make_app(grafana.Grafana(
-        provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users, root_url=root_url, clock=clock.now,
-        history_backend="" if args.grafana_history == "off" else args.grafana_history,
-        database_failing=args.grafana_database_failing)))
-    promtail_started = (sc.reset_instant(rendered.first_night) - timedelta(days=1)).timestamp()
-    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started)))
+    try:
+        played = grafana.Grafana(
+            provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users, root_url=root_url,
+            clock=clock.now, history_backend="" if args.grafana_history == "off" else args.grafana_history,
+            database_failing=args.grafana_database_failing, version=grafana.VERSIONS[version],
+            folder_parents=sc.grafana_folder_parents)
+    except ValueError as exc:
+        raise StartupError(f"Grafana {version}: {exc}") from None
+    grafana_url = serve("grafana", grafana.make_app(played))
+    promtail_started = rendered.promtail_started.timestamp()
+    promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started,
+                                                                                 clock=clock.now)))
     backend_url = serve("backend", backend.make_app(backend.Backend(rendered, backend_token, shipper,
                                                                     clock=clock.now)))
     settings = {
@@ -387,6 +410,9 @@ def start(args, clock):
         # "<at> <owner>" each (opsverify's environment form of grafana.alert_drills)
         "OPSVERIFY_ALERT_DRILLS": ",".join(f"{scenario.iso_ms(d)} {DRILL_OWNER}" for d in rendered.drills),
     }
+    if args.stream_label:
+        settings["OPSVERIFY_LOG_SELECTOR"] = '{container="$container", %s=%s}' % (
+            args.stream_label[0], json.dumps(args.stream_label[1]))
     if engine is not None and args.live:
         settings["DOCKER_HOST"] = engine[1]
         settings["OPSVERIFY_RESET_TIME"] = sc.reset_time.strftime("%H:%M:%S")

@@ -27,6 +27,7 @@ class Backend:
         self.last_reset = rendered.last_reset  # in memory: None after a restart until the next success
         self.token = token
         self.shipper = shipper
+        self.shipped = rendered.shipped  # whether Promtail ships what the container prints at an instant
 
     def next_reset(self, now):
         """The coming reset, as the app prints it ("2026-11-30 00:00:00 Philippine Time"): local midnight,
@@ -44,7 +45,8 @@ class Backend:
         agent = request.headers.get("user-agent", "-")
         line = (f'::ffff:127.0.0.1 - - [{clf}] "{request.method} {request.path} HTTP/1.1" '
                 f'{status} {size} "-" "{agent}"')
-        self.shipper.ship([(self.scenario.stream_labels("stdout", now), [(to_ns(now), line)])])
+        if self.shipped(now):
+            self.shipper.ship([(self.scenario.stream_labels("stdout", now), [(to_ns(now), line)])])
 
 
 def _express_404(request):

@@ -1,4 +1,4 @@
-"""Emulated Grafana 11 HTTP API over a directory of real Grafana provisioning files.
+"""Emulated Grafana HTTP API (9.5, 10.4, 11.3 or 12.1) over a directory of real Grafana provisioning files.
 
 sandbox.grafana_files reads the directory the way Grafana's file provisioning
 does (datasources, alerting, dashboards) and keeps each resource in the shape
@@ -9,6 +9,13 @@ Shapes and texts follow Grafana's source (pkg/api, pkg/services/ngalert,
 pkg/services/authn, pkg/tsdb/loki) and its HTTP API documentation; each
 handler names what it follows. What the sandbox does not emulate it refuses
 with a 501 that says so.
+
+Versions (Grafana(version=...), the CLI's --grafana-version) differ where an API the suite reads does
+(grafana-facts.md): /api/health's version; 9.x has no contact-point export (404); templates `[]` up to
+10.x, `null` from 11.x when there are none; state history empty before 10.3 (the annotation store's
+from/to unit bug), the 12.x Prometheus history backend refuses queries; the rules API's `file` is the
+folder's full path from 11.x (nested folders); 12.x reads keepFiringFor and plays Recovering; health
+from the alert states (StatesToRuleStatus) from 11.x, from the evaluation before.
 """
 
 import base64
@@ -25,10 +32,12 @@ import yaml
 
 from . import grafana_expr, grafana_history
 # load and ProvisioningError are this module's interface to the provisioning files.
-from .grafana_files import BASE_INTERVAL_S, EXPR_UID, REDACTED, ProvisioningError, load, parse_duration  # noqa: F401
+from .grafana_files import (BASE_INTERVAL_S, EXPR_UID, REDACTED, ProvisioningError, folder_uid, load,  # noqa: F401
+                            parse_duration)
 from .httpserver import App, Response, json_response
 
-VERSION = "11.3.0"
+VERSIONS = {"9.5": "9.5.21", "10.4": "10.4.19", "11.3": "11.3.0", "12.1": "12.1.1"}  # --grafana-version
+VERSION = VERSIONS["11.3"]  # the default
 COMMIT = "sandbox"
 BUILDSTAMP = 1729180800  # the build's Unix time, as buildInfo reports it
 # [server] root_url of EscaShop's Grafana (Grafana's own default is http://localhost:3000/).
@@ -50,7 +59,6 @@ ROLES = (ADMIN, EDITOR, VIEWER)
 DECRYPT_PERMISSIONS = ("any(any of alert.provisioning.secrets:read "
                        "any of alert.notifications.receivers.secrets:read)")
 HISTORY_STATES = {"Normal", "Alerting", "Pending", "NoData", "Error"}  # eval.ParseStateString
-LOKI_HEADERS = {"User-Agent": f"Grafana/{VERSION}"}  # how Grafana's datasource client names itself
 SHORT_UID = re.compile(r"^[a-zA-Z0-9\-_]{0,40}$")
 GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 GO_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
@@ -248,14 +256,31 @@ def _unsupported(request, why=""):
                          + (f" {why}" if why else ""))
 
 
+def _full_path(titles):
+    """folder.Fullpath (11.x nested folders): the titles from the root, "/"-joined, a "/" in a title escaped."""
+    return "/".join(t.replace("/", "\\/") for t in titles)
+
+
 def _slug(title):
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
 class Grafana:
     def __init__(self, provisioning, user, password, token, clock=lambda: datetime.now(timezone.utc), users=None,
-                 root_url=DEFAULT_ROOT_URL, history_backend="annotations", database_failing=False):
+                 root_url=DEFAULT_ROOT_URL, history_backend="annotations", database_failing=False, version=VERSION,
+                 folder_parents=None):
         self.provisioning = provisioning
+        self.version = version
+        self.major, self.minor = (int(p) for p in version.split(".")[:2])
+        if (self.major >= 12) != provisioning.grafana12:
+            raise ValueError(f"Grafana {version}: load the provisioning with grafana12={self.major >= 12}")
+        if history_backend == "prometheus" and self.major < 12:
+            raise ValueError(f"the prometheus state history backend is Grafana 12's, not {version}'s")
+        # folder title -> [parent titles from the root]: nested folders, which exist from Grafana 11.
+        self.folder_parents = dict(folder_parents or {})
+        if self.folder_parents and self.major < 11:
+            raise ValueError(f"nested folders are Grafana 11's; Grafana {version} has none")
+        self.loki_headers = {"User-Agent": f"Grafana/{version}"}  # how Grafana's datasource client names itself
         self.app_url, self.app_sub_url = parse_root_url(root_url)
         self.user, self.password, self.token = user, password, token
         self.users = dict(users or {})  # login -> (password, basic role) besides the admin
@@ -309,8 +334,8 @@ class Grafana:
             "disableLoginForm": False,
             "disableUserSignUp": True,
             "viewersCanEdit": False,
-            "buildInfo": {"hideVersion": False, "version": VERSION,
-                          "versionString": f"Grafana v{VERSION} ({COMMIT[:10]})", "commit": COMMIT,
+            "buildInfo": {"hideVersion": False, "version": self.version,
+                          "versionString": f"Grafana v{self.version} ({COMMIT[:10]})", "commit": COMMIT,
                           "commitShort": COMMIT[:10], "buildstamp": BUILDSTAMP, "edition": "Open Source",
                           "latestVersion": "", "hasUpdate": False, "env": "production"},
             "anonymousEnabled": False,
@@ -340,15 +365,29 @@ class Grafana:
     def history(self, rule):
         """The rule's state transitions since its last change up to now; worked out once per evaluation
         tick (the state machine is causal: a later end changes nothing before it)."""
+        return self._machine(rule)[0]
+
+    def state_now(self, rule):
+        """(state, reason, since, last tick) where the state machine stands now, None before any evaluation:
+        the rules API reads the same machine the state history records."""
+        return self._machine(rule)[1]
+
+    def _machine(self, rule):
         group = next(g for g in self.provisioning.groups
                      if g["folderUid"] == rule["folderUID"] and g["title"] == rule["ruleGroup"])
         interval, now = int(group["interval"]), self.clock().timestamp()
         key = (rule["uid"], int(now) // interval)
         if key not in self._history:
+            keep = parse_duration(rule.get("keep_firing_for") or "0s", rule["uid"]) / 1000
             self._history[key] = grafana_history.history(
                 rule, self.provisioning.datasources, self.evaluate, self.provisioning.rules_updated.timestamp(),
-                now, interval, parse_duration(rule["for"], rule["uid"]) / 1000, LOKI_HEADERS)
+                now, interval, parse_duration(rule["for"], rule["uid"]) / 1000, self.loki_headers, keep)
         return self._history[key]
+
+    def folder_path(self, uid):
+        """The rules API's `file`: the folder's title up to 10.x, its full path from 11.x."""
+        title = self.provisioning.folders[uid]
+        return _full_path(self.folder_parents.get(title, []) + [title]) if self.major >= 11 else title
 
     def check_health(self, ds):
         """The Loki plugin's CheckHealth (pkg/tsdb/loki/healthcheck.go): an instant query of
@@ -359,7 +398,7 @@ class Grafana:
             {"direction": "backward", "query": "vector(1)+vector(1)", "time": "4000000000"})
         failure = "There was an error returned querying the Loki API."
         try:
-            response = requests.get(url, timeout=LOKI_TIMEOUT, headers=LOKI_HEADERS)
+            response = requests.get(url, timeout=LOKI_TIMEOUT, headers=self.loki_headers)
         except requests.RequestException as exc:
             return "ERROR", f"{failure}: {_go_dial_error(url, exc)}"
         if response.status_code != 200:
@@ -393,7 +432,7 @@ class Grafana:
                     return "error", ("the sandbox's Grafana evaluates only Loki queries "
                                      f"(datasource {query['datasourceUid']!r})"), {}
                 try:
-                    frames[ref] = _loki_query(ds["url"], model, query["relativeTimeRange"], now)
+                    frames[ref] = _loki_query(ds["url"], model, query["relativeTimeRange"], now, self.loki_headers)
                 except QueryError as exc:
                     return "error", f"[sse.dataQueryError] failed to execute query [{ref}]: {exc}", {}
                 continue
@@ -432,7 +471,7 @@ def _scalar(value):
     return math.nan if value is None else value
 
 
-def _loki_query(base_url, model, span, now):
+def _loki_query(base_url, model, span, now, headers):
     """The Loki query of a rule, run as Grafana's Loki backend runs it for alerting."""
     end = now.timestamp() - span.get("to", 0)
     start = now.timestamp() - span.get("from", 0)
@@ -444,7 +483,7 @@ def _loki_query(base_url, model, span, now):
                                                     "end": f"{end:.3f}", "step": f"{step:g}", "direction": "backward"}
     url = base_url.rstrip("/") + path + "?" + urlencode(params)
     try:
-        response = requests.get(url, timeout=LOKI_TIMEOUT, headers=LOKI_HEADERS)
+        response = requests.get(url, timeout=LOKI_TIMEOUT, headers=headers)
     except requests.RequestException as exc:
         raise QueryError(_go_dial_error(url, exc)) from None
     if response.status_code != 200:
@@ -519,7 +558,8 @@ def make_app(grafana):
     @app.route("GET", "/api/health")
     def health(request):
         database = "failing" if grafana.database_failing else "ok"
-        body = json.dumps({"commit": "sandbox", "database": database, "version": VERSION}, indent=2, sort_keys=True)
+        body = json.dumps({"commit": "sandbox", "database": database, "version": grafana.version}, indent=2,
+                          sort_keys=True)
         return Response(503 if grafana.database_failing else 200, body.encode("utf-8"), ERROR_JSON,
                         dict(API_HEADERS))
 
@@ -631,6 +671,8 @@ def make_app(grafana):
     # accepts alert.notifications:read (authorization.go).
     @api("GET", "/api/v1/provisioning/contact-points/export", roles=(ADMIN, EDITOR, VIEWER))
     def contact_points_export(request):
+        if grafana.major < 10:  # no such route before 10.0: the API catch-all's 404
+            return _message(404, "Not found")
         wanted = _export_format(request)
         if wanted == "hcl":
             return _unsupported(request, "with format=hcl (it exports YAML and JSON)")
@@ -657,7 +699,7 @@ def make_app(grafana):
     @api("GET", "/api/v1/provisioning/templates")
     def templates(request):
         if not prov.templates:
-            return json_response(200, None)
+            return json_response(200, None if grafana.major >= 11 else [])
         return json_response(200, [{"name": t["name"], "template": t["template"], "provenance": "file",
                                     "version": template_version(t["template"])}
                                    for t in sorted(prov.templates, key=lambda t: t["name"])])
@@ -679,10 +721,11 @@ def make_app(grafana):
     # both through ErrResp(500, err, "") -> response.Error -> 500 {"message": <error>}; with a known rule,
     # 200 and a data frame "states" (fields time, text, prev, next, data) of the rule's state-change
     # annotations, newest first, at most `limit` (the annotation store's default: 100), times in epoch
-    # milliseconds (11.3 compares from/to, unix seconds, in the store's unit: the pre-10.3 bug is not
-    # played). The sandbox works out what would have been recorded since the rules were last written
-    # (sandbox.grafana_history). The previous/current filters are checked first (eval.ParseStateString,
-    # 400 when invalid); the annotation backend then ignores them.
+    # milliseconds (from 10.3 from/to, unix seconds, are compared in the store's unit; before 10.3 they
+    # were not, and every query came back empty, which 9.5 plays). The sandbox works out what would have
+    # been recorded since the rules were last written (sandbox.grafana_history). The previous/current
+    # filters are checked first (eval.ParseStateString, 400 when invalid); the annotation backend then
+    # ignores them. With the 12.x Prometheus backend (writes only) every query is refused with a 500.
     @api("GET", "/api/v1/rules/history", roles=ROLES)
     def state_history(request):
         for name in ("previous", "current"):
@@ -703,6 +746,14 @@ def make_app(grafana):
             return _unsupported(request, "without whole from, to (unix seconds) and limit")
         if not grafana.history_backend:
             return json_response(200, grafana_history.empty_frame())
+        if grafana.history_backend == "prometheus":
+            # 12.x's Prometheus historian writes to a Prometheus and answers no queries (grafana-facts.md).
+            return _message(500, "the prometheus historian backend does not support querying",
+                            content_type="application/json")
+        if grafana.history_backend == "annotations" and (grafana.major, grafana.minor) < (10, 3):
+            # Before 10.3 (fixed 2024-01-04) the annotation store compared from/to (seconds) with its
+            # epoch-millisecond times: nothing matched, so every rule's history came back empty.
+            return json_response(200, grafana_history.frame(rule, [], {}, limit))
         changes = [c for c in grafana.history(rule) if start <= c[0] <= end]
         labels = {**rule.get("labels", {}), "alertname": rule["title"],
                   "grafana_folder": prov.folders[rule["folderUID"]]}
@@ -710,24 +761,45 @@ def make_app(grafana):
             return json_response(200, grafana_history.loki_frame(rule, changes, labels, limit))
         return json_response(200, grafana_history.frame(rule, changes, labels, limit))
 
-    # Prometheus-compatible rules API of Grafana-managed rules (ngalert api prometheus.go
-    # PrepareRuleGroupStatuses / toRuleGroup). Each request evaluates the rules once; `for`
-    # is not emulated (a condition true now reports firing, not pending).
+    # Prometheus-compatible rules API of Grafana-managed rules (ngalert api/prometheus/api_prometheus.go
+    # RouteGetRuleStatuses, PrepareRuleGroupStatuses / toRuleGroup). `file` is the folder's title up to
+    # 10.x and its full path (folder.Fullpath) from 11.x; the state of each rule is where the state
+    # machine of the state history stands at the last evaluation tick (sandbox.grafana_history).
     @api("GET", "/api/prometheus/grafana/api/v1/rules")
     def rule_states(request):
         groups = []
         for group in prov.groups:
-            folder = prov.folders[group["folderUid"]]
-            api_group = {"name": group["title"], "file": folder, "folderUid": group["folderUid"], "rules": [],
-                         "interval": group["interval"]}
+            api_group = {"name": group["title"], "file": grafana.folder_path(group["folderUid"]),
+                         "folderUid": group["folderUid"], "rules": [], "interval": group["interval"]}
             for rule in group["rules"]:
-                api_group["rules"].append(_rule_state(grafana, rule, folder, grafana.clock()))
+                api_group["rules"].append(_rule_state(grafana, rule, prov.folders[group["folderUid"]]))
             # Like toRuleGroup: the group takes its last rule's evaluation.
             last = api_group["rules"][-1] if group["rules"] else {}
             api_group["lastEvaluation"] = last.get("lastEvaluation", "0001-01-01T00:00:00Z")
             api_group["evaluationTime"] = last.get("evaluationTime", 0)
             groups.append(api_group)
         return json_response(200, {"status": "success", "data": {"groups": groups}})
+
+    # Folder HTTP API: GET /api/folders/{uid} (pkg/api/folder.go GetFolderByUID, dtos.Folder): a subset of
+    # its fields; from 11.x a nested folder names its parentUid and parents (root first). 404 as
+    # dashboards.ErrFolderNotFound answers it.
+    @api("GET", r"/api/folders/(?P<uid>[^/]+)", roles=ROLES)
+    def folder(request):
+        uid = request.params["uid"]
+        titles = {**prov.folders, **{folder_uid(t): t for ps in grafana.folder_parents.values() for t in ps}}
+        if uid not in titles:
+            return _error(404, "folder not found", "folder.notFound")
+        title = titles[uid]
+        parents = next((ps[:ps.index(title)] for ps in grafana.folder_parents.values() if title in ps),
+                       grafana.folder_parents.get(title, []))
+        body = {"id": sorted(titles).index(uid) + 1, "uid": uid, "orgId": 1, "title": title,
+                "url": f"/dashboards/f/{uid}/{_slug(title)}", "hasAcl": False, "canSave": True, "canEdit": True,
+                "canAdmin": True, "canDelete": True, "createdBy": "Anonymous", "updatedBy": "Anonymous",
+                "version": 1}
+        if parents:
+            body["parentUid"] = folder_uid(parents[-1])
+            body["parents"] = [{"uid": folder_uid(t), "title": t} for t in parents]
+        return json_response(200, body)
 
     # Any other /api path: Grafana's API catch-all answers 404 {"message":"Not found"} (after auth).
     @api("GET", r"/api/.*")
@@ -740,45 +812,57 @@ def make_app(grafana):
     return app
 
 
-def _rule_state(grafana, rule, folder, now):
-    """One AlertingRule of the Prometheus-compatible rules API after one evaluation at `now`.
+def _stamp(seconds):
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
-    A paused rule is not evaluated: it has no alerts, health ok and Go's zero time as its last evaluation."""
-    began = time.monotonic()
-    health, error, firing = ("ok", "", {}) if rule["isPaused"] else grafana.evaluate(rule, now)
-    elapsed = time.monotonic() - began
+
+# The rule's state in the rules API from its alert's (RuleAlertStateMutatorGenerator): Alerting is firing,
+# Pending pending, Recovering (12.x) recovering; Normal, NoData and Error leave it inactive.
+RULE_STATE = {"Alerting": "firing", "Pending": "pending", "Recovering": "recovering"}
+
+
+def _rule_state(grafana, rule, folder):
+    """One AlertingRule of the Prometheus-compatible rules API: where the rule's state machine stands at
+    its last evaluation tick (Grafana.state_now), that evaluation's values and error.
+
+    A paused rule is not evaluated: it has no alerts, health ok and Go's zero time as its last evaluation.
+    Health: from 11.x as StatesToRuleStatus derives it from the alert states (the NoData state is nodata;
+    the Error state, or Alerting/Pending on an error, is error); up to 10.x from the evaluation itself."""
+    now = None if rule["isPaused"] else grafana.state_now(rule)
     labels = {**rule.get("labels", {}), "alertname": rule["title"], "grafana_folder": folder}
-    state, alerts = "inactive", []
-
-    def alert(alert_state, extra_labels=(), value=""):
-        return {"labels": {**labels, **dict(extra_labels)}, "annotations": rule.get("annotations", {}),
-                "state": alert_state, "activeAt": now.isoformat().replace("+00:00", "Z"), "value": value}
-
-    if health == "error":
-        if rule["execErrState"] == "Alerting":
-            state, alerts = "firing", [alert("Alerting (Error)")]
+    out_state, alerts, health, error, elapsed, active_at = "inactive", [], "ok", "", 0, None
+    if now is not None:
+        state, reason, since, tick = now
+        began = time.monotonic()
+        evaluated, error, firing = grafana.evaluate(rule, datetime.fromtimestamp(tick, timezone.utc))
+        elapsed = time.monotonic() - began
+        if grafana.major >= 11:
+            health = ("error" if state == "Error" or (reason == "Error" and state in ("Alerting", "Pending"))
+                      else "nodata" if state == "NoData" else "ok")
         else:
-            alerts = [alert("Error" if rule["execErrState"] == "Error" else "Normal (Error)")]
-    elif health == "nodata":
-        if rule["noDataState"] == "Alerting":
-            state, alerts = "firing", [alert("Alerting (NoData)")]
-        elif rule["noDataState"] == "NoData":
-            alerts = [alert("NoData")]
-        else:
-            health = "ok"  # noDataState OK: the state is Normal (NoData), health stays ok
-    elif firing:
-        state = "firing"
-        for series, values in firing.items():
-            value = ", ".join(f"[ var='{ref}' labels={{{', '.join(f'{k}={v}' for k, v in series)}}} value={v:g} ]"
-                              for ref, v in values.items())
-            alerts.append(alert("Alerting", series, value))
-    out = {"state": state, "name": rule["title"],
+            health = evaluated if not (evaluated == "nodata" and rule["noDataState"] == "OK") else "ok"
+        error = error if health == "error" else ""
+        formatted = f"{state} ({reason})" if reason else state
+        if state != "Normal" or reason:
+            series = list(firing.items()) if firing and state in ("Alerting", "Pending", "Recovering") else [((), {})]
+            for labelled, values in series:
+                value = ", ".join(f"[ var='{ref}' labels={{{', '.join(f'{k}={v}' for k, v in labelled)}}} "
+                                  f"value={v:g} ]" for ref, v in values.items())
+                alerts.append({"labels": {**labels, **dict(labelled)}, "annotations": rule.get("annotations", {}),
+                               "state": formatted, "activeAt": _stamp(since if since is not None else tick),
+                               "value": value})
+        out_state = RULE_STATE.get(state, "inactive")
+        if state == "Alerting":
+            active_at = _stamp(since)
+    out = {"state": out_state, "name": rule["title"],
            "query": " | ".join(q["model"]["expr"] for q in rule["data"] if "expr" in q["model"])}
     seconds = parse_duration(rule["for"], rule["uid"]) / 1000
     if seconds:  # omitempty
         out["duration"] = seconds
     if rule.get("annotations"):  # omitempty
         out["annotations"] = rule["annotations"]
+    if active_at:  # omitempty: the earliest Alerting alert's StartsAt
+        out["activeAt"] = active_at
     if alerts:  # omitempty
         out["alerts"] = alerts
     out.update({"uid": rule["uid"], "folderUid": rule["folderUID"]})
@@ -787,7 +871,6 @@ def _rule_state(grafana, rule, folder, now):
     out["health"] = health
     if error:  # omitempty
         out["lastError"] = error
-    out.update({"type": "alerting", "lastEvaluation": ("0001-01-01T00:00:00Z" if rule["isPaused"]
-                                                       else now.isoformat().replace("+00:00", "Z")),
-                "evaluationTime": 0 if rule["isPaused"] else elapsed})
+    out.update({"type": "alerting", "lastEvaluation": "0001-01-01T00:00:00Z" if now is None else _stamp(now[3]),
+                "evaluationTime": elapsed})
     return out

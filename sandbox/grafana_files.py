@@ -54,8 +54,11 @@ RULE_KEYS = {"uid", "title", "condition", "data", "dashboardUid", "dasboardUid",
              "execErrState", "for", "annotations", "labels", "isPaused", "notification_settings"}
 # Keys of newer Grafanas (12.x) or features the sandbox does not emulate: refused, never ignored.
 RULE_KEYS_REFUSED = {"record": "recording rules are not emulated",
-                     "keepFiringFor": "it is a Grafana 12 key; the sandbox emulates Grafana 11",
-                     "missing_series_evals_to_resolve": "it is a Grafana 12 key; the sandbox emulates Grafana 11"}
+                     "keepFiringFor": "it is a Grafana 12 key (give the sandbox --grafana-version 12.1)",
+                     "missing_series_evals_to_resolve": "it is a Grafana 12 key the sandbox does not emulate"}
+# Grafana 12 reads keepFiringFor (AlertRuleV1; the Recovering state holds a resolved alert that long).
+RULE_KEYS_12 = RULE_KEYS | {"keepFiringFor"}
+RULE_KEYS_REFUSED_12 = {k: v for k, v in RULE_KEYS_REFUSED.items() if k != "keepFiringFor"}
 QUERY_KEYS = {"refId", "queryType", "relativeTimeRange", "datasourceUid", "model"}
 NOTIFICATION_SETTINGS_KEYS = {"receiver", "group_by", "group_wait", "group_interval", "repeat_interval",
                               "mute_time_intervals"}
@@ -310,6 +313,7 @@ class Provisioning:
     dashboards: dict = field(default_factory=dict)  # uid -> (dashboard JSON, file name)
     loaded_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc).replace(microsecond=0))
     rules_updated: datetime = None  # when the rules were last written (their `updated`); load sets it
+    grafana12: bool = False  # read and answer as Grafana 12 (keepFiringFor; keep_firing_for in the API)
     ignored: list = field(default_factory=list)  # "<file>: <where>: key ... ignored", for the sandbox to print
 
     @property
@@ -320,18 +324,19 @@ class Provisioning:
         return NOTIFIERS[notifier_type][1]
 
 
-def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=None):
+def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=None, grafana12=False):
     """Read a provisioning directory; every datasource of type loki is pointed at `loki_url`.
 
     `dashboards`, a directory of dashboard JSON files, replaces the dashboards of the
     provisioning directory (it is read as Grafana's file dashboard provider reads its path).
     `alerting_files` are read after the alerting directory's own files, as files sorting last there.
     `rules_updated` (aware) is when the rules were last written: their `updated` (default: now).
+    `grafana12`: read rules as Grafana 12 does (keepFiringFor) and give them its API shape.
     """
     root = Path(directory)
     if not root.is_dir():
         raise ProvisioningError(f"{root}: not a directory")
-    result = Provisioning()
+    result = Provisioning(grafana12=grafana12)
     result.rules_updated = rules_updated or result.loaded_at
     _Fields.ignored = result.ignored
     for child in sorted(root.iterdir()):
@@ -488,7 +493,9 @@ class _AlertingState:
             self.result.groups.append(api_group)
         api_group["interval"] = interval_ms // 1000
         for j, rule in enumerate(g.list("rules")):
-            fields = _Fields(g.path, f"{g.where}.rules[{j}]", rule, RULE_KEYS, RULE_KEYS_REFUSED)
+            fields = _Fields(g.path, f"{g.where}.rules[{j}]", rule, *((RULE_KEYS_12, RULE_KEYS_REFUSED_12)
+                                                                       if self.result.grafana12
+                                                                       else (RULE_KEYS, RULE_KEYS_REFUSED)))
             api_rule = self.rule(fields, uid, name)
             for other in self.result.groups:  # provisioning a known uid again moves and updates the rule
                 other["rules"] = [r for r in other["rules"] if r["uid"] != api_rule["uid"]]
@@ -550,6 +557,9 @@ class _AlertingState:
             "updated": self.result.rules_updated.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "noDataState": no_data, "execErrState": exec_err, "for": format_duration(for_ms),
         }
+        if self.result.grafana12:  # ProvisionedAlertRule.KeepFiringFor, json "keep_firing_for" (not omitempty)
+            keep_ms = parse_duration(r.str("keepFiringFor"), r.here("keepFiringFor")) if r.str("keepFiringFor") else 0
+            api_rule["keep_firing_for"] = format_duration(keep_ms)
         self.next_rule_id += 1
         if annotations:  # omitempty
             api_rule["annotations"] = annotations

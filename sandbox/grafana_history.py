@@ -79,9 +79,17 @@ def outcome(evaluation):
     return "Alerting" if firing else "Normal"
 
 
-def transitions(results, for_s, no_data_state, exec_err_state):
+def transitions(results, for_s, no_data_state, exec_err_state, keep_firing_for_s=0):
     """[(tick, previous, current)] of the formatted state, from [(tick, result)] in time order."""
-    state, reason, pending_since = "Normal", "", None
+    return run(results, for_s, no_data_state, exec_err_state, keep_firing_for_s)[0]
+
+
+def run(results, for_s, no_data_state, exec_err_state, keep_firing_for_s=0):
+    """The state machine over [(tick, result)]: (transitions, (state, reason, since)) where the second is
+    where it ended and since when (State.StartsAt: set when Pending, Alerting, Recovering, NoData or Error
+    begins). keep_firing_for (Grafana 12): a false condition turns Alerting into Recovering, which turns
+    Normal once it has lasted that long, or Alerting again (without Pending) when the condition holds."""
+    state, reason, since = "Normal", "", None
     recorded = []
     for tick, result in results:
         before = _formatted(state, reason)
@@ -94,26 +102,34 @@ def transitions(results, for_s, no_data_state, exec_err_state):
             elif mode == "OK":
                 result, why = "Normal", result
             else:
-                state, reason, pending_since = result, "", None
+                if state != result:
+                    since = tick
+                state, reason = result, ""
                 result = None
         else:
             why = ""
         if result == "Normal":
-            state, reason, pending_since = "Normal", why, None
+            if state == "Recovering":
+                if tick - since >= keep_firing_for_s:
+                    state, reason, since = "Normal", why, tick
+            elif state == "Alerting" and keep_firing_for_s > 0:
+                state, reason, since = "Recovering", why, tick
+            else:
+                state, reason = "Normal", why
         elif result == "Alerting":
             if state == "Alerting":
                 reason = why
             elif state == "Pending":
-                if tick - pending_since >= for_s:
-                    state, reason = "Alerting", why
-            elif for_s > 0:
-                state, reason, pending_since = "Pending", why, tick
+                if tick - since >= for_s:
+                    state, reason, since = "Alerting", why, tick
+            elif for_s > 0 and state != "Recovering":
+                state, reason, since = "Pending", why, tick
             else:
-                state, reason = "Alerting", why
+                state, reason, since = "Alerting", why, tick
         after = _formatted(state, reason)
         if after != before:
             recorded.append((tick, before, after))
-    return recorded
+    return recorded, (state, reason, since)
 
 
 def _formatted(state, reason):
@@ -173,18 +189,20 @@ def _data(state):
     return '{"values":null}'
 
 
-def history(rule, datasources, evaluate, since, until, interval, for_s, headers):
-    """The rule's recorded transitions [(tick, previous, current)] from `since` to `until` (unix seconds);
-    `evaluate(rule, instant)` is Grafana.evaluate; `headers` go with each request to Loki."""
+def history(rule, datasources, evaluate, since, until, interval, for_s, headers, keep_firing_for_s=0):
+    """(transitions, now): the rule's recorded transitions [(tick, previous, current)] from `since` to `until`
+    (unix seconds), and where the machine stands at the last tick: (state, reason, since, last tick), None
+    when it never evaluated. `evaluate(rule, instant)` is Grafana.evaluate; `headers` go to Loki."""
     all_ticks = ticks(since, until, interval)
     if rule["isPaused"] or not all_ticks:
-        return []
+        return [], None
     candidates = set(candidate_ticks(rule, datasources, since, until, interval, headers))
     evaluated = {t: outcome(evaluate(rule, _utc(t))) for t in sorted(candidates)}
     quiet_tick = next((t for t in all_ticks if t not in candidates), None)
     quiet = outcome(evaluate(rule, _utc(quiet_tick))) if quiet_tick is not None else None
     results = [(t, evaluated.get(t, quiet)) for t in all_ticks]
-    return transitions(results, for_s, rule["noDataState"], rule["execErrState"])
+    recorded, end = run(results, for_s, rule["noDataState"], rule["execErrState"], keep_firing_for_s)
+    return recorded, (*end, all_ticks[-1])
 
 
 def _utc(seconds):

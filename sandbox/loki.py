@@ -31,16 +31,53 @@ NOSNIFF = {"X-Content-Type-Options": "nosniff"}  # Go's http.Error sets it
 
 
 class PushError(Exception):
-    """A push Loki answers with 400; the acceptable entries were stored anyway."""
+    """A push Loki refuses: 400 (the acceptable entries were stored anyway) or 429 (nothing stored)."""
 
-    def __init__(self, text):
+    def __init__(self, text, status=400):
         super().__init__(text)
         self.text = text
+        self.status = status
+
+
+# pkg/validation/validate.go RateLimitedErrorMsg; the tenant is "fake" when auth_enabled is false.
+RATE_LIMITED = ("Ingestion rate limit exceeded for user fake (limit: {limit} bytes/sec) while attempting to ingest "
+                "'{lines}' lines totaling '{size}' bytes, reduce log volume or contact your Loki administrator to "
+                "see if the limit can be increased")
+MAX_RETURNED_ERRORS = 10  # ingester.max_returned_stream_errors
 
 
 def _rfc3339(ns):
     """Go's time.Format(time.RFC3339) in UTC: whole seconds."""
     return datetime.fromtimestamp(ns // logql.SECOND_NS, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _go_time_string(ns):
+    """Go's Time.String() of time.Unix(0, ns) in UTC: '2026-12-01 15:13:03.761172575 +0000 UTC',
+    the fraction without trailing zeros (capture 42)."""
+    stamp = datetime.fromtimestamp(ns // logql.SECOND_NS, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    fraction = f"{ns % logql.SECOND_NS:09d}".rstrip("0")
+    return f"{stamp}{'.' + fraction if fraction else ''} +0000 UTC"
+
+
+class TokenBucket:
+    """golang.org/x/time/rate's Limiter.AllowN, which Loki's ingestion rate limiter wraps: `rate`
+    tokens (bytes) a second up to `burst`; a request for more than `burst` is never allowed. It
+    runs on the machine's monotonic clock, as Loki's runs on time.Now, not on the sandbox's clock."""
+
+    def __init__(self, rate, burst, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens, self._at = burst, clock()
+        self._lock = threading.Lock()
+
+    def allow(self, n):
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if n > self._tokens:
+                return False
+            self._tokens -= n
+            return True
 
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -55,6 +92,7 @@ class _Stream:
         self.times = []
         self.lines = []
         self._sizes = None  # _sizes[i]: UTF-8 bytes of lines[:i]; None until a scan needs it
+        self.highest = None  # the newest timestamp the ingester appended (preloads through `add` do not count)
 
     def insert(self, ns, line):
         """Keep entries sorted by time; an identical (time, line) entry is stored once."""
@@ -109,6 +147,7 @@ class LokiStore:
         self.clock = clock
         self._lock = threading.Lock()
         self._streams = {}
+        self._limiter = TokenBucket(*self.config.ingestion_rate)  # the distributor's, for pushes over HTTP
 
     @property
     def reject_old_samples_max_age_ns(self):
@@ -129,33 +168,72 @@ class LokiStore:
         return self.clock()
 
     def add(self, labels, entries):
-        """Store (ns, line) entries without any validation (scenario preloads)."""
+        """Store (ns, line) entries without any validation, as if flushed to the store long ago
+        (test preloads): they do not move the ingester's out-of-order window."""
         key = logql.labels_key(labels)
         with self._lock:
             stream = self._streams.setdefault(key, _Stream(labels))
             for ns, line in entries:
                 stream.insert(int(ns), line)
 
-    def push(self, labels, entries, now_ns=None):
-        """Store what Loki would accept; raise PushError with Loki's text for the rest.
+    def ingest(self, labels, entries):
+        """The ingester's append (pkg/ingester/stream.go Push, unordered writes): an entry more than
+        half of ingester.max_chunk_age older than the newest entry its stream already holds is
+        refused as 'entry too far behind'; the others are stored. Returns the ingester's text for
+        the refused entries (its 400), or None when it took them all."""
+        window = self.config.out_of_order_window_ns
+        refused = []
+        key = logql.labels_key(labels)
+        with self._lock:
+            stream = self._streams.setdefault(key, _Stream(labels))
+            for ns, line in entries:
+                ns = int(ns)
+                if stream.highest is not None and ns < stream.highest - window:
+                    refused.append(ns)
+                    continue
+                stream.insert(ns, line)
+                if stream.highest is None or ns > stream.highest:
+                    stream.highest = ns
+        if not refused:
+            return None
+        name = logql.label_string(labels)
+        text = "".join(f"entry with timestamp {_go_time_string(ns)} ignored, reason: 'entry too far behind' "
+                       f"for stream: {name},\n" for ns in refused[:MAX_RETURNED_ERRORS])
+        return text + f"total ignored: {len(refused)} out of {len(entries)}"
 
-        Like the distributor, the last rejected entry names the error.
-        """
-        problem = self._labels_problem(labels)
-        if problem:
-            raise PushError(problem)
+    def push(self, streams, now_ns=None):
+        """One push request [(labels, [(ns, line), ...])] as the distributor handles it
+        (pkg/distributor/distributor.go Push): validate each entry, then ask the rate limiter for
+        the validated bytes (a 429 stores nothing), then hand each stream to the ingester. Raises
+        PushError with the ingester's error if any stream had one, else with the last validation
+        error; the acceptable entries are stored either way."""
         now = self.now_ns() if now_ns is None else now_ns
-        accepted, error = [], None
-        for ns, line in entries:
-            problem = self._timestamp_problem(labels, ns, now)
+        valid, validation_error = [], None
+        for labels, entries in streams:
+            problem = self._labels_problem(labels)
             if problem:
-                error = problem
-            else:
-                accepted.append((ns, line))
-        if accepted:
-            self.add(labels, accepted)
-        if error:
-            raise PushError(error)
+                validation_error = problem
+                continue
+            accepted = []
+            for ns, line in entries:
+                problem = self._timestamp_problem(labels, ns, now)
+                if problem:
+                    validation_error = problem
+                else:
+                    accepted.append((ns, line))
+            if accepted:
+                valid.append((labels, accepted))
+        if valid:
+            lines = sum(len(entries) for _, entries in valid)
+            size = sum(len(line.encode("utf-8")) for _, entries in valid for _, line in entries)
+            if not self._limiter.allow(size):
+                raise PushError(RATE_LIMITED.format(limit=int(self._limiter.rate), lines=lines, size=size),
+                                status=429)
+        ingester_error = None
+        for labels, entries in valid:
+            ingester_error = self.ingest(labels, entries) or ingester_error
+        if ingester_error or validation_error:
+            raise PushError(ingester_error or validation_error)
 
     @staticmethod
     def _labels_problem(labels):
@@ -718,14 +796,10 @@ def make_app(store, version="2.6.1"):
             streams = decode_push(request.body)
         except PushError as error:
             return _go_http_error(400, error.text)
-        last_error = None
-        for labels, entries in streams:
-            try:
-                store.push(labels, entries)
-            except PushError as error:
-                last_error = error
-        if last_error:
-            return _go_http_error(400, last_error.text)
+        try:
+            store.push(streams)
+        except PushError as error:
+            return _go_http_error(error.status, error.text)
         return Response(204)
 
     return app

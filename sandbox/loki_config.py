@@ -279,7 +279,7 @@ SCHEMA = {
     },
     "ingester": {
         "chunk_idle_period": Field(TDUR, 30 * MINUTE),
-        "max_chunk_age": Field(TDUR, 2 * HOUR),
+        "max_chunk_age": Field(TDUR, 2 * HOUR, settable=True),
     },
     "storage_config": {
         "boltdb_shipper": {
@@ -313,8 +313,8 @@ SCHEMA = {
         "max_compaction_parallelism": Field(INT, 1),
     },
     "limits_config": {
-        "ingestion_rate_mb": Field(FLOAT, 4.0),
-        "ingestion_burst_size_mb": Field(FLOAT, 6.0),
+        "ingestion_rate_mb": Field(FLOAT, 4.0, settable=True),
+        "ingestion_burst_size_mb": Field(FLOAT, 6.0, settable=True),
         "max_label_name_length": Field(INT, 1024),
         "max_label_value_length": Field(INT, 2048),
         "max_label_names_per_series": Field(INT, 30),
@@ -455,6 +455,11 @@ class LokiConfig:
                 raise LokiConfigError(f"{where}: limits_config.retention_period "
                                       f"{format_model_duration(period)} is below 24h; the sandbox does not emulate "
                                       "retention shorter than one index table")
+        if self.get("ingester.max_chunk_age") <= 0:
+            raise LokiConfigError(f"{where}: ingester.max_chunk_age must be positive")
+        if self.get("limits_config.ingestion_rate_mb") <= 0 or self.get("limits_config.ingestion_burst_size_mb") <= 0:
+            raise LokiConfigError(f"{where}: the sandbox emulates a positive ingestion_rate_mb and "
+                                  "ingestion_burst_size_mb only")
         if self.get("limits_config.max_entries_limit_per_query") <= 0:
             raise LokiConfigError(f"{where}: limits_config.max_entries_limit_per_query must be positive in the "
                                   "sandbox (it does not emulate an unlimited query)")
@@ -479,6 +484,18 @@ class LokiConfig:
         if not self.get("compactor.retention_enabled"):
             return None
         return self.get("limits_config.retention_period") or None
+
+    @property
+    def out_of_order_window_ns(self):
+        """How far behind its stream's newest entry an entry may be: half of ingester.max_chunk_age
+        (pkg/ingester/stream.go, unordered writes, the 2.6 default)."""
+        return self.get("ingester.max_chunk_age") // 2
+
+    @property
+    def ingestion_rate(self):
+        """(bytes a second, burst bytes) of the distributor's rate limiter (limits_config, MB = 2^20 bytes)."""
+        return (self.get("limits_config.ingestion_rate_mb") * 2**20,
+                self.get("limits_config.ingestion_burst_size_mb") * 2**20)
 
     @property
     def max_entries_limit_per_query(self):

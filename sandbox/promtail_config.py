@@ -12,7 +12,11 @@ EscaShop's configuration as captures 26 and 27 show it (real-responses/loki-prom
 - files /var/log/app/backend.log and /var/log/midnight_reset.log.
 
 A job is `{job_name, type: file, path, labels}` or `{job_name, type: docker, host, port,
-containers, line_labels}`; a file is `{path, size, position, lines}`. How Promtail 2.6 turns
+containers, line_labels, socket_mounted}`; a file is `{path, size, position, lines}`. A docker job's
+`containers` are what its engine runs; `socket_mounted: false` (unix:// hosts only) says the socket is
+not mounted into the Promtail container: Prometheus' docker discovery then fails every refresh
+("Unable to refresh target groups"), the job's group stays empty ("(0/0 ready)") and none of those
+containers' lines is shipped while this Promtail runs. How Promtail 2.6 turns
 that into targets (clients/pkg/promtail/targets/file/filetargetmanager.go and filetarget.go):
 
 - a file job's static target becomes one FileTarget whatever its path matches; the target
@@ -63,7 +67,7 @@ DEFAULT_JOBS = [
 DEFAULT_FILES = [{"path": "/var/log/app/backend.log"}, {"path": "/var/log/midnight_reset.log"}]
 
 FILE_JOB_KEYS = {"job_name", "type", "path", "labels"}
-DOCKER_JOB_KEYS = {"job_name", "type", "host", "port", "containers", "line_labels"}
+DOCKER_JOB_KEYS = {"job_name", "type", "host", "port", "containers", "line_labels", "socket_mounted"}
 FILE_KEYS = {"path", "size", "position", "lines"}
 LINE_LABEL_SOURCES = {"local_time"}
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")  # Prometheus' model.LabelName.IsValid
@@ -252,8 +256,14 @@ class DockerJob:
     port: int
     containers: list  # the discovered labels of each container, all running
     line_labels: dict = field(default_factory=dict)  # label name -> source (LINE_LABEL_SOURCES)
+    socket_mounted: bool = True
 
     type = "Docker"
+
+    @property
+    def discovered(self):
+        """The containers discovery gives: none when it cannot reach the engine."""
+        return list(self.containers) if self.socket_mounted else []
 
     @property
     def key(self):
@@ -261,12 +271,13 @@ class DockerJob:
         return f"{self.job_name}/{self.host}:{self.port}"
 
     def discovers(self, container):
+        """Whether the job is the one meant to ship `container` (its engine runs it; reachable or not)."""
         return any(c.get("__meta_docker_container_name") == "/" + container for c in self.containers)
 
     def document(self):
         return {"type": "docker", "host": self.host, "port": self.port,
                 "containers": {c["__meta_docker_container_id"]: dict(c) for c in self.containers},
-                "line_labels": dict(self.line_labels)}
+                "line_labels": dict(self.line_labels), "socket_mounted": self.socket_mounted}
 
 
 @dataclass
@@ -400,7 +411,11 @@ def _job(item, where):
             if source not in LINE_LABEL_SOURCES:
                 raise PromtailConfigError(f"{where} ({name}) line_labels: {label}: the sandbox computes a label "
                                           f"only from {', '.join(sorted(LINE_LABEL_SOURCES))}, not {source!r}")
-        return DockerJob(name, host, port, checked, dict(line_labels))
+        mounted = item.get("socket_mounted", True)
+        if not isinstance(mounted, bool) or (not mounted and not host.startswith("unix://")):
+            raise PromtailConfigError(f"{where} ({name}): socket_mounted must be true or false, and false only "
+                                      f"for a unix:// host (a socket to mount), not {mounted!r} with {host}")
+        return DockerJob(name, host, port, checked, dict(line_labels), mounted)
     raise PromtailConfigError(f"{where} ({name}): type must be file or docker (the sandbox emulates only "
                               f"those scrape configs), not {kind!r}")
 

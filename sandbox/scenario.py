@@ -15,7 +15,15 @@ Loki then enforces and prints at GET /config. `promtail_jobs` and `promtail_file
 scrape jobs and the files inside its container (sandbox.promtail_config; default EscaShop's, as
 captures 26 and 27 show); the backend's lines reach Loki through the docker job that discovers
 `container`, with that job's `line_labels` added to each line's stream labels.
+`promtail_started_hours`: when the Promtail now running started, in hours after the last night's reset
+(default: a day before Day 1's reset); its counters count from then. Lines before it were shipped by the
+Promtail before it; from it on, a line is shipped only if the docker job meant to ship the container
+can reach its engine (not `socket_mounted: false`).
 `durations` maps a night's number to its reset's duration in milliseconds (else 1.5-2.5 s, seeded).
+`grafana_version` is the Grafana version the scenario needs (python -m sandbox --grafana-version's default;
+a key such as keepFiringFor exists only from 12.x). `grafana_folder_parents` maps a rule folder's title
+to the titles of the folders it is nested in, root first (Grafana 11's nested folders: someone moved it
+there in the UI; provisioning files cannot say so).
 `rules_changed_hours`: when Grafana's alert rules were last written (their `updated`, and where the
 state history Grafana recorded for them begins), in hours after Day 1's reset; default -48, two
 days before the week and its drill.
@@ -38,7 +46,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from .grafana import parse_root_url
+from .grafana import VERSIONS, parse_root_url
 from .loki_config import LokiConfig, LokiConfigError
 from .promtail_config import PromtailConfig, PromtailConfigError
 
@@ -49,7 +57,8 @@ TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
                  "nights", "templates", "durations", "rules_changed_hours", "vars", "grafana_provisioning",
                  "grafana_alerting", "dashboards", "grafana_root_url", "loki_config", "promtail_jobs",
-                 "promtail_files", "ship_drop", "ship_duplicate"}
+                 "promtail_files", "ship_drop", "ship_duplicate", "promtail_started_hours",
+                 "grafana_folder_parents", "grafana_version"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
 TRAFFIC_KEYS = {"from", "to", "every"}
 EVENTS = {"success", "startup", "drill"}
@@ -102,11 +111,14 @@ def load(name):
         dashboards=(_provisioning_dir(path, "dashboards", data["dashboards"])
                     if data.get("dashboards") is not None else None),
         grafana_root_url=_root_url(path, data.get("grafana_root_url")),
+        grafana_folder_parents=_folder_parents(path, data.get("grafana_folder_parents")),
+        grafana_version=_grafana_version(path, data.get("grafana_version")),
         loki_overrides=data.get("loki_config"),
         loki_config=_loki_config(path, data.get("loki_config")),
         promtail=_promtail_config(path, data.get("promtail_jobs"), data.get("promtail_files")),
         ship_drop=_patterns(path, "ship_drop", data.get("ship_drop")),
         ship_duplicate=_patterns(path, "ship_duplicate", data.get("ship_duplicate")),
+        promtail_started_hours=_hours(path, "promtail_started_hours", data.get("promtail_started_hours")),
     )
     scenario.check(path)
     return scenario
@@ -139,6 +151,22 @@ def _durations(path, value):
     return dict(value)
 
 
+def _grafana_version(path, value):
+    if value is not None and str(value) not in VERSIONS:
+        raise ScenarioError(f"{path}: grafana_version {value!r}: the sandbox plays {', '.join(VERSIONS)}")
+    return None if value is None else str(value)
+
+
+def _folder_parents(path, value):
+    """{folder title: [parent titles, root first]}."""
+    value = value or {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, list) and v and
+                                              all(isinstance(t, str) and t for t in v) for k, v in value.items()):
+        raise ScenarioError(f"{path}: grafana_folder_parents must map a folder title to a list of parent titles, "
+                            "e.g. {alerts: [EscaShop]}")
+    return {k: list(v) for k, v in value.items()}
+
+
 def _root_url(path, value):
     if value is None:
         return None
@@ -161,6 +189,14 @@ def _promtail_config(path, jobs, files):
         return PromtailConfig.site(jobs, files)
     except PromtailConfigError as exc:
         raise ScenarioError(f"{path}: {exc}") from None
+
+
+def _hours(path, key, value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(f"{path}: {key} must be a number of hours, not {value!r}")
+    return float(value)
 
 
 def _patterns(path, key, values):
@@ -200,12 +236,15 @@ class Scenario:
     grafana_alerting: tuple = ()  # alerting files read after the provisioning directory's own
     dashboards: Path = None  # None: the provisioning directory's own dashboards
     grafana_root_url: str = None  # None: the CLI's default
+    grafana_folder_parents: dict = field(default_factory=dict)  # folder title -> parent titles, root first
+    grafana_version: str = None  # the Grafana version it needs (a key of grafana.VERSIONS); None: any
     loki_overrides: dict = None  # the scenario's loki_config mapping, as written
     loki_config: LokiConfig = None  # the configuration the emulated Loki runs with
     promtail: PromtailConfig = None  # the emulated Promtail's jobs and files (None: EscaShop's)
     ship_drop: list = field(default_factory=list)  # compiled regexes: live lines not shipped to Loki
     ship_duplicate: list = field(default_factory=list)  # compiled regexes: live lines shipped twice
     reset_time: time = time(0, 0)  # the resets' local time of day (live mode moves it)
+    promtail_started_hours: float = None  # hours after the last night's reset; None: a day before Day 1's
 
     def rules_updated(self, first_night):
         """When Grafana's alert rules were last written, for the week starting with `first_night`."""
@@ -396,10 +435,26 @@ class Rendered:
     def first_night(self):
         return self.scenario.week(self.last_night)[0]
 
+    @property
+    def promtail_started(self):
+        """When the Promtail now running started (UTC)."""
+        if self.scenario.promtail_started_hours is None:
+            return self.scenario.reset_instant(self.first_night) - timedelta(days=1)
+        return self.scenario.reset_instant(self.last_night) + timedelta(hours=self.scenario.promtail_started_hours)
+
+    def shipped(self, instant):
+        """Whether a line the container printed at `instant` reached Loki: not once the running Promtail,
+        started without the socket its docker job needs, was the one to ship it."""
+        return instant < self.promtail_started or self.scenario.promtail.shipping_job(
+            self.scenario.container).socket_mounted
+
     def streams(self):
-        """[(labels, [(ns, line), ...])], one entry per label set, as Loki takes them."""
+        """[(labels, [(ns, line), ...])], one entry per label set, as Loki takes them: the lines that were
+        shipped (a drill's always: the drill pushed them)."""
         by_labels = {}
         for instant, stream, line, _ in self.lines:
+            if stream != DRILL_STREAM and not self.shipped(instant):
+                continue
             labels = self.scenario.stream_labels(stream, instant)
             by_labels.setdefault(tuple(labels.items()), []).append((to_ns(instant), line))
         return [(dict(key), entries) for key, entries in by_labels.items()]

@@ -77,12 +77,29 @@ class Dashboard:
 class RuleState:
     name: str
     group: str
-    folder: str  # the folder's title (the group's "file")
+    file: str  # the group's "file": the folder's title up to 10.x, its full path from 11.x: shown, never compared
     state: str
     health: str
     last_error: str
     labels: dict
     alerts: tuple
+    uid: str = ""  # the rule's uid ("" where Grafana does not say)
+    folder_uid: str = ""  # the group's folderUid: how a folder is compared
+
+
+# Rule states and alert states (their first word) during which the rule notifies or is about to: Recovering
+# (Grafana 12, keep_firing_for) still sends the resolved alert as firing until it has held that long.
+ACTIVE_RULE_STATES = ("firing", "pending", "recovering")
+ACTIVE_ALERT_STATES = ("alerting", "firing", "pending", "recovering", "nodata", "error")
+
+
+def parse_version(text):
+    """(major, minor) of a Grafana version such as "11.3.0" or "12.1.1+security-01"; None if it is none."""
+    parts = str(text or "").split(".")
+    try:
+        return int(parts[0]), int(parts[1].split("-")[0].split("+")[0])
+    except (ValueError, IndexError):
+        return None
 
 
 def _all_panels(panels):
@@ -152,8 +169,14 @@ class GrafanaClient(HttpClient):
         fields are time plus either `line` (JSON with previous/current) or `prev`/`next`.
         """
         params = {"ruleUID": rule_uid, "from": int(start.timestamp()), "to": int(end.timestamp()), "limit": limit}
-        response = self.request("GET", "/api/v1/rules/history", params=params)
+        response = self.request("GET", "/api/v1/rules/history", params=params, expect=(200, 500))
         body = self.parse_json(response)
+        if response.status_code == 500:  # Grafana's own refusal: {"message"} says why (grafana-facts.md)
+            message = str(body.get("message", "")) if isinstance(body, dict) else ""
+            if "does not support querying" in message:
+                message += " (Grafana 12's Prometheus history backend writes history it cannot read back)"
+            raise BadResponse(self.system, "GET", self.base_url + "/api/v1/rules/history",
+                              f"answered 500: {message or 'no message'}", status=500, hint=self.hint)
         if isinstance(body, dict) and isinstance(body.get("schema"), dict) and not body["schema"].get("fields"):
             # The no-op historian's empty frame: history is off, which says nothing about the rule.
             raise self.shape_error(response, "an empty frame without fields: Grafana's state history is off")
@@ -175,20 +198,21 @@ class GrafanaClient(HttpClient):
         return transitions
 
     def contact_points_export(self):
-        """Contact points in the provisioning-file shape with secure settings decrypted (needs Admin).
-
-        None when Grafana refuses (403: not an Admin) or has no export (404: before Grafana 10):
-        then only the redacted API view is available.
-        """
-        response = self.request("GET", "/api/v1/provisioning/contact-points/export",
-                                params={"format": "json", "decrypt": "true"}, expect=(200, 403, 404),
+        """(receivers, "") in the provisioning-file shape with secure settings decrypted (needs Admin); or
+        (None, why) when Grafana refuses (403: not an Admin) or has no export (404: Grafana 9.x): then only
+        the redacted API view is available."""
+        path = "/api/v1/provisioning/contact-points/export"
+        response = self.request("GET", path, params={"format": "json", "decrypt": "true"}, expect=(200, 403, 404),
                                 sensitive=True)
-        if response.status_code != 200:
-            return None
+        if response.status_code == 403:
+            return None, (f"{self.base_url}{path}?decrypt=true answered 403: it needs an Admin token "
+                          "(alert.provisioning.secrets:read)")
+        if response.status_code == 404:
+            return None, f"{self.base_url}{path} answered 404: Grafana 9.x has no contact point export"
         body = self.parse_json(response)
         try:
-            return [dict(r, name=cp["name"]) for cp in body["contactPoints"] for r in cp["receivers"]]
-        except (KeyError, TypeError):
+            return [dict(r, name=cp["name"]) for cp in body.get("contactPoints", ()) for r in cp["receivers"]], ""
+        except (KeyError, TypeError, AttributeError):
             raise self.shape_error(response, "no contactPoints[].receivers[]") from None
 
     def frontend_settings(self):
@@ -229,14 +253,19 @@ class GrafanaClient(HttpClient):
         body = self.parse_json(response)
         try:
             return [
-                RuleState(name=r["name"], group=g["name"], folder=g.get("file", ""), state=r.get("state", ""),
+                RuleState(name=r["name"], group=g["name"], file=str(g.get("file") or ""), state=r.get("state", ""),
                           health=r.get("health", ""),
                           last_error=r.get("lastError", ""), labels=dict(r.get("labels") or {}),
-                          alerts=tuple(r.get("alerts") or ()))
+                          alerts=tuple(r.get("alerts") or ()), uid=str(r.get("uid") or ""),
+                          folder_uid=str(g.get("folderUid") or r.get("folderUid") or ""))
                 for g in body["data"]["groups"] for r in g["rules"]
             ]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             raise self.shape_error(response, "not a Prometheus-style rules response") from None
+
+    def folder(self, uid):
+        """GET /api/folders/{uid}: the folder's own title, and from 11.x its `parents` (root first)."""
+        return self._object(f"/api/folders/{uid}", "title")
 
     def _object(self, path, required):
         response = self.request("GET", path)

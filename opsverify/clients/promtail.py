@@ -25,7 +25,7 @@ class Metrics:
 
 # A docker_sd job's target group is named after its job and the engine it asks, as the /targets page
 # shows it (capture 26: "docker-containers/unix:///var/run/docker.sock:80"), with or without targets.
-DOCKER_GROUP = re.compile(r"^([^/]+)/(?:unix|tcp|https?)://")
+DOCKER_GROUP = re.compile(r"^([^/]+)/((?:unix|tcp|https?)://.*):(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class Job:
         """The scrape config's job_name (a docker job's header also names its engine)."""
         match = DOCKER_GROUP.match(self.name)
         return match.group(1) if match else self.name
+
+    @property
+    def engine(self):
+        """The Docker engine a docker job asks (its docker_sd_configs host), from its header; None for others."""
+        match = DOCKER_GROUP.match(self.name)
+        return match.group(2) if match else None
 
     @property
     def docker(self):

@@ -30,11 +30,12 @@ BAD_REGEXP = ("rpc error: code = Unknown desc = parse error : stage '|~ \"(?i)(r
 DEFECTS = ["rule-never-fires", "rule-nodata-alerting", "rule-invalid-query", "rule-wrong-route",
            "rule-wrong-severity", "contact-placeholder", "dashboard-broken", "contact-wrong-grafana-link",
            "loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing", "labels-unbounded",
-           "route-muted-at-midnight", "promtail-idle-jobs"]
+           "route-muted-at-midnight", "promtail-idle-jobs", "loki-ingestion-limited", "promtail-docker-no-socket"]
 # Defects in Loki's or Promtail's configuration run Grafana with the escashop provisioning, and so does a
 # defect given as an alerting patch file (grafana_alerting); the others with their own copy.
 ESCASHOP_GRAFANA = {"loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing",
-                    "labels-unbounded", "route-muted-at-midnight", "promtail-idle-jobs"}
+                    "labels-unbounded", "route-muted-at-midnight", "promtail-idle-jobs", "loki-ingestion-limited",
+                    "promtail-docker-no-socket"}
 ROOT_URL = "https://grafana.escashop.ph/"
 HEALTHY_LINK = "https://grafana.escashop.ph/d/midnight-reset-dashboard"
 STAGING_TEXT = ('{{ template "slack.default.text" . }} Dashboard: '
@@ -95,10 +96,10 @@ def flatten(value, prefix=""):
     return {prefix: value}
 
 
-def api_view(directory, alerting_files=()):
+def api_view(directory, alerting_files=(), grafana12=False):
     """Everything the provisioning directory (and alerting patch files) puts behind the API, keyed by
     stable names."""
-    prov = grafana.load(directory, "http://127.0.0.1:9", alerting_files=alerting_files)
+    prov = grafana.load(directory, "http://127.0.0.1:9", alerting_files=alerting_files, grafana12=grafana12)
     for rule in prov.rules:
         rule.pop("updated")  # the load time
     return flatten({"rules": {r["uid"]: r for r in prov.rules}, "contact_points": {c["uid"]: c
@@ -111,7 +112,8 @@ def api_view(directory, alerting_files=()):
 
 def scenario_view(sc):
     """Everything a scenario configures: its Grafana provisioning, root_url, Loki and Promtail configuration."""
-    return {**api_view(sc.grafana_provisioning, sc.grafana_alerting), "/grafana_root_url": sc.grafana_root_url,
+    return {**api_view(sc.grafana_provisioning, sc.grafana_alerting, (sc.grafana_version or "").startswith("12.")),
+            "/grafana_root_url": sc.grafana_root_url,
             **flatten(sc.loki_config.document(), "/loki"), **flatten(sc.promtail.document(), "/promtail")}
 
 
@@ -144,6 +146,9 @@ EXPECTED_DIFFERENCES = {
     "contact-wrong-grafana-link": {"/contact_points/midnight-critical-slack/settings/text": (MISSING, STAGING_TEXT)},
     "loki-short-retention": {"/loki/limits_config/retention_period": ("4w", "3d")},
     "loki-retention-ignored": {"/loki/compactor/retention_enabled": (True, False)},
+    "loki-ingestion-limited": {"/loki/limits_config/ingestion_rate_mb": (4.0, 0.25),
+                               "/loki/limits_config/ingestion_burst_size_mb": (6.0, 0.5),
+                               "/loki/limits_config/reject_old_samples_max_age": ("1w", "2w")},
     "promtail-path-matches-nothing": {"/promtail/jobs/midnight-reset-logs/path": (
         "/var/log/midnight_reset*.log", "/var/log/midnight-reset/*.log")},
     "labels-unbounded": {"/promtail/jobs/docker-containers/line_labels/timestamp": (MISSING, "local_time")},
@@ -154,13 +159,15 @@ EXPECTED_DIFFERENCES = {
         **{f"/mute_times/quiet-hours/time_intervals/0/times/{i}/{k}": (MISSING, v)
            for i, pair in enumerate((("23:00", "24:00"), ("00:00", "06:00")))
            for k, v in zip(("start_time", "end_time"), pair)}},
+    "promtail-docker-no-socket": {"/promtail/jobs/docker-containers/socket_mounted": (True, False)},
     "promtail-idle-jobs": {
         "/promtail/jobs/legacy-logs/type": (MISSING, "file"),
         "/promtail/jobs/legacy-logs/path": (MISSING, "/var/log/legacy/*.log"),
         "/promtail/jobs/legacy-logs/labels/job": (MISSING, "legacy"),
         "/promtail/jobs/docker-legacy/type": (MISSING, "docker"),
         "/promtail/jobs/docker-legacy/host": (MISSING, "tcp://10.0.0.5:2375"),
-        "/promtail/jobs/docker-legacy/port": (MISSING, 80)},
+        "/promtail/jobs/docker-legacy/port": (MISSING, 80),
+        "/promtail/jobs/docker-legacy/socket_mounted": (MISSING, True)},
 }
 
 
@@ -180,9 +187,25 @@ def test_defect_scenario_differs_from_escashop_only_by_its_defect(name):
 def test_every_scenario_runs_escashops_grafana_and_loki_unless_it_is_that_defect():
     healthy = scenario_view(scenario.load("healthy"))
     for name in scenario.names():
-        if name in DEFECTS:
+        if name in DEFECTS or name == "rule-keeps-firing":  # that one: the next test
             continue
         assert scenario_view(scenario.load(name)) == healthy, name
+
+
+def test_rule_keeps_firing_is_escashop_on_grafana_12_with_keep_firing_for_and_a_failure_at_0530():
+    """Issue 13: a Grafana 12 week whose errors rule keeps firing 1 h; on Day 7 a reset run by hand at 05:30
+    fails (the alert is Recovering when the nightly run asks at 06:00)."""
+    sc, healthy = scenario.load("rule-keeps-firing"), scenario.load("healthy")
+    base = api_view(healthy.grafana_provisioning, grafana12=True)
+    mine = api_view(sc.grafana_provisioning, sc.grafana_alerting, grafana12=True)
+    changed = {path: (base.get(path, MISSING), mine.get(path, MISSING)) for path in set(base) | set(mine)
+               if base.get(path, MISSING) != mine.get(path, MISSING)}
+    # Provisioned again by uid, the rule is the group's last and gets the next id.
+    assert changed == {"/rules/midnight_errors_001/keep_firing_for": ("0s", "1h"),
+                       "/rules/midnight_errors_001/id": (1, 4)}
+    assert sc.grafana_version == "12.1" and sc.plan == {**healthy.plan, 7: ["traffic", "good", "morning_failed"]}
+    with pytest.raises(grafana.ProvisioningError, match="'keepFiringFor': it is a Grafana 12 key"):
+        api_view(sc.grafana_provisioning, sc.grafana_alerting)
 
 
 def test_rule_never_fires_even_on_a_failed_night(grafana_for):
@@ -198,7 +221,9 @@ def test_rule_never_fires_even_on_a_failed_night(grafana_for):
 
 def test_rule_nodata_alerting_fires_all_day(grafana_for):
     noon = rule_states(grafana_for("rule-nodata-alerting", minutes=12 * 60))["midnight_reset_failure_002"]
-    assert noon["state"] == "firing" and noon["health"] == "nodata"
+    # Grafana 11 derives health from the alert states (StatesToRuleStatus): Alerting (NoData) is an Alerting
+    # state, so health stays ok; only the NoData state (noDataState NoData) is health nodata.
+    assert noon["state"] == "firing" and noon["health"] == "ok"
     assert [a["state"] for a in noon["alerts"]] == ["Alerting (NoData)"]
     after_failure = rule_states(grafana_for("rule-nodata-alerting", logs="failed-night", minutes=3))
     assert after_failure["midnight_reset_failure_002"]["health"] == "ok"  # a failure line: data, firing on it
@@ -720,3 +745,23 @@ def test_the_history_state_machine_plays_for_and_the_no_data_and_error_states():
     assert transitions(quiet, 0, "NoData", "Error") == [(0, "Normal", "NoData"), (60, "NoData", "Alerting"),
                                                         (120, "Alerting", "Error")]
     assert transitions(quiet, 0, "KeepLast", "KeepLast") == [(60, "Normal", "Alerting")]
+
+
+def test_the_history_state_machine_holds_a_resolved_alert_recovering_for_keep_firing_for():
+    """Grafana 12 (state.go resultNormal / resultAlerting): Alerting turns Recovering, Normal once that has
+    lasted keep_firing_for, and a true condition while Recovering is Alerting again without Pending."""
+    from sandbox.grafana_history import run
+
+    results = [(0, "Alerting"), (60, "Normal"), (120, "Normal"), (180, "Normal"), (240, "Alerting"), (300, "Normal")]
+    recorded, end = run(results, 60, "OK", "Error", keep_firing_for_s=120)
+    assert recorded == [(0, "Normal", "Pending"), (60, "Pending", "Normal"), (240, "Normal", "Pending"),
+                        (300, "Pending", "Normal")]  # `for` 60 s: never Alerting, so never Recovering
+    recorded, end = run([(0, "Alerting")] + results, 0, "OK", "Error", keep_firing_for_s=120)
+    assert recorded == [(0, "Normal", "Alerting"), (60, "Alerting", "Recovering"), (180, "Recovering", "Normal"),
+                        (240, "Normal", "Alerting"), (300, "Alerting", "Recovering")]
+    assert end == ("Recovering", "", 300)
+    recorded, _ = run([(0, "Alerting"), (60, "Normal"), (120, "Alerting")], 60, "OK", "Error", keep_firing_for_s=600)
+    assert recorded == [(0, "Normal", "Pending"), (60, "Pending", "Normal"), (120, "Normal", "Pending")]
+    recorded, _ = run([(0, "Alerting"), (60, "Alerting"), (120, "Normal"), (180, "Alerting")], 60, "OK", "Error",
+                      keep_firing_for_s=600)
+    assert recorded[-2:] == [(120, "Alerting", "Recovering"), (180, "Recovering", "Alerting")]

@@ -36,7 +36,7 @@ class RecordingStore:
     def __init__(self):
         self.added = []
 
-    def add(self, labels, entries):
+    def ingest(self, labels, entries):
         self.added.append((labels, list(entries)))
 
 

@@ -11,9 +11,9 @@ import json
 import pytest
 import requests
 
-from sandbox import logql
+from sandbox import logql, loki_config
 from sandbox.httpserver import Server
-from sandbox.loki import LokiStore, make_app, parse_timestamp
+from sandbox.loki import LokiStore, TokenBucket, make_app, parse_timestamp
 
 S = logql.SECOND_NS
 NOW = 1795930315_963_000_000  # the instant of capture 09
@@ -345,6 +345,64 @@ def test_mixed_push_stores_the_new_entries_and_still_answers_400(store, loki, mo
     assert found.json()["data"]["result"] == [
         {"stream": {"job": "push-mixed"}, "values": [["1795930316119936550", "new line run=1795930308"]]}
     ]
+
+
+def test_push_too_far_behind_its_streams_newest_as_captured(store, loki, monkeypatch):  # capture 42
+    monkeypatch.setattr(store, "clock", lambda: 1795930316_500_000_000)
+    labels = {"capture": "behind", "container": "escashop-backend-prod", "stream": "stdout"}
+    newest, hour = 1795930315_761172575, 3600 * S
+
+    def entry_at(ns):
+        return push(loki, {"streams": [{"stream": labels, "values": [[str(ns), f"line at {ns}"]]}]})
+
+    assert entry_at(newest).status_code == 204
+    behind = entry_at(newest - 2 * hour)
+    assert (behind.status_code, behind.headers["Content-Type"]) == (400, "text/plain; charset=utf-8")
+    assert behind.text == (
+        "entry with timestamp 2026-11-29 03:31:55.761172575 +0000 UTC ignored, reason: 'entry too far behind' for "
+        'stream: {capture="behind", container="escashop-backend-prod", stream="stdout"},\ntotal ignored: 1 out of 1\n')
+    assert entry_at(newest - hour // 2).status_code == 204
+    assert entry_at(newest - hour).status_code == 204  # exactly max_chunk_age/2 behind is still inside
+    kept = query(loki, 'count_over_time({capture="behind"}[3h])', time=str(newest + 1)).json()["data"]["result"]
+    assert [sample["value"][1] for sample in kept] == ["3"]
+
+
+def test_the_window_is_half_of_max_chunk_age_and_only_ingested_entries_move_it():
+    minute = 60 * S
+    store = LokiStore(config=loki_config.LokiConfig.site({"ingester": {"max_chunk_age": "30m"}}),
+                      clock=lambda: 700 * minute)
+    store.add({"job": "w"}, [(600 * minute, "preloaded, as if flushed long ago")])
+    assert store.ingest({"job": "w"}, [(300 * minute, "behind the preload only: accepted")]) is None
+    refused = store.ingest({"job": "w"}, [(320 * minute, "20 min later"), (300 * minute + S, "20 min behind it")])
+    assert refused.endswith("reason: 'entry too far behind' for stream: {job=\"w\"},\ntotal ignored: 1 out of 2")
+    assert refused.startswith("entry with timestamp 1970-01-01 05:00:01 +0000 UTC ignored")
+    assert store.ingest({"job": "w"}, [(310 * minute, "10 min behind: inside 15 min")]) is None
+    assert [line for _, line in store.streams()[0][1]] == [
+        "behind the preload only: accepted", "10 min behind: inside 15 min", "20 min later",
+        "preloaded, as if flushed long ago"]
+
+
+def test_a_push_over_the_ingestion_rate_is_429_and_stores_nothing(serve):
+    store = LokiStore(config=loki_config.LokiConfig.site(
+        {"limits_config": {"ingestion_rate_mb": 0.001, "ingestion_burst_size_mb": 0.001}}), clock=lambda: NOW)
+    url = serve(make_app(store))
+    big = push(url, {"streams": [{"stream": {"job": "rate"}, "values": [[str(NOW), "x" * 2000]]}]})
+    assert (big.status_code, big.text) == (429, (
+        "Ingestion rate limit exceeded for user fake (limit: 1048 bytes/sec) while attempting to ingest '1' lines "
+        "totaling '2000' bytes, reduce log volume or contact your Loki administrator to see if the limit can be "
+        "increased\n"))
+    assert store.streams() == []
+    assert push(url, {"streams": [{"stream": {"job": "rate"}, "values": [[str(NOW), "x" * 900]]}]}).status_code == 204
+
+
+def test_token_bucket_allows_the_rate_up_to_the_burst():
+    now = [0.0]
+    bucket = TokenBucket(rate=100, burst=200, clock=lambda: now[0])
+    assert bucket.allow(150) and not bucket.allow(100)  # 50 left
+    now[0] = 0.5
+    assert bucket.allow(100) and not bucket.allow(1)
+    now[0] = 100.0
+    assert not bucket.allow(201) and bucket.allow(200)  # never more than the burst at once
 
 
 def test_malformed_push_as_captured(loki):  # capture 24

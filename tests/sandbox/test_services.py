@@ -34,7 +34,7 @@ class RecordingStore:
     def __init__(self):
         self.added = []
 
-    def add(self, labels, entries):
+    def ingest(self, labels, entries):
         self.added.append((labels, list(entries)))
 
 
@@ -288,20 +288,117 @@ def test_rule_states_follow_one_evaluation(grafana_at, serve):
     groups = requests.get(quiet + "/api/prometheus/grafana/api/v1/rules", auth=CREDENTIALS).json()["data"]["groups"]
     assert [g["name"] for g in groups] == ["midnight_reset_alerts"] and groups[0]["file"] == "alerts"
     assert groups[0]["interval"] == 60
+    # Written just now: not evaluated yet, as Grafana before its first tick.
     assert {(r["name"], r["state"], r["health"]) for r in groups[0]["rules"]} == {
         ("Midnight Reset Errors", "inactive", "ok"), ("Midnight Reset Process Failure", "inactive", "ok"),
         ("Midnight Queue Reset Anomaly", "inactive", "ok")}
 
-    failing = grafana_at(serve(fake_loki(lambda query: vector(1))))
-    rules = rule_states(failing)
-    assert {r["state"] for r in rules} == {"firing"}
-    assert rules[0]["alerts"][0]["labels"]["alertname"] == rules[0]["name"]
 
+T0 = datetime(2026, 11, 29, 5, 0, tzinfo=timezone.utc)  # the failure lines' counts are 1 from T0 for 12 minutes
+
+
+def loki_failing_from_t0(request):
+    """Loki's answer to a rule query: 1 from T0 to T0 + 12 min, else no series."""
+    def value(t):
+        return T0.timestamp() <= t < T0.timestamp() + 720
+    if request.path.endswith("/query_range"):
+        start, end, step = (int(float(request.arg(k))) for k in ("start", "end", "step"))
+        points = [[t, "1"] for t in range(start, end + 1, step) if value(t)]
+        result = [{"metric": {}, "values": points}] if points else []
+        return json_response(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+    at = float(request.arg("time"))
+    return vector(1 if value(at) else None) if request.arg("query") != "vector(1)+vector(1)" else vector(2)
+
+
+def grafana_over(serve, directory, version, clock, answer=loki_failing_from_t0):
+    loki = App("fake-loki")
+    for path in ("/loki/api/v1/query", "/loki/api/v1/query_range"):
+        loki.route("GET", path)(answer)
+    provisioning = grafana.load(directory, serve(loki), rules_updated=T0 - timedelta(minutes=10),
+                                grafana12=version.startswith("12."))
+    return serve(grafana.make_app(grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: clock[0],
+                                                  version=version)))
+
+
+def by_uid(url):
+    return {r["uid"]: r for r in rule_states(url)}
+
+
+def test_a_rule_is_pending_for_its_for_then_firing_then_inactive(serve):
+    """Issue 13: the rules API reads the state history's machine: `for` 1m makes 002 Pending at T0 and
+    Alerting a tick later; 001 (for 0s) fires at once; both are inactive once the condition is false."""
+    clock = [T0 + timedelta(seconds=30)]
+    url = grafana_over(serve, PROVISIONING, "11.3.0", clock)
+    rules = by_uid(url)
+    assert rules["midnight_errors_001"]["state"] == "firing"
+    assert rules["midnight_errors_001"]["activeAt"] == "2026-11-29T05:00:00Z"
+    pending = rules["midnight_reset_failure_002"]
+    assert (pending["state"], pending["alerts"][0]["state"], pending["alerts"][0]["activeAt"]) == (
+        "pending", "Pending", "2026-11-29T05:00:00Z")
+    assert pending["lastEvaluation"] == "2026-11-29T05:00:00Z" and pending["duration"] == 60
+    clock[0] = T0 + timedelta(seconds=90)
+    firing = by_uid(url)["midnight_reset_failure_002"]
+    assert (firing["state"], firing["activeAt"], firing["alerts"][0]["state"]) == (
+        "firing", "2026-11-29T05:01:00Z", "Alerting")
+    clock[0] = T0 + timedelta(minutes=20)
+    assert {r["state"] for r in rule_states(url)} == {"inactive"}
+
+
+def test_a_query_loki_rejects_is_health_error_with_lokis_text(serve):
     rejection = "parse error at line 1, col 63: syntax error: unexpected )"
-    broken = grafana_at(serve(fake_loki(lambda query: text(400, rejection))))
-    rule = rule_states(broken)[0]
+    url = grafana_over(serve, PROVISIONING, "11.3.0", [T0], answer=lambda request: text(400, rejection))
+    rule = rule_states(url)[0]
     assert rule["health"] == "error" and rule["state"] == "inactive"  # execErrState Error
     assert rule["lastError"] == f"[sse.dataQueryError] failed to execute query [A]: {rejection}"
+    assert rule["alerts"][0]["state"] == "Error"
+
+
+def test_grafana_12_holds_a_resolved_alert_recovering_for_keep_firing_for(serve, tmp_path):
+    """Issue 13: keepFiringFor 30m (Grafana 12): 8 minutes after the condition turned false the rule is
+    recovering and its alert Recovering, not inactive; Grafana 11 refuses the key (a Grafana 12 one)."""
+    copy = tmp_path / "escashop"
+    shutil.copytree(PROVISIONING, copy)
+    rules_file = copy / "alerting" / "rules.yml"
+    content = rules_file.read_text(encoding="utf-8")
+    rules_file.write_text(content.replace("    for: 0s\n", "    for: 0s\n    keepFiringFor: 30m\n", 1),
+                          encoding="utf-8")
+    clock = [T0 + timedelta(minutes=20)]
+    rules = by_uid(grafana_over(serve, copy, "12.1.1", clock))
+    recovering = rules["midnight_errors_001"]
+    # The query finds nothing now, and noDataState OK resolves through Normal's path, reason NoData.
+    assert (recovering["state"], recovering["alerts"][0]["state"]) == ("recovering", "Recovering (NoData)")
+    assert recovering["alerts"][0]["activeAt"] == "2026-11-29T05:12:00Z"  # when it turned Recovering
+    assert rules["midnight_reset_failure_002"]["state"] == "inactive"
+    alert_rules = requests.get(grafana_over(serve, copy, "12.1.1", clock) + "/api/v1/provisioning/alert-rules",
+                               auth=CREDENTIALS).json()
+    assert [r["keep_firing_for"] for r in alert_rules] == ["30m", "0s", "0s"]
+    assert "missingSeriesEvalsToResolve" not in alert_rules[0]  # omitempty
+    with pytest.raises(grafana.ProvisioningError, match="keepFiringFor.*Grafana 12 key"):
+        grafana.load(copy, "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("version, file, export, templates", [
+    ("9.5.21", "alerts", 404, []), ("10.4.19", "alerts", 200, []),
+    ("11.3.0", "EscaShop/alerts", 200, None), ("12.1.1", "EscaShop/alerts", 200, None)])
+def test_each_grafana_version_answers_as_it_does(serve, tmp_path, version, file, export, templates):
+    """Issue 13: /api/health's version; 9.x has no contact-point export; templates [] before 11.x, null
+    from it; `file` the folder's full path from 11.x (nested folders), the folder API names the parents."""
+    provisioning = grafana.load(PROVISIONING, dead_url(), grafana12=version.startswith("12."))
+    provisioning.templates = []
+    parents = {"alerts": ["EscaShop"]} if not version.startswith(("9.", "10.")) else {}
+    url = serve(grafana.make_app(grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, version=version,
+                                                 folder_parents=parents)))
+    assert requests.get(url + "/api/health").json()["version"] == version
+    assert requests.get(url + "/api/v1/provisioning/contact-points/export", auth=CREDENTIALS).status_code == export
+    assert requests.get(url + "/api/v1/provisioning/templates", auth=CREDENTIALS).json() == templates
+    groups = requests.get(url + "/api/prometheus/grafana/api/v1/rules", auth=CREDENTIALS).json()["data"]["groups"]
+    assert groups[0]["file"] == file
+    folder = requests.get(url + f"/api/folders/{groups[0]['folderUid']}", auth=CREDENTIALS).json()
+    assert folder["title"] == "alerts"
+    assert [p["title"] for p in folder.get("parents", [])] == parents.get("alerts", [])
+    if version.startswith(("9.", "10.")):
+        with pytest.raises(ValueError, match="nested folders are Grafana 11's"):
+            grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, version=version, folder_parents={"alerts": ["X"]})
 
 
 @pytest.mark.parametrize("name, minutes, firing", [
@@ -317,7 +414,7 @@ def test_the_provisioned_rules_fire_on_the_scenarios(serve, name, minutes, firin
     store = LokiStore(clock=lambda: scenario.to_ns(when))  # retention as of `when`, not of the machine's clock
     for labels, entries in sc.render(NIGHT, when).streams():
         store.add(labels, entries)
-    provisioning = grafana.load(PROVISIONING, serve(make_loki_app(store)))
+    provisioning = grafana.load(PROVISIONING, serve(make_loki_app(store)), rules_updated=when - timedelta(hours=1))
     url = serve(grafana.make_app(grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when)))
     rules = rule_states(url)
     assert {r["uid"]: r["health"] for r in rules} == dict.fromkeys(["midnight_errors_001", "midnight_reset_failure_002",
@@ -482,9 +579,11 @@ def test_unknown_scenario_lists_the_available_ones():
     available = "available: " + ", ".join([
         "contact-placeholder", "contact-wrong-grafana-link", "dashboard-broken", "daytime-failure",
         "drill-before-grafana", "failed-night", "healthy", "labels-unbounded", "live-drop-lines",
-        "live-duplicate-start", "loki-retention-ignored", "loki-short-retention", "promtail-idle-jobs",
-        "promtail-path-matches-nothing", "restart-in-window", "route-muted-at-midnight", "rule-invalid-query",
-        "rule-never-fires", "rule-nodata-alerting", "rule-wrong-route", "rule-wrong-severity",
+        "live-duplicate-start", "loki-ingestion-limited", "loki-retention-ignored", "loki-short-retention",
+        "promtail-docker-no-socket", "promtail-idle-jobs",
+        "promtail-path-matches-nothing", "restart-in-window", "route-muted-at-midnight", "rule-folder-nested",
+        "rule-invalid-query", "rule-keeps-firing", "rule-never-fires", "rule-nodata-alerting", "rule-wrong-route",
+        "rule-wrong-severity",
         "rules-changed-in-week", "skipped-night", "slow-reset"])
     with pytest.raises(scenario.ScenarioError, match=available):
         scenario.load("no-such-night")
@@ -553,24 +652,64 @@ def test_cli_down_loki_leaves_a_url_that_refuses(sandboxes):
     assert box.stop() == 0
 
 
+OWN_STREAMS = ("--stream-label", "sandbox=a")  # the receiving sandbox's week in streams of its own
+FAILURE_COUNT = 'sum(count_over_time({selector} |= "Recovery attempt failed" [15m]))'
+
+
+def failure_lines(box, selector='{container="escashop-backend-prod"}'):
+    """The failed night's "Recovery attempt failed" lines in the Loki `box` pushed into."""
+    end = datetime.combine(date.fromisoformat(box.env["OPSVERIFY_NIGHT"]), time(0, 10), MANILA).timestamp()
+    found = requests.get(box.env["OPSVERIFY_LOKI_URL"] + "/loki/api/v1/query", params={
+        "query": FAILURE_COUNT.format(selector=selector), "time": str(int(end))}).json()
+    return [int(sample["value"][1]) for sample in found["data"]["result"]]
+
+
 def test_cli_external_loki_pushes_into_another_sandbox(sandboxes):
     # Both clocks read NOW: B's week, pushed into A, is within A's reject_old_samples_max_age (168h).
-    a = sandboxes("--scenario", "healthy", "--night", "2026-11-29", "--now", NOW.isoformat())
-    b = sandboxes("--scenario", "failed-night", "--external-loki", a.env["OPSVERIFY_LOKI_URL"],
+    a = sandboxes("--scenario", "healthy", *OWN_STREAMS, "--now", NOW.isoformat())
+    b = sandboxes("--scenario", "failed-night", "--external-loki", a.env["OPSVERIFY_LOKI_URL"], "--volume", "300",
                   "--now", NOW.isoformat())
     assert b.env["OPSVERIFY_LOKI_URL"] == a.env["OPSVERIFY_LOKI_URL"]
-    night = date.fromisoformat(b.env["OPSVERIFY_NIGHT"])
-    end = datetime.combine(night, time(0, 10), MANILA).timestamp()
-    found = requests.get(a.env["OPSVERIFY_LOKI_URL"] + "/loki/api/v1/query", params={
-        "query": 'sum(count_over_time({container="escashop-backend-prod"} |= "Recovery attempt failed" [15m]))',
-        "time": str(int(end))}).json()
-    assert found["data"]["result"][0]["value"][1] == "1"
+    assert failure_lines(b) == [1]
     assert b.stop() == 0 and a.stop() == 0
+
+
+def test_cli_external_loki_refuses_a_week_behind_what_its_streams_hold(sandboxes):
+    # A holds the same week: B's first lines are days behind the newest line of the same stream.
+    a = sandboxes("--scenario", "healthy", "--now", NOW.isoformat())
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--scenario", "failed-night", "--external-loki",
+                             a.env["OPSVERIFY_LOKI_URL"], "--now", NOW.isoformat()],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "refused the scenario's lines (HTTP 400)" in result.stderr
+    assert "reason: 'entry too far behind' for stream: {container=\"escashop-backend-prod\"" in result.stderr
+    assert "with --stream-label" in result.stderr
+    assert a.stop() == 0
+
+
+def test_cli_stream_label_loads_the_week_into_streams_of_its_own(sandboxes):
+    a = sandboxes("--scenario", "healthy", "--now", NOW.isoformat())
+    b = sandboxes("--scenario", "failed-night", "--external-loki", a.env["OPSVERIFY_LOKI_URL"],
+                  "--stream-label", "opsverify_load=b", "--volume", "100", "--now", NOW.isoformat())
+    selector = b.env["OPSVERIFY_LOG_SELECTOR"]
+    assert selector == '{container="$container", opsverify_load="b"}'
+    assert failure_lines(b, selector.replace("$container", b.env["OPSVERIFY_CONTAINER"])) == [1]
+    assert failure_lines(a) == [1]  # the container's streams hold both weeks: A's healthy, B's failed
+    assert b.stop() == 0 and a.stop() == 0
+
+
+def test_cli_external_loki_that_asks_to_slow_down_gets_every_line(sandboxes):
+    # A's Loki takes 256 KiB/s after a 512 KiB burst; the week with its volume is about 1 MB.
+    a = sandboxes("--scenario", "loki-ingestion-limited", *OWN_STREAMS, "--now", NOW.isoformat())
+    b = sandboxes("--scenario", "healthy", "--external-loki", a.env["OPSVERIFY_LOKI_URL"], "--volume", "1000",
+                  "--now", NOW.isoformat(), timeout=90)
+    assert b.stop() == 0 and a.stop() == 0
+    assert "asked to slow down;" in b.process.stderr.read()  # and it read every line back (or it would not start)
 
 
 def test_cli_external_loki_that_refuses_the_week_stops_the_sandbox_loudly(sandboxes):
     # A's clock two days ahead of B's: B's first lines are older than A's 168h limit.
-    a = sandboxes("--scenario", "healthy", "--now", (NOW + timedelta(days=2)).isoformat())
+    a = sandboxes("--scenario", "healthy", *OWN_STREAMS, "--now", (NOW + timedelta(days=2)).isoformat())
     result = subprocess.run([sys.executable, "-m", "sandbox", "--scenario", "failed-night", "--external-loki",
                              a.env["OPSVERIFY_LOKI_URL"], "--now", NOW.isoformat()],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -583,6 +722,16 @@ def test_cli_startup_errors_exit_2():
     result = subprocess.run([sys.executable, "-m", "sandbox", "--scenario", "nope"], cwd=ROOT,
                             capture_output=True, text=True, timeout=20)
     assert result.returncode == 2 and "unknown scenario 'nope'; available:" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grafana-history", "prometheus"], "Grafana 11.3: the prometheus state history backend is Grafana 12's"),
+    (["--scenario", "rule-folder-nested", "--grafana-version", "10.4"], "nested folders are Grafana 11's"),
+    (["--scenario", "rule-keeps-firing", "--grafana-version", "11.3"], "'keepFiringFor': it is a Grafana 12 key")])
+def test_cli_refuses_what_the_grafana_version_it_plays_does_not_have(tmp_path, args, message):
+    result = subprocess.run([sys.executable, "-m", "sandbox", "--env-file", str(tmp_path / "x.env"),
+                             "--now", NOW.isoformat(), *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
 
 
 def test_cli_prints_each_key_grafana_ignores(tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox import logql, scenario, volume
+from sandbox import loading, logql, scenario, volume
+from sandbox.loki import LokiStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISIONING = ROOT / "sandbox" / "provisioning" / "escashop"
@@ -121,3 +122,31 @@ def test_a_scenario_with_a_label_per_line_gets_it_on_the_backends_volume_too():
     extra = set(sc.promtail.shipping_job(sc.container).line_labels)
     assert extra and all(extra <= set(labels) for labels in backend)
     assert len(backend) > 2
+
+
+def test_the_week_goes_into_loki_each_stream_oldest_first():
+    """Loki refuses a line an hour behind its stream's newest: the scenario's lines and the volume merge."""
+    sc = scenario.load("failed-night")
+    night, now = date(2026, 11, 29), datetime(2026, 11, 29, 5, 30, tzinfo=timezone.utc)
+    own = sc.render(night, now).streams()
+
+    def ingested(streams):
+        store = LokiStore(config=sc.loki_config, clock=lambda: scenario.to_ns(now))
+        refused = [text for labels, entries in streams if (text := store.ingest(labels, entries))]
+        return store, refused
+
+    _, refused = ingested([*own, *volume.streams(sc, night, 300, now)])  # the scenario's week, then the volume
+    assert refused and "entry too far behind" in refused[0]
+    store, refused = ingested(loading.in_push_order(own, volume.streams(sc, night, 300, now)))
+    assert refused == []
+    expected = {}
+    for labels, entries in [*own, *volume.streams(sc, night, 300, now)]:
+        expected.setdefault(logql.labels_key(labels), set()).update(entries)
+    assert {logql.labels_key(labels): set(entries) for labels, entries in store.streams()} == expected
+
+
+def test_pushes_are_batches_of_one_stream_in_the_order_given():
+    streams = [({"s": "a"}, [(n, str(n)) for n in range(5)]), ({"s": "b"}, [(9, "9")])]
+    assert list(loading.batches(streams, size=2)) == [
+        [({"s": "a"}, [(0, "0"), (1, "1")])], [({"s": "a"}, [(2, "2"), (3, "3")])], [({"s": "a"}, [(4, "4")])],
+        [({"s": "b"}, [(9, "9")])]]

@@ -380,6 +380,40 @@ def test_state_history_times_a_thousand_times_too_large_are_read_as_meant(httpse
     assert grafana.state_history("r1", T0, T1) == [{"time": 1795881900, "previous": "Alerting", "current": "Normal"}]
 
 
+def test_state_history_grafana_refuses_says_grafanas_reason(httpserver):
+    """Grafana 12's Prometheus history backend answers 500 {"message"}: the reason goes into the error."""
+    httpserver.expect_request("/api/v1/rules/history").respond_with_json(
+        {"message": "the prometheus historian backend does not support querying"}, status=500)
+    with pytest.raises(BadResponse) as err:
+        make(GrafanaClient, httpserver.url_for(""), retries=0).state_history("r1", T0, T1)
+    assert err.value.problem == ("answered 500: the prometheus historian backend does not support querying (Grafana "
+                                 "12's Prometheus history backend writes history it cannot read back)")
+
+
+def test_rule_states_carry_uids_and_the_file_is_only_a_path(httpserver):
+    """Grafana 11: `file` is the folder's full path; the rule and its folder are known by their uids."""
+    httpserver.expect_request("/api/prometheus/grafana/api/v1/rules").respond_with_json(
+        {"status": "success", "data": {"groups": [{"name": "g", "file": "EscaShop/alerts", "folderUid": "f1",
+                                                   "rules": [{"name": "R", "uid": "r1", "state": "recovering",
+                                                              "health": "ok"}]}]}})
+    httpserver.expect_request("/api/folders/f1").respond_with_json({"uid": "f1", "title": "alerts"})
+    grafana = make(GrafanaClient, httpserver.url_for(""))
+    (state,) = grafana.rule_states()
+    assert (state.uid, state.folder_uid, state.file, state.state) == ("r1", "f1", "EscaShop/alerts", "recovering")
+    assert grafana.folder("f1")["title"] == "alerts"
+
+
+def test_grafana_versions_and_the_export_grafana_9_lacks(httpserver):
+    from opsverify.clients.grafana import parse_version
+
+    assert [parse_version(v) for v in ("9.5.21", "12.1.1+security-01", "11.3.0-pre", "", None)] == [
+        (9, 5), (12, 1), (11, 3), None, None]
+    httpserver.expect_request("/api/v1/provisioning/contact-points/export").respond_with_json(
+        {"message": "Not found"}, status=404)
+    exported, why = make(GrafanaClient, httpserver.url_for("")).contact_points_export()
+    assert exported is None and why.endswith("answered 404: Grafana 9.x has no contact point export")
+
+
 def test_state_history_unavailable_is_a_client_error(httpserver):
     httpserver.expect_request("/api/v1/rules/history").respond_with_json(
         {"message": "ruleUID is required to query annotations"}, status=500)
@@ -443,5 +477,8 @@ def test_promtail_not_ready_is_an_answer_and_jobs_know_their_kind(httpserver):
     assert promtail.ready().startswith("Not ready: Unable to find any logs to tail.")
     docker = Job("docker-containers/unix:///var/run/docker.sock:80", 0, 0)
     assert (docker.job_name, docker.docker) == ("docker-containers", True)
+    assert docker.engine == "unix:///var/run/docker.sock"
+    assert Job("docker-legacy/tcp://10.0.0.5:2375:80", 0, 0).engine == "tcp://10.0.0.5:2375"
+    assert Job("midnight-reset-logs", 0, 1).engine is None
     assert (Job("midnight-reset-logs", 0, 1).job_name, Job("midnight-reset-logs", 0, 1).docker) == (
         "midnight-reset-logs", False)
