@@ -11,7 +11,8 @@ from opsverify.rules import AnalysisError
 pytestmark = [pytest.mark.nightly, pytest.mark.severity("warning")]
 
 
-def test_rule_replay(rule, rule_spec, replay_rule, grafana, history_off, reset_log, night, run, settings, evidence):
+def test_rule_replay(rule, rule_spec, replay_rule, grafana, history_off, reset_log, night, record_fact, settings,
+                     evidence):
     start, end = night.window_start, night.window_end
     try:
         result = replay_rule(rule, start, end)
@@ -22,11 +23,11 @@ def test_rule_replay(rule, rule_spec, replay_rule, grafana, history_off, reset_l
     verdict = classify(result.notified, night_outcome, rule_spec.fires_on)
     spans = {state: [f"{night.clock(a)}–{night.clock(b)}" for a, b in result.spans(state)]
              for state in ("pending",) + NOTIFYING}
-    run.facts_for(night).setdefault("alerts", {})[rule.uid] = {
+    record_fact("alerts", {rule.uid: {
         "title": rule.title, "outcome": night_outcome, "fires_on": list(rule_spec.fires_on),
         "classification": verdict, "interval": interval,
         "timeline": [[night.clock(s.at), s.state] for s in steps], **{k: v for k, v in spans.items() if v},
-    }
+    }})
     try:
         if history_off:
             evidence.add("state history", f"{history_off}: the replay below is the evidence")

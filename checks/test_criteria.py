@@ -26,8 +26,8 @@ from opsverify.evidence import require
 from opsverify.resetlog import count_query, gather, outcome, patterns, starts_on_time
 from opsverify.rules import AnalysisError, can_fire
 from opsverify.runstate import night_of
-from opsverify.signoff import contradicted_figures, table_disagreements
-from opsverify.signoffdoc import (
+from opsverify.signoff_fill import contradicted_figures, table_disagreements
+from opsverify.signoff_review import (
     action_items,
     check_links,
     document_links,
@@ -62,7 +62,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
     seen, late = {}, []
     for n in week_nights:
         iso = n.date.isoformat()
-        seen[iso] = run.night_facts.get(n.date, {}).get("reset")
+        seen[iso] = run.facts_for(n).reset
         if not seen[iso]:
             log = gather(loki, n, settings.selector, patterns(settings))
             seen[iso] = outcome(log)
@@ -266,7 +266,7 @@ def test_all_monitoring_systems_operational(week_records, week_nights, run, sett
 
 
 def test_team_response_procedures_validated(alert_rules, receivers_of, deliveries_of, integrations, alert_history,
-                                            route_silences, week_nights, run, settings, evidence):
+                                            route_silences, week_nights, record_week_fact, settings, evidence):
     found, _ = integrations
     problems = []
     if not settings.on_call or not settings.escalation:
@@ -290,7 +290,7 @@ def test_team_response_procedures_validated(alert_rules, receivers_of, deliverie
     for spec in settings.rules:
         transitions, notes[spec.uid] = alert_history(spec.uid)
         minutes += response_minutes(transitions or [])
-    run.week_facts["response_minutes"] = minutes
+    record_week_fact("response_minutes", minutes)
     evidence.add("critical rules route to", routes)
     evidence.add("response times (minutes, fired to resolved)", minutes or "none in Grafana's state history")
     evidence.add("state history", {uid: note or "read" for uid, note in notes.items()})

@@ -48,12 +48,12 @@ def test_reset_completed(reset_log, settings, night, evidence):
 
 
 @pytest.mark.severity("warning")
-def test_reset_duration_within_limit(reset_log, settings, run, night, evidence):
+def test_reset_duration_within_limit(reset_log, settings, record_fact, evidence):
     durations = durations_ms(reset_log, settings.pattern_completed)
     evidence.add("durations", {"durations_ms": durations, "max_reset_seconds": settings.max_reset_seconds})
     if not durations:
         pytest.skip("no completion line with a duration in the excerpt: the reset's duration is unknown")
-    run.facts_for(night)["reset_duration_ms"] = durations[0]
+    record_fact("reset_duration_ms", durations[0])
     longest = max(durations)
     require(longest <= settings.max_reset_seconds * 1000, "Loki", _where(settings),
             f"a reset within {settings.max_reset_seconds:g} s", f"{longest} ms",

@@ -9,7 +9,7 @@ from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
 from opsverify.clients.http import NotFound
 from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import not_applicable, require
-from opsverify.lokiconfig import differing, retention_problems, unbounded_label
+from opsverify.loki_analysis import differing, retention_problems, unbounded_label
 from opsverify.rules import RANGE_FUNCTION, expand_dashboard_variables
 from opsverify.night import next_reset
 
@@ -87,16 +87,16 @@ def _idle_reason(job):
 
 
 @pytest.mark.severity("warning")
-def test_promtail_shipped_without_loss(promtail, run, night, settings, evidence):
+def test_promtail_shipped_without_loss(promtail, run, live_night, record_fact, settings, evidence):
     metrics = promtail.metrics()
     now = {"process_start": metrics.total("process_start_time_seconds"),
            "sent": metrics.total("promtail_sent_entries_total") or 0.0,
            "dropped": metrics.total("promtail_dropped_entries_total") or 0.0}
-    run.facts["promtail"] = now
+    record_fact("promtail", now)
     before = (run.previous.promtail if run.previous else None) or {}
     if before.get("process_start") == now["process_start"]:
         baseline, since = before, f"the check of night {run.previous.night}"
-    elif now["process_start"] is not None and now["process_start"] <= night.window_start.timestamp():
+    elif now["process_start"] is not None and now["process_start"] <= live_night.window_start.timestamp():
         baseline, since = {"sent": 0.0, "dropped": 0.0}, "Promtail's start, before the night"
     else:
         pytest.skip("Promtail restarted after the night began and no earlier reading of this process is in "
@@ -187,7 +187,7 @@ def test_loki_keeps_the_week(loki, loki_config, settings, evidence):
 
 
 @pytest.mark.severity("warning")
-def test_dashboard_queries_valid(grafana, loki, night, settings, evidence):
+def test_dashboard_queries_valid(grafana, loki, live_night, settings, evidence):
     dashboard = grafana.dashboard(settings.dashboard_uid)
     where = f"{settings.grafana_url}/api/dashboards/uid/{settings.dashboard_uid}"
     targets = dashboard.queries()
@@ -213,9 +213,9 @@ def test_dashboard_queries_valid(grafana, loki, night, settings, evidence):
             continue
         try:
             if RANGE_FUNCTION.search(concrete):
-                loki.query(concrete, at=night.reset_at)
+                loki.query(concrete, at=live_night.reset_at)
             else:
-                loki.query_range(concrete, start=night.window_start, end=night.window_end, limit=1)
+                loki.query_range(concrete, start=live_night.window_start, end=live_night.window_end, limit=1)
             checked.append({"panel": panel, "expr": concrete, "result": "accepted"})
         except LokiQueryError as exc:
             problems.append(f"panel '{panel}': {exc.problem}")

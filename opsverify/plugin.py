@@ -34,7 +34,7 @@ from opsverify.report import (
 )
 from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
-from opsverify.signoff import SignoffError, update_file, week_metrics, week_summary
+from opsverify.signoff_fill import SignoffError, update_file, week_metrics, week_summary
 from opsverify.status import CheckOutcome, issues, label, night_status
 from opsverify.text import visible
 from opsverify.waivers import WaiverError, find_waiver, load_waivers
@@ -440,10 +440,10 @@ class NightRecorder:
             records.append(NightRecord(
                 night=iso, day=day_number(night.date, self.run.week_start), status=night_status(mine),
                 issues=issues(mine), actions=visible(self.config.option.action or "", ISSUE_CHARS) if live else "",
-                reset_duration_ms=facts.get("reset_duration_ms"), run_at=run_at, run=self.run.run_id,
+                reset_duration_ms=facts.reset_duration_ms, run_at=run_at, run=self.run.run_id,
                 report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
-                alerts=facts.get("alerts", {}), promtail=facts.get("promtail", {}) if live else {},
-                reset=facts.get("reset", ""), basis="live" if live else "history", checks=checks,
+                alerts=facts.alerts, promtail=facts.promtail if live else {},
+                reset=facts.reset, basis="live" if live else "history", checks=checks,
                 # Complete: nothing was left out, and every selected check of the night came to a verdict
                 # (not so after -x or an interrupt).
                 complete=whole and self.expected.get(iso, set()) <= {o.nodeid for o in mine},
@@ -455,7 +455,8 @@ class NightRecorder:
         criteria measured in this run, else those the ledger kept from their last run in this week."""
         rows = week_rows(records, self.run.week_start)
         kept = self._previous_week().get("metrics", {}).get("response_minutes")
-        return rows, week_metrics(records, rows, self.run.week_facts.get("response_minutes", kept))
+        measured = self.run.week_facts.response_minutes
+        return rows, week_metrics(records, rows, kept if measured is None else measured)
 
     def fill_document(self, rows=None, metrics=None):
         """--update-doc: fill the sign-off document with the week (the criteria that read the document
@@ -585,7 +586,7 @@ class NightRecorder:
         prefix.append(html_week_table(self.rows))
         prefix.append(html_week_metrics(self.metrics))
         prefix.append(html_criteria(list(self.criteria.values())))
-        prefix.append(html_alert_replay(self.run.facts.get("alerts")))
+        prefix.append(html_alert_replay(self.run.facts.alerts))
 
     def pytest_html_results_table_header(self, cells):
         cells.insert(2, '<th class="sortable" data-column-type="severity">Severity</th>')

@@ -2,7 +2,7 @@
 
 from html import escape
 
-from opsverify.signoff import VERDICTS
+from opsverify.signoff_fill import VERDICTS
 from opsverify.status import GLYPHS, WORDS, label
 from opsverify.week import markdown_table, streak
 

@@ -1,6 +1,7 @@
-"""The state of one run, shared by the plugin and the fixtures: settings, night, clients."""
+"""The state of one run, shared by the plugin and the fixtures: settings, night, clients, and the
+facts checks record beside their verdicts (declared here, and only here)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from opsverify.clients.backend import BackendClient
@@ -20,6 +21,42 @@ def night_of(settings, local_date):
                         after=timedelta(minutes=settings.window_after_minutes))
 
 
+class FactError(Exception):
+    pass
+
+
+class _Facts:
+    def record(self, name, value):
+        """Set the declared fact `name`; a mapping fact takes `value`'s items beside those it holds."""
+        declared = [f.name for f in fields(self)]
+        if name not in declared:
+            raise FactError(f"'{name}' is not a fact a check may record of {self.OF} (declared in "
+                            f"opsverify/runstate.py {type(self).__name__}: {', '.join(declared)})")
+        if isinstance(getattr(self, name), dict):
+            getattr(self, name).update(value)
+        else:
+            setattr(self, name, value)
+
+
+@dataclass
+class NightFacts(_Facts):
+    """What checks learn of a night beside their verdicts; its ledger record keeps them."""
+
+    OF = "a night"
+    reset: str = ""  # the reset's outcome read from the night's lines (fixtures/reset.py)
+    reset_duration_ms: int = None  # the completion line's duration
+    alerts: dict = field(default_factory=dict)  # rule uid -> the replay's verdict and timeline
+    promtail: dict = field(default_factory=dict)  # Promtail's counters as the run's own night read them
+
+
+@dataclass
+class WeekFacts(_Facts):
+    """What the completion criteria measure of the week beside their verdicts."""
+
+    OF = "the week"
+    response_minutes: list = None  # fired -> resolved of each alert in Grafana's state history; None: not read
+
+
 @dataclass
 class RunState:
     settings: object
@@ -32,8 +69,8 @@ class RunState:
     waivers: list = field(default_factory=list)  # opsverify.waivers.Waiver
     nights: dict = field(default_factory=dict)  # date -> Night: this night, and with --week the ones backfilled
     journal: Journal = field(default_factory=Journal)
-    night_facts: dict = field(default_factory=dict)  # date -> what checks learnt that the ledger keeps
-    week_facts: dict = field(default_factory=dict)  # what the completion criteria measured (response times)
+    night_facts: dict = field(default_factory=dict)  # date -> NightFacts
+    week_facts: WeekFacts = field(default_factory=WeekFacts)
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
     ticket: str = ""
     run_id: str = ""  # names this run in the records it changes
@@ -54,8 +91,8 @@ class RunState:
         return self.facts_for(self.night)
 
     def facts_for(self, night):
-        """What checks learnt about `night` (a Night): reset outcome and duration, alert replay."""
-        return self.night_facts.setdefault(night.date, {})
+        """The NightFacts of `night` (a Night)."""
+        return self.night_facts.setdefault(night.date, NightFacts())
 
     def secrets(self):
         """Every value no output may show: the credentials and what the run decrypted."""

@@ -290,7 +290,7 @@ pytestmark = pytest.mark.nightly
 
 @pytest.mark.severity("critical")
 def test_reset(night, run):
-    run.facts_for(night)["reset"] = "failed" if night.date.isoformat() == "2026-11-25" else "succeeded"
+    run.facts_for(night).record("reset", "failed" if night.date.isoformat() == "2026-11-25" else "succeeded")
     if night.date.isoformat() == "2026-11-25":
         pytest.fail("no completion line", pytrace=False)
 
@@ -527,3 +527,37 @@ def test_a_waiver_of_a_check_covers_it_in_a_week_run_too(suite):
     assert record["status"] == "warning"
     assert record["issues"] == ["waived: test_reset: no completion line — the DB migration slows resets until "
                                 "Friday (approved by Backend Lead, until 2026-11-30)"]
+
+
+def test_facts_are_recorded_as_declared_and_a_misspelt_one_fails_its_check(suite):
+    suite.makepyfile(test_checks="""
+import pytest
+
+pytestmark = pytest.mark.nightly
+
+@pytest.mark.severity("critical")
+def test_duration(record_fact):
+    record_fact("reset_duration_ms", 2100)
+
+@pytest.mark.severity("warning")
+def test_typo(record_fact):
+    record_fact("reset_duraton_ms", 1)
+""")
+    result = run(suite, "--night", "2026-11-25")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*'reset_duraton_ms' is not a fact a check may record of a night (declared in "
+                                 "opsverify/runstate.py NightFacts: reset, reset_duration_ms, alerts, promtail)*"])
+    assert ledger(suite)["2026-11-25"]["reset_duration_ms"] == 2100
+
+
+def test_a_mapping_fact_gathers_what_each_check_records():
+    from opsverify.runstate import NightFacts, WeekFacts
+
+    facts = NightFacts()
+    facts.record("alerts", {"rule_a": {"classification": "true negative"}})
+    facts.record("alerts", {"rule_b": {"classification": "true positive"}})
+    assert sorted(facts.alerts) == ["rule_a", "rule_b"]
+    week = WeekFacts()
+    assert week.response_minutes is None  # not measured: the ledger's last measure stands
+    week.record("response_minutes", [])
+    assert week.response_minutes == []

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from opsverify.lokiconfig import differing, retention_problems, unbounded_label
+from opsverify.loki_analysis import differing, retention_problems, unbounded_label
 
 KEEP = timedelta(days=8)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.signoff import MANGLED
-from opsverify.signoffdoc import (
+from opsverify.signoff_fill import MANGLED
+from opsverify.signoff_review import (
     ActionItem,
     Placeholder,
     action_items,
@@ -313,7 +313,7 @@ def test_check_links_never_shows_user_info_or_query(httpserver, closed_port):
 
 
 def test_a_runbook_url_must_be_a_web_address_or_a_file_of_the_checkout(tmp_path):
-    from opsverify.signoffdoc import runbook_problems
+    from opsverify.signoff_review import runbook_problems
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "runbook.md").write_text("# Midnight reset runbook\n")
@@ -334,6 +334,6 @@ def test_a_runbook_url_must_be_a_web_address_or_a_file_of_the_checkout(tmp_path)
     ("- **Follow-up Required:** No", None),
 ])
 def test_a_filler_word_is_no_answer(line, word):
-    from opsverify.signoffdoc import filler
+    from opsverify.signoff_review import filler
 
     assert filler(line) == word

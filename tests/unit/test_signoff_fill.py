@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.signoff import (SignoffError, contradicted_figures, normalise_glyphs, table_disagreements, update_file,
+from opsverify.signoff_fill import (SignoffError, contradicted_figures, normalise_glyphs, table_disagreements, update_file,
                                update_text, week_metrics)
 from opsverify.week import NightRecord, week_rows
 
