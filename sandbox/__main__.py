@@ -369,10 +369,12 @@ def start(args, clock):
         raise StartupError(str(exc)) from None
 
     version = args.grafana_version or sc.grafana_version or "11.3"
-    # The scenario's alerting patches go with its own provisioning directory, not with one given instead.
+    # The scenario's alerting patches and edits go with its own provisioning directory, not with one given
+    # instead.
     provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
                                 dashboards=args.dashboards or sc.dashboards,
                                 alerting_files=() if args.grafana_provisioning else sc.grafana_alerting,
+                                edits=() if args.grafana_provisioning else sc.grafana_edits,
                                 rules_updated=min(sc.rules_updated(rendered.first_night), now),
                                 grafana12=version.startswith("12."))
     provisioning.loaded_at = now.replace(microsecond=0)

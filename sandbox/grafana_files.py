@@ -315,6 +315,7 @@ class Provisioning:
     rules_updated: datetime = None  # when the rules were last written (their `updated`); load sets it
     grafana12: bool = False  # read and answer as Grafana 12 (keepFiringFor; keep_firing_for in the API)
     ignored: list = field(default_factory=list)  # "<file>: <where>: key ... ignored", for the sandbox to print
+    edits: dict = field(default_factory=dict)  # resolved file path -> [(JSON pointer, value)] not yet applied
 
     @property
     def rules(self):
@@ -324,7 +325,7 @@ class Provisioning:
         return NOTIFIERS[notifier_type][1]
 
 
-def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=None, grafana12=False):
+def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=None, grafana12=False, edits=()):
     """Read a provisioning directory; every datasource of type loki is pointed at `loki_url`.
 
     `dashboards`, a directory of dashboard JSON files, replaces the dashboards of the
@@ -332,12 +333,16 @@ def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=
     `alerting_files` are read after the alerting directory's own files, as files sorting last there.
     `rules_updated` (aware) is when the rules were last written: their `updated` (default: now).
     `grafana12`: read rules as Grafana 12 does (keepFiringFor) and give them its API shape.
+    `edits`: (file relative to `directory`, JSON pointer, value) each: the value a file holds there as it
+    is read (a scenario's defect: the base tree with one value changed); every edit must find its place.
     """
     root = Path(directory)
     if not root.is_dir():
         raise ProvisioningError(f"{root}: not a directory")
     result = Provisioning(grafana12=grafana12)
     result.rules_updated = rules_updated or result.loaded_at
+    for file, pointer, value in edits:
+        result.edits.setdefault((root / file).resolve(), []).append((pointer, value))
     _Fields.ignored = result.ignored
     for child in sorted(root.iterdir()):
         if child.name not in ("datasources", "alerting", "dashboards"):
@@ -349,15 +354,39 @@ def load(directory, loki_url, dashboards=None, alerting_files=(), rules_updated=
         _load_dashboard_dir(Path(dashboards), result)
     else:
         _load_dashboards(root / "dashboards", result)
+    for path, pending in result.edits.items():
+        raise ProvisioningError(f"edit of {path} at {pending[0][0]}: the provisioning read no such file")
     return result
 
 
-def _read(path):
-    """Grafana decodes .json files with its YAML decoder too."""
+def _read(path, result):
+    """Grafana decodes .json files with its YAML decoder too. The file's edits are applied as it is read."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise ProvisioningError(f"{path}: cannot be read: {exc}") from None
+    for pointer, value in result.edits.pop(path.resolve(), ()):
+        _put(data, pointer, value, path)
+    return data
+
+
+def _put(data, pointer, value, path):
+    """Set the value at a JSON pointer (RFC 6901) whose parent exists: an existing list item, or a key of
+    a mapping (a new key too); anything else is refused, so that an edit never lands somewhere unmeant."""
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]] if pointer else []
+    if not pointer.startswith("/") or not tokens:
+        raise ProvisioningError(f"edit of {path}: {pointer!r} is not a JSON pointer to a value inside the file")
+    parent = data
+    for depth, token in enumerate(tokens):
+        last = depth == len(tokens) - 1
+        if isinstance(parent, list) and token.isdigit() and int(token) < len(parent):
+            token = int(token)
+        elif not isinstance(parent, dict) or (token not in parent and not last):
+            raise ProvisioningError(f"edit of {path}: {pointer} leads nowhere at {'/'.join(tokens[:depth + 1])}")
+        if last:
+            parent[token] = value
+        else:
+            parent = parent[token]
 
 
 def _dir_files(directory):
@@ -376,7 +405,7 @@ def _load_datasources(directory, loki_url, result):
     files = [p for p in _dir_files(directory) if p.is_file() and p.suffix in (".yaml", ".yml")]
     parsed = []
     for path in files:
-        data = _Fields(path, "the file", _read(path), DATASOURCE_FILE_KEYS)
+        data = _Fields(path, "the file", _read(path, result), DATASOURCE_FILE_KEYS)
         entries = [_Fields(path, f"datasources[{i}]", ds, DATASOURCE_KEYS)
                    for i, ds in enumerate(data.list("datasources"))]
         deletes = [_Fields(path, f"deleteDatasources[{i}]", ds, DELETE_DATASOURCE_KEYS)
@@ -430,7 +459,7 @@ def _load_alerting(directory, result, extra=()):
         if not path.is_file() or path.suffix not in (".yaml", ".yml", ".json"):
             # rulesConfigReader.readConfig refuses the whole directory then.
             raise ProvisioningError(f"{path}: file has invalid suffix '{path.name}' (.yaml,.yml,.json accepted)")
-        files.append((path, _Fields(path, "the file", _read(path), ALERTING_FILE_KEYS)))
+        files.append((path, _Fields(path, "the file", _read(path, result), ALERTING_FILE_KEYS)))
     state = _AlertingState(result)
     for path, data in files:  # AlertRuleProvisioner: per file, its groups, then its deleteRules
         for i, group in enumerate(data.list("groups")):
@@ -910,14 +939,14 @@ def _load_dashboards(directory, result):
         if path.is_file() and path.suffix == ".json":
             _add_dashboard(path, path.name, result)
         elif path.is_file() and path.suffix in (".yaml", ".yml"):
-            _check_providers(path)
+            _check_providers(path, result)
         else:
             raise ProvisioningError(f"{path}: the sandbox reads provider files (.yaml, .yml) and dashboard JSON "
                                     "(.json) here")
 
 
-def _check_providers(path):
-    data = _Fields(path, "the file", _read(path), PROVIDER_FILE_KEYS)
+def _check_providers(path, result):
+    data = _Fields(path, "the file", _read(path, result), PROVIDER_FILE_KEYS)
     for index, provider in enumerate(data.list("providers")):
         p = _Fields(path, f"providers[{index}]", provider, PROVIDER_KEYS)
         p.org()
@@ -938,7 +967,7 @@ def _load_dashboard_dir(directory, result):
 
 
 def _add_dashboard(path, external_id, result):
-    dashboard = _read(path)
+    dashboard = _read(path, result)
     if not isinstance(dashboard, dict) or not dashboard.get("title"):
         raise ProvisioningError(f"{path}: Dashboard title cannot be empty")
     if not dashboard.get("uid"):

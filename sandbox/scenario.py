@@ -8,7 +8,9 @@ optionally, a directory of dashboard JSON files there that replaces the
 provisioning directory's dashboards; `grafana_alerting` lists alerting files under
 sandbox/provisioning/patches/ that Grafana reads after the directory's own (as if they sorted last
 in its alerting/ folder; a later `policies` replaces the tree), so a defect is a small file, not a
-copy of the directory; `grafana_root_url` is that Grafana's [server] root_url.
+copy of the directory; `grafana_edits` changes single values of the directory's files as Grafana reads
+them ({file, at: a JSON pointer into it, value}), the way most defects are one value;
+`grafana_root_url` is that Grafana's [server] root_url.
 `loki_config` is a mapping merged over the sandbox's Loki configuration
 (sandbox.loki_config: Loki's defaults and EscaShop's file), which the emulated
 Loki then enforces and prints at GET /config. `promtail_jobs` and `promtail_files` are Promtail's
@@ -56,7 +58,7 @@ DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
 SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
                  "nights", "templates", "durations", "rules_changed_hours", "vars", "grafana_provisioning",
-                 "grafana_alerting", "dashboards", "grafana_root_url", "loki_config", "promtail_jobs",
+                 "grafana_alerting", "grafana_edits", "dashboards", "grafana_root_url", "loki_config", "promtail_jobs",
                  "promtail_files", "ship_drop", "ship_duplicate", "promtail_started_hours",
                  "grafana_folder_parents", "grafana_version"}
 LINE_KEYS = {"at", "end", "line", "stream", "event"}
@@ -108,6 +110,7 @@ def load(name):
                                                data.get("grafana_provisioning", DEFAULT_PROVISIONING)),
         grafana_alerting=tuple(_provisioning_dir(path, "grafana_alerting", name, PROVISIONING_DIR / "patches", "file")
                                for name in data.get("grafana_alerting") or ()),
+        grafana_edits=_edits(path, data.get("grafana_edits")),
         dashboards=(_provisioning_dir(path, "dashboards", data["dashboards"])
                     if data.get("dashboards") is not None else None),
         grafana_root_url=_root_url(path, data.get("grafana_root_url")),
@@ -139,6 +142,22 @@ def _provisioning_dir(path, key, name, base=PROVISIONING_DIR, kind="directory"):
     if not (found.is_dir() if kind == "directory" else found.is_file()):
         raise ScenarioError(f"{path}: {key}: no {kind} {found}")
     return found
+
+
+def _edits(path, value):
+    """((file, pointer, value), ...) of `grafana_edits`: each a file of the provisioning directory
+    (relative), a JSON pointer into it and the value it holds there."""
+    edits = []
+    for i, item in enumerate(value or ()):
+        if not isinstance(item, dict) or set(item) != {"file", "at", "value"}:
+            raise ScenarioError(f"{path}: grafana_edits[{i}] must be {{file, at, value}}")
+        file, at = item["file"], item["at"]
+        if not isinstance(file, str) or Path(file).is_absolute() or ".." in Path(file).parts:
+            raise ScenarioError(f"{path}: grafana_edits[{i}].file must be a path inside the provisioning directory")
+        if not isinstance(at, str) or not at.startswith("/"):
+            raise ScenarioError(f"{path}: grafana_edits[{i}].at must be a JSON pointer such as /groups/0/rules/1")
+        edits.append((file, at, item["value"]))
+    return tuple(edits)
 
 
 def _durations(path, value):
@@ -234,6 +253,7 @@ class Scenario:
     durations: dict = field(default_factory=dict)  # night number -> the reset's milliseconds (else seeded)
     rules_changed_hours: float = -48  # when the alert rules were last changed: hours after Day 1's reset
     grafana_alerting: tuple = ()  # alerting files read after the provisioning directory's own
+    grafana_edits: tuple = ()  # (file, JSON pointer, value): values changed as Grafana reads the files
     dashboards: Path = None  # None: the provisioning directory's own dashboards
     grafana_root_url: str = None  # None: the CLI's default
     grafana_folder_parents: dict = field(default_factory=dict)  # folder title -> parent titles, root first

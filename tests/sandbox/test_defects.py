@@ -31,11 +31,6 @@ DEFECTS = ["rule-never-fires", "rule-nodata-alerting", "rule-invalid-query", "ru
            "rule-wrong-severity", "contact-placeholder", "dashboard-broken", "contact-wrong-grafana-link",
            "loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing", "labels-unbounded",
            "route-muted-at-midnight", "promtail-idle-jobs", "loki-ingestion-limited", "promtail-docker-no-socket"]
-# Defects in Loki's or Promtail's configuration run Grafana with the escashop provisioning, and so does a
-# defect given as an alerting patch file (grafana_alerting); the others with their own copy.
-ESCASHOP_GRAFANA = {"loki-short-retention", "loki-retention-ignored", "promtail-path-matches-nothing",
-                    "labels-unbounded", "route-muted-at-midnight", "promtail-idle-jobs", "loki-ingestion-limited",
-                    "promtail-docker-no-socket"}
 ROOT_URL = "https://grafana.escashop.ph/"
 HEALTHY_LINK = "https://grafana.escashop.ph/d/midnight-reset-dashboard"
 STAGING_TEXT = ('{{ template "slack.default.text" . }} Dashboard: '
@@ -67,8 +62,11 @@ def grafana_for(serve, loki_with):
     def start(name, minutes=3, logs=None, directory=None):
         sc = scenario.load(name)
         when = sc.reset_instant(NIGHT) + timedelta(minutes=minutes)
+        mine = directory is None  # the scenario's own provisioning, with its patch files and edits
         provisioning = grafana.load(directory or sc.grafana_provisioning, loki_with(logs or name, when),
-                                    rules_updated=sc.rules_updated(NIGHT - timedelta(days=6)))
+                                    rules_updated=sc.rules_updated(NIGHT - timedelta(days=6)),
+                                    alerting_files=sc.grafana_alerting if mine else (),
+                                    edits=sc.grafana_edits if mine else ())
         app = grafana.Grafana(provisioning, USER, PASSWORD, TOKEN, clock=lambda: when,
                               users={VIEWER[0]: (VIEWER[1], grafana.VIEWER)},
                               root_url=sc.grafana_root_url or grafana.DEFAULT_ROOT_URL)
@@ -96,10 +94,11 @@ def flatten(value, prefix=""):
     return {prefix: value}
 
 
-def api_view(directory, alerting_files=(), grafana12=False):
-    """Everything the provisioning directory (and alerting patch files) puts behind the API, keyed by
-    stable names."""
-    prov = grafana.load(directory, "http://127.0.0.1:9", alerting_files=alerting_files, grafana12=grafana12)
+def api_view(directory, alerting_files=(), grafana12=False, edits=()):
+    """Everything the provisioning directory (with alerting patch files and edits) puts behind the API,
+    keyed by stable names."""
+    prov = grafana.load(directory, "http://127.0.0.1:9", alerting_files=alerting_files, grafana12=grafana12,
+                        edits=edits)
     for rule in prov.rules:
         rule.pop("updated")  # the load time
     return flatten({"rules": {r["uid"]: r for r in prov.rules}, "contact_points": {c["uid"]: c
@@ -112,7 +111,8 @@ def api_view(directory, alerting_files=(), grafana12=False):
 
 def scenario_view(sc):
     """Everything a scenario configures: its Grafana provisioning, root_url, Loki and Promtail configuration."""
-    return {**api_view(sc.grafana_provisioning, sc.grafana_alerting, (sc.grafana_version or "").startswith("12.")),
+    return {**api_view(sc.grafana_provisioning, sc.grafana_alerting, (sc.grafana_version or "").startswith("12."),
+                       sc.grafana_edits),
             "/grafana_root_url": sc.grafana_root_url,
             **flatten(sc.loki_config.document(), "/loki"), **flatten(sc.promtail.document(), "/promtail")}
 
@@ -174,8 +174,8 @@ EXPECTED_DIFFERENCES = {
 @pytest.mark.parametrize("name", DEFECTS)
 def test_defect_scenario_differs_from_escashop_only_by_its_defect(name):
     sc, healthy = scenario.load(name), scenario.load("healthy")
-    expected_dir = PROVISIONING / ("escashop" if name in ESCASHOP_GRAFANA else name)
-    assert sc.grafana_provisioning == expected_dir and sc.dashboards is None
+    # Every scenario runs the escashop provisioning; a Grafana defect is an edit or a patch file over it.
+    assert sc.grafana_provisioning == PROVISIONING / "escashop" and sc.dashboards is None
     assert sc.plan == healthy.plan and sc.nights == 7  # the healthy week
     assert healthy.grafana_provisioning == PROVISIONING / "escashop" and healthy.grafana_root_url == ROOT_URL
     base, defect = scenario_view(healthy), scenario_view(sc)
@@ -253,13 +253,13 @@ def route_of(tree, labels):
 
 
 @pytest.mark.parametrize("name, uid, receiver", [
-    ("escashop", "midnight_errors_001", "midnight-critical"),
+    ("healthy", "midnight_errors_001", "midnight-critical"),
     ("rule-wrong-route", "midnight_errors_001", "devops-team"),
-    ("escashop", "midnight_reset_failure_002", "midnight-critical"),
+    ("healthy", "midnight_reset_failure_002", "midnight-critical"),
     ("rule-wrong-severity", "midnight_reset_failure_002", "devops-team"),
 ])
 def test_labels_route_where_the_policy_tree_sends_them(grafana_for, name, uid, receiver):
-    url = grafana_for("healthy", directory=PROVISIONING / name)
+    url = grafana_for(name)
     rule = get(url, f"/api/v1/provisioning/alert-rules/{uid}").json()
     tree = get(url, "/api/v1/provisioning/policies").json()
     assert route_of(tree, rule["labels"]) == receiver
@@ -665,6 +665,26 @@ def test_variants_load_with_what_grafana_ignores_listed(tmp_path, variant, file,
     assert [i.split("/")[-1] for i in grafana.load(copy, "http://127.0.0.1:9").ignored] == [ignored]
 
 
+@pytest.mark.parametrize("edit, message", [
+    (("alerting/rules.yml", "/groups/0/rulez/0/labels/team", "ops"), "leads nowhere at groups/0/rulez"),
+    (("alerting/rules.yml", "/groups/7/title", "x"), "leads nowhere at groups/7"),
+    (("alerting/rules.yml", "groups", "x"), "is not a JSON pointer"),
+    (("alerting/missing.yml", "/groups", []), "the provisioning read no such file"),
+])
+def test_an_edit_that_finds_no_place_is_refused(edit, message):
+    with pytest.raises(grafana.ProvisioningError, match=message):
+        grafana.load(PROVISIONING / "escashop", "http://127.0.0.1:9", edits=[edit])
+
+
+def test_an_edit_changes_one_value_or_adds_a_key_as_grafana_reads_the_file():
+    prov = grafana.load(PROVISIONING / "escashop", "http://127.0.0.1:9", edits=[
+        ("alerting/rules.yml", "/groups/0/rules/0/labels/team", "platform"),
+        ("alerting/rules.yml", "/groups/0/rules/0/labels/tier", "1")])
+    labels = next(r for r in prov.rules if r["uid"] == "midnight_errors_001")["labels"]
+    assert labels["team"] == "platform" and labels["tier"] == "1"
+    assert (PROVISIONING / "escashop" / "alerting" / "rules.yml").read_text(encoding="utf-8").count("platform") == 0
+
+
 # --- the CLI: the scenario picks the Grafana configuration; options override it ---
 
 def test_cli_scenario_provisioning_and_overrides(tmp_path):
@@ -703,6 +723,14 @@ def test_scenario_refuses_a_provisioning_dir_outside_sandbox_provisioning(tmp_pa
         scenario.load("outside")
     with pytest.raises(scenario.ScenarioError, match="dashboards: no directory"):
         scenario.load("missing")
+    for name, edits, message in [
+        ("edit-keys", "[{file: alerting/rules.yml, at: /groups}]", r"grafana_edits\[0\] must be \{file, at, value\}"),
+        ("edit-outside", "[{file: ../escashop/x.yml, at: /a, value: 1}]", r"grafana_edits\[0\].file must be a path"),
+        ("edit-pointer", "[{file: alerting/rules.yml, at: groups, value: 1}]", r"grafana_edits\[0\].at must be a JSON"),
+    ]:
+        (tmp_path / f"{name}.yml").write_text(f"{healthy}grafana_edits: {edits}\n", encoding="utf-8")
+        with pytest.raises(scenario.ScenarioError, match=message):
+            scenario.load(name)
 
 
 def test_state_history_as_the_loki_backend_and_with_history_off(serve, loki_with):
