@@ -155,7 +155,8 @@ def _export_response(body, wanted, download):
 
 def go_yaml(value):
     """YAML in the layout of gopkg.in/yaml.v3's Marshal, as Grafana's exports look: nested blocks
-    4 columns in from their parent block, a sequence item's keys 2 columns after its dash."""
+    4 columns in from their parent block, a sequence item's keys 2 columns after its dash. Apart from
+    loki_config.go_yaml_v2 on purpose: Loki marshals with yaml.v2, whose layout differs."""
     lines = _yaml_mapping(value, 0, 4) if isinstance(value, dict) and value else [_yaml_inline(value)]
     return "".join(line + "\n" for line in lines)
 

@@ -33,10 +33,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from .gotext import MS, format_model_duration, parse_model_duration
 
 EXPR_UID = "__expr__"  # server-side expressions (reduce, threshold, math, resample, classic_conditions)
 ORG_ID = 1  # the sandbox's Grafana has one organisation, "Main Org."
@@ -99,9 +101,6 @@ DEFAULT_CONTACT_POINT = {"uid": "ddefaultemail0", "name": DEFAULT_RECEIVER, "typ
                          "settings": {"addresses": "<example@email.com>"}, "disableResolveMessage": False}
 DEFAULT_POLICY = {"receiver": DEFAULT_RECEIVER, "group_by": ["grafana_folder", "alertname"]}
 
-DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
-DURATION_UNITS = (("y", 365 * 86400_000), ("w", 7 * 86400_000), ("d", 86400_000), ("h", 3600_000),
-                  ("m", 60_000), ("s", 1000), ("ms", 1))
 MATCHER = re.compile(r'^\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*$')
 RULE_UID = re.compile(r"^[a-zA-Z0-9\-_]{1,40}$")
 GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
@@ -115,24 +114,15 @@ class ProvisioningError(Exception):
 # --- Prometheus durations (model.ParseDuration / model.Duration.String), as Grafana uses them ---
 
 def parse_duration(text, where):
-    text = str(text)
-    if text == "0":
-        return 0
-    match = DURATION.match(text)
-    if not match or not text:
-        raise ProvisioningError(f"{where}: {text!r} is not a duration like 30s, 5m or 1h30m")
-    return sum(int(value or 0) * unit for value, (_, unit) in zip(match.groups(), DURATION_UNITS))
+    """In milliseconds."""
+    try:
+        return parse_model_duration(str(text)) // MS
+    except ValueError:
+        raise ProvisioningError(f"{where}: {text!r} is not a duration like 30s, 5m or 1h30m") from None
 
 
 def format_duration(ms):
-    if ms == 0:
-        return "0s"
-    out = ""
-    for name, unit in DURATION_UNITS:
-        if ms >= unit:
-            out += f"{ms // unit}{name}"
-            ms %= unit
-    return out
+    return format_model_duration(ms * MS)
 
 
 # --- environment interpolation (pkg/services/provisioning/values) ---

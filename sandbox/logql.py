@@ -16,6 +16,8 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
+from .gotext import go_quote, parse_model_duration
+
 SECOND_NS = 1_000_000_000
 MINUTE_NS = 60 * SECOND_NS
 HOUR_NS = 60 * MINUTE_NS
@@ -92,26 +94,6 @@ class PipelineError(LogQLError):
 
 # --- Go-compatible formatting --------------------------------------------------
 
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-
-
-def go_quote(text):
-    """Go's strconv.Quote, which Loki uses to render label values and filters."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable():
-            out.append(ch)
-        elif ord(ch) < 0x10000:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x80 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(f"\\U{ord(ch):08x}")
-    return '"' + "".join(out) + '"'
-
-
 def label_string(labels):
     """Prometheus' labels.String(): `{a="1", b="2"}`, sorted by name."""
     return "{" + ", ".join(f"{name}={go_quote(labels[name])}" for name in sorted(labels)) + "}"
@@ -120,22 +102,6 @@ def label_string(labels):
 def labels_key(labels):
     """Sort key matching Prometheus' labels.Compare."""
     return tuple(sorted(labels.items()))
-
-
-_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?")
-_DURATION_UNITS_NS = (365 * 24 * HOUR_NS, 7 * 24 * HOUR_NS, 24 * HOUR_NS, HOUR_NS, MINUTE_NS, SECOND_NS, 1_000_000)
-
-
-def parse_duration(text):
-    """Prometheus' model.ParseDuration, in nanoseconds; ValueError carries Go's message."""
-    if text == "0":
-        return 0
-    if text == "":
-        raise ValueError("empty duration string")
-    match = _DURATION.fullmatch(text)
-    if not match:
-        raise ValueError(f"not a valid duration string: {go_quote(text)}")
-    return sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS_NS) if n)
 
 
 # --- Regular expressions: Python's re with RE2's (Go's) acceptance and wording --
@@ -423,7 +389,7 @@ class _Lexer:
             self._error("missing closing ']' in duration", start)
         self.pos = end + 1
         try:
-            return parse_duration(self.text[start + 1 : end])
+            return parse_model_duration(self.text[start + 1 : end])
         except ValueError as error:
             self._error(str(error), start)
 
@@ -432,7 +398,7 @@ class _Lexer:
         self.pos = _NUMBER.match(self.text, start).end()
         tail = _DURATION_TAIL.match(self.text, self.pos)
         try:
-            duration = parse_duration(self.text[start : tail.end()]) if tail else None
+            duration = parse_model_duration(self.text[start : tail.end()]) if tail else None
         except ValueError:
             duration = None
         if duration is None:

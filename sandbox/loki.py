@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from sandbox import logql, loki_config
+from sandbox.gotext import go_quote, parse_model_duration
 from sandbox.httpserver import App, Response, nginx_basic_auth_refusal, text
 
 DEFAULT_QUERY_LIMIT = 100
@@ -346,7 +347,7 @@ def parse_timestamp(value, default_ns):
     if parsed is not None:
         return parsed
     reason = "value out of range" if re.fullmatch(r"[+-]?[0-9]+", value) else "invalid syntax"
-    raise BadRequest(f"strconv.ParseInt: parsing {logql.go_quote(value)}: {reason}")
+    raise BadRequest(f"strconv.ParseInt: parsing {go_quote(value)}: {reason}")
 
 
 def _limit(request):
@@ -354,7 +355,7 @@ def _limit(request):
     if not value:
         return DEFAULT_QUERY_LIMIT
     if not re.fullmatch(r"[+-]?[0-9]+", value):
-        raise BadRequest(f"strconv.Atoi: parsing {logql.go_quote(value)}: invalid syntax")
+        raise BadRequest(f"strconv.Atoi: parsing {go_quote(value)}: invalid syntax")
     if int(value) <= 0:
         raise BadRequest("limit must be a positive value")
     return int(value)
@@ -387,11 +388,11 @@ def _step(request, start_ns, end_ns):
     if math.isfinite(seconds) and abs(seconds * logql.SECOND_NS) < 2**63:
         return int(seconds * logql.SECOND_NS)
     if not math.isnan(seconds):
-        raise BadRequest(f"cannot parse {logql.go_quote(value)} to a valid duration. It overflows int64")
+        raise BadRequest(f"cannot parse {go_quote(value)} to a valid duration. It overflows int64")
     try:
-        return logql.parse_duration(value)
+        return parse_model_duration(value)
     except ValueError:
-        raise BadRequest(f"cannot parse {logql.go_quote(value)} to a valid duration") from None
+        raise BadRequest(f"cannot parse {go_quote(value)} to a valid duration") from None
 
 
 def _range_params(request, now_ns):

@@ -10,10 +10,11 @@ import requests
 import yaml
 
 from sandbox import __main__ as cli
-from sandbox import loki_config, scenario
+from sandbox import gotext, loki_config, scenario
 from sandbox.clock import Clock
 from sandbox.loki import LokiStore, make_app
-from sandbox.loki_config import DAY, HOUR, MINUTE, SECOND, LokiConfig, LokiConfigError
+from sandbox.gotext import DAY, HOUR, MINUTE, SECOND
+from sandbox.loki_config import LokiConfig, LokiConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 NIGHT = date(2026, 11, 29)
@@ -101,8 +102,8 @@ def test_config_modes_defaults_and_diff(serve):
     (400 * DAY, "400d", "9600h0m0s"),
 ])
 def test_duration_formats(ns, model, go):
-    assert loki_config.format_model_duration(ns) == model and loki_config.format_go_duration(ns) == go
-    assert loki_config.parse_model_duration(model) == ns and loki_config.parse_go_duration(go) == ns
+    assert gotext.format_model_duration(ns) == model and gotext.format_go_duration(ns) == go
+    assert gotext.parse_model_duration(model) == ns and gotext.parse_go_duration(go) == ns
 
 
 def test_config_reports_the_listener_the_cli_bound(sandboxes):
