@@ -79,9 +79,12 @@ def _report_sections(path):
 
 def _terminal(stdout):
     """From the opsverify section on, without the rules pytest pads to the terminal's width (their
-    length follows the paths and the duration inside them)."""
+    length follows the paths and the duration inside them) and without pytest's short test summary
+    (cut to the terminal's width, and not cut where the environment says CI)."""
     start = stdout.index("= opsverify =")
-    return re.sub(r"(?m)^[=-]+ (.*?) [=-]+$", r"\1", stdout[stdout.rindex("\n", 0, start) + 1:])
+    text = re.sub(r"(?m)^[=-]+ (.*?) [=-]+$", r"\1", stdout[stdout.rindex("\n", 0, start) + 1:])
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not line.startswith(("FAILED ", "ERROR ", "short test summary info")))
 
 
 def outputs(tmp_path, args):
