@@ -17,12 +17,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsverify import __version__
 from opsverify.bundle import BundleError, write_bundle
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.clock import RunClock, parse_instant
 from opsverify.config import ConfigError, load_settings, parse_set_options
-from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, Evidence, scrub, scrub_value
+from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, reset_instant
 from opsverify.report import (
     html_alert_replay,
@@ -32,9 +31,11 @@ from opsverify.report import (
     html_week_table,
     markdown_page,
 )
+from opsverify.result import ISSUE_CHARS, Verdicts, check_key, measure, night_records
 from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
-from opsverify.signoff_fill import SignoffError, update_file, week_metrics, week_summary
+from opsverify.signoff_fill import SignoffError, update_file, week_summary
+from opsverify.stash import EVIDENCE_KEY, RUN_KEY, VERDICTS_KEY
 from opsverify.status import CheckOutcome, issues, label, night_status
 from opsverify.text import visible
 from opsverify.waivers import WaiverError, find_waiver, load_waivers
@@ -42,20 +43,16 @@ from opsverify.week import (
     STREAK,
     Ledger,
     LedgerError,
-    NightRecord,
     merge_night,
     previous_record,
     week_rows,
 )
 
-RUN_KEY = pytest.StashKey[RunState]()
-EVIDENCE_KEY = pytest.StashKey[Evidence]()
 JOURNAL_MARK_KEY = pytest.StashKey[int]()
 SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
 CRITERION = "criterion"  # what a completion criterion has instead of a severity: it does not judge a night
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
-ISSUE_CHARS = 2_000  # one issue line of the ledger, week1.md and the document
 NARROWING_OPTIONS = ("lf", "stepwise", "ignore", "ignore_glob")  # pytest options that collect fewer checks
 
 
@@ -123,7 +120,9 @@ def pytest_configure(config):
     if not config.option.xmlpath:
         config.option.xmlpath = str(reports / "junit.xml")
     if not hasattr(config, "workerinput"):  # xdist workers do not write reports
-        config.pluginmanager.register(NightRecorder(config, run, ledger), "opsverify-recorder")
+        recorder = NightRecorder(config, run, ledger)
+        config.stash[VERDICTS_KEY] = recorder.verdicts
+        config.pluginmanager.register(recorder, "opsverify-recorder")
 
 
 def pytest_unconfigure(config):
@@ -220,7 +219,7 @@ def _start_run(config):
                    week_start=week_start, target=target, deadline=Deadline(settings.run_deadline_seconds),
                    previous=previous_record(records, night_date), waivers=waivers,
                    nights={d: night_of(settings, d) for d in backfill}, ticket=ticket, clock=clock,
-                   run_id=uuid.uuid4().hex[:8], night_reason=night_reason)
+                   run_id=uuid.uuid4().hex[:8], night_reason=night_reason, ledger=ledger)
     if option.update_doc and not Path(option.update_doc).is_file():
         raise ConfigError(f"--update-doc {option.update_doc}: no such file (give the sign-off document's path)")
     return run, ledger
@@ -284,14 +283,13 @@ class NightRecorder:
 
     def __init__(self, config, run, ledger):
         self.config, self.run, self.ledger = config, run, ledger
-        self.outcomes = {}  # nodeid -> CheckOutcome of the nightly and smoke checks
-        self.criteria = {}  # nodeid -> CheckOutcome of the completion criteria
-        self.nightly, self.smoke = set(), set()  # nodeids of the nightly / smoke checks that ran
-        # Does this run judge nights at all? A smoke or criteria run (-m smoke) leaves every record alone.
-        self.judges = _selects_nightly(config.option.markexpr)
-        self.expected = {}  # night (ISO) -> nodeids of the nightly checks this run selected for it
-        self.deselected = set()  # nightly checks left out by -k, -m, --lf or --deselect
-        self.aborted = False  # interrupted (Ctrl-C, SIGINT) or stopped by an internal error
+        # node ids, -k, --lf, --sw and --ignore narrow the collection itself
+        narrowed = (config.args_source == pytest.Config.ArgsSource.ARGS
+                    or any(config.getoption(name, None) for name in NARROWING_OPTIONS))
+        self.verdicts = Verdicts(judges=_selects_nightly(config.option.markexpr), selected_all=not narrowed)
+        v = self.verdicts  # the same containers, under the names the hooks below fill
+        self.outcomes, self.criteria, self.nightly, self.smoke = v.outcomes, v.criteria, v.nightly, v.smoke
+        self.expected, self.deselected = v.expected, v.deselected
         self.results = {}  # nodeid -> what the bundle's results.json says of it (evidence included)
         self.status = None
         self.rows = []
@@ -320,14 +318,6 @@ class NightRecorder:
             if _judges_a_night(item):
                 night = getattr(item, "callspec", None) and item.callspec.params.get("night")
                 self.expected.setdefault(night.date.isoformat() if night else current, set()).add(item.nodeid)
-
-    def _whole_run(self):
-        """Every nightly check of the suite was selected: no node ids, -k, -m, --deselect, --lf, --sw or
-        --ignore, no check module failed to import, and the run was neither interrupted nor stopped by an
-        internal error. (--lf and --ignore narrow the collection itself.)"""
-        narrowed = any(self.config.getoption(name, None) for name in NARROWING_OPTIONS)
-        return (self.config.args_source != pytest.Config.ArgsSource.ARGS and not self.deselected and not narrowed
-                and not self.aborted)
 
     # --- per check ---
 
@@ -399,7 +389,7 @@ class NightRecorder:
         waiver = None
         if outcome in ("failed", "error") and severity != CRITERION:
             # The check's own id: a waiver of test_x covers test_x[2026-11-25] of a --week run too.
-            waiver, expired = find_waiver(self.run.waivers, _check_key(nodeid, night).split("::")[-1],
+            waiver, expired = find_waiver(self.run.waivers, check_key(nodeid, night).split("::")[-1],
                                           date.fromisoformat(night) if night else self.run.night.date)
             if waiver:
                 outcome, reason = "waived", f"{reason} — {waiver.describe()}"
@@ -417,67 +407,18 @@ class NightRecorder:
     # --- the nights and the week ---
 
     def night_records(self):
-        """What this run judged of each of its nights, from the outcomes so far: one record per night that
-        a nightly check of this run judged, holding only those checks' verdicts (merge_night folds it into
-        the ledger's record). The criteria run last and read them before the run ends."""
-        if not self.judges:
-            return []
-        current = self.run.night.date.isoformat()
-        run_at = self.run.clock.now().isoformat(timespec="seconds")
-        whole = self._whole_run()
-        records = []
-        for night in sorted(self.run.nights.values(), key=lambda n: n.date):
-            iso = night.date.isoformat()
-            mine = [o for o in self.outcomes.values() if (o.night or current) == iso and o.nodeid in self.nightly]
-            if not mine:
-                continue
-            facts = self.run.facts_for(night)
-            live = iso == current
-            checks = {_check_key(o.nodeid, o.night): {
-                "outcome": o.outcome, "severity": o.severity, "reason": o.reason, "smoke": o.nodeid in self.smoke,
-                "judged_at": run_at, "run": self.run.run_id,
-                **({"counts_for_signoff": o.counts_for_signoff} if o.outcome == "waived" else {})} for o in mine}
-            records.append(NightRecord(
-                night=iso, day=day_number(night.date, self.run.week_start), status=night_status(mine),
-                issues=issues(mine), actions=visible(self.config.option.action or "", ISSUE_CHARS) if live else "",
-                reset_duration_ms=facts.reset_duration_ms, run_at=run_at, run=self.run.run_id,
-                report=str(self.config.option.htmlpath), suite_version=__version__, target=self.run.target,
-                alerts=facts.alerts, promtail=facts.promtail if live else {},
-                reset=facts.reset, basis="live" if live else "history", checks=checks,
-                # Complete: nothing was left out, and every selected check of the night came to a verdict
-                # (not so after -x or an interrupt).
-                complete=whole and self.expected.get(iso, set()) <= {o.nodeid for o in mine},
-            ))
-        return records
+        """What this run judged of each of its nights, from the outcomes so far (opsverify.result)."""
+        return night_records(self.run, self.verdicts, self.run.clock.now().isoformat(timespec="seconds"),
+                             self.config.option.action, str(self.config.option.htmlpath))
 
     def measure(self, records):
-        """The Week 1 rows and the week's metrics from `records`; the alert response times are the ones the
-        criteria measured in this run, else those the ledger kept from their last run in this week."""
-        rows = week_rows(records, self.run.week_start)
-        kept = self._previous_week().get("metrics", {}).get("response_minutes")
-        measured = self.run.week_facts.response_minutes
-        return rows, week_metrics(records, rows, kept if measured is None else measured)
-
-    def fill_document(self, rows=None, metrics=None):
-        """--update-doc: fill the sign-off document with the week (the criteria that read the document
-        call it first, so that they judge only what humans still owe)."""
-        if rows is None:
-            rows, metrics = self.measure(self.week_records())
-        changed = update_file(self.config.option.update_doc, rows, metrics)
-        if changed or not self.doc_result:
-            self.doc_result = f"{'updated' if changed else 'already up to date'}: {self.config.option.update_doc}"
-
-    def week_records(self):
-        """The ledger's records with this run's verdicts folded into its nights' records."""
-        records = self.ledger.load()
-        records.update({r.night: merge_night(records.get(r.night), r) for r in self.night_records()})
-        return records
+        return measure(self.run, records, self._previous_week().get("metrics", {}).get("response_minutes"))
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session):
         """Before the reports are written: the records, the ledger, the week. After: the bundle."""
         if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
-            self.aborted = True  # what it judged is kept, but it judged nothing in full
+            self.verdicts.aborted = True  # what it judged is kept, but it judged nothing in full
         self._finish_week(session)
         result = yield
         if self.outcomes or self.criteria:
@@ -516,7 +457,9 @@ class NightRecorder:
                     markdown_page(self.run, self.rows, self.metrics, list(self.criteria.values())))
         if self.config.option.update_doc and not self.ledger_error:
             try:
-                self.fill_document(self.rows, self.metrics)
+                changed = update_file(self.config.option.update_doc, self.rows, self.metrics)
+                done = "updated" if changed or self.run.week_facts.document_updated else "already up to date"
+                self.doc_result = f"{done}: {self.config.option.update_doc}"
             except SignoffError as exc:
                 self.doc_result = f"NOT UPDATED: {exc}"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -673,12 +616,3 @@ def _selects_nightly(markexpr):
 
 def _judges_a_night(item):
     return item.get_closest_marker("nightly") is not None and item.get_closest_marker("criteria") is None
-
-
-def _check_key(nodeid, night):
-    """The check's id without the night a --week run gave it: the same check, whichever run judged it."""
-    if not night:
-        return nodeid
-    for old, new in ((f"[{night}]", ""), (f"[{night}-", "["), (f"-{night}]", "]"), (f"-{night}-", "-")):
-        nodeid = nodeid.replace(old, new)
-    return nodeid

@@ -55,6 +55,7 @@ class WeekFacts(_Facts):
 
     OF = "the week"
     response_minutes: list = None  # fired -> resolved of each alert in Grafana's state history; None: not read
+    document_updated: bool = False  # the criteria filled the sign-off document (--update-doc) before reading it
 
 
 @dataclass
@@ -75,6 +76,7 @@ class RunState:
     ticket: str = ""
     run_id: str = ""  # names this run in the records it changes
     night_reason: str = ""  # why this night: given, or the latest reset settled before the run's now
+    ledger: object = None  # opsverify.week.Ledger: the nights' records and the week, shared by runs
     clock: RunClock = field(default_factory=RunClock)  # the machine's, or --now's against a sandbox
     _clients: dict = field(default_factory=dict)
 

@@ -9,9 +9,10 @@ from bs4 import BeautifulSoup
 # Imported here so pytester's in-process runs share one copy (it drops modules first imported inside a run).
 import fixtures.clients  # noqa: F401
 import fixtures.site  # noqa: F401
+import fixtures.week  # noqa: F401
 import opsverify.plugin  # noqa: F401
 
-CONFTEST = 'pytest_plugins = ["opsverify.plugin", "fixtures.site", "fixtures.clients"]\n'
+CONFTEST = 'pytest_plugins = ["opsverify.plugin", "fixtures.site", "fixtures.clients", "fixtures.week"]\n'
 INI = """
 [pytest]
 addopts = --strict-markers -p no:cacheprovider
@@ -304,8 +305,8 @@ import pytest
 
 pytestmark = pytest.mark.criteria
 
-def test_criterion_sees_the_week(pytestconfig):
-    records = pytestconfig.pluginmanager.get_plugin("opsverify-recorder").week_records()
+def test_criterion_sees_the_week(week_records):
+    records = week_records
     print("SEEN", sorted(records))
     if "2026-11-25" in records and records["2026-11-25"].status != "passed":
         pytest.fail("Day 3 failed", pytrace=False)
