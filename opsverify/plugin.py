@@ -11,7 +11,6 @@ import tempfile
 import uuid
 from dataclasses import asdict, replace
 from datetime import date
-from html import escape
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,15 +22,9 @@ from opsverify.clock import RunClock, parse_instant
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, reset_instant
-from opsverify.report import (
-    html_alert_replay,
-    html_criteria,
-    html_header,
-    html_week_metrics,
-    html_week_table,
-    markdown_page,
-)
-from opsverify.result import ISSUE_CHARS, Verdicts, check_key, measure, night_records
+from opsverify.outputs.html_summary import HtmlSummary
+from opsverify.outputs.week_table import WeekTable
+from opsverify.result import ISSUE_CHARS, RunResult, Verdicts, check_key, measure, night_records, run_title
 from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.signoff_fill import SignoffError, update_file, week_summary
@@ -104,6 +97,12 @@ def pytest_addoption(parser):
                          "at DOCKER_HOST (never touches a container the sandbox did not create)")
 
 
+def pytest_addhooks(pluginmanager):
+    from opsverify import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     if config.option.help or config.option.version:
@@ -123,6 +122,9 @@ def pytest_configure(config):
         recorder = NightRecorder(config, run, ledger)
         config.stash[VERDICTS_KEY] = recorder.verdicts
         config.pluginmanager.register(recorder, "opsverify-recorder")
+        # The outputs made of the run's result (opsverify/outputs/), each a plugin of its own.
+        config.pluginmanager.register(WeekTable(), "opsverify-week-table")
+        config.pluginmanager.register(HtmlSummary(run), "opsverify-html-summary")
 
 
 def pytest_unconfigure(config):
@@ -428,7 +430,6 @@ class NightRecorder:
     def _finish_week(self, session):
         current = self.run.night.date.isoformat()
         self.status = night_status([o for o in self.outcomes.values() if (o.night or current) == current])
-        settings = self.run.settings
         records = {}
         new = self.judged = self.night_records()
         try:
@@ -451,11 +452,7 @@ class NightRecorder:
             except LedgerError as exc:
                 self.ledger_error = str(exc)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if not (new or self.criteria):  # a smoke run: week1.md and the document stay as the last night left them
-            return self._read_versions()
-        _write_text(Path(settings.reports_dir) / "week1.md",
-                    markdown_page(self.run, self.rows, self.metrics, list(self.criteria.values())))
-        if self.config.option.update_doc and not self.ledger_error:
+        if (new or self.criteria) and self.config.option.update_doc and not self.ledger_error:
             try:
                 changed = update_file(self.config.option.update_doc, self.rows, self.metrics)
                 done = "updated" if changed or self.run.week_facts.document_updated else "already up to date"
@@ -464,6 +461,11 @@ class NightRecorder:
                 self.doc_result = f"NOT UPDATED: {exc}"
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         self._read_versions()
+        self.config.hook.pytest_opsverify_run_finished(session=session, result=RunResult(
+            run=self.run, title=run_title(self.run), status=self.status, kind=self.kind(), judged=tuple(new),
+            records=dict(self.records), rows=tuple(self.rows), metrics=self.metrics,
+            criteria=tuple(self.criteria.values()), alerts=self.run.facts.alerts, versions=dict(self.versions),
+            ledger_error=self.ledger_error or ""))
 
     def _read_versions(self):
         if self.outcomes or self.criteria:  # a collect-only run asks nothing of the systems
@@ -492,7 +494,7 @@ class NightRecorder:
             name = f"{name}-{self.kind()}-{run.run_id}"
         directory = Path(run.settings.reports_dir) / (f"{run.ticket}-{name}" if run.ticket else name)
         results = {
-            "title": self.title(), "site": run.settings.site_name, "ticket": run.ticket, "target": run.target,
+            "title": run_title(run), "site": run.settings.site_name, "ticket": run.ticket, "target": run.target,
             "night": run.night.date.isoformat(), "day": run.day, "week_start": run.week_start.isoformat(),
             "status": self.status, "exit_status": int(session.exitstatus),
             "kind": self.kind(), "run": run.run_id,
@@ -511,31 +513,6 @@ class NightRecorder:
         except (BundleError, OSError) as exc:
             self.bundle_error = str(exc)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def title(self):
-        ticket = f"{self.run.ticket} — " if self.run.ticket else ""
-        nights = (f"nights {min(self.run.nights).isoformat()} to {self.run.night.date.isoformat()}"
-                  if len(self.run.nights) > 1 else f"night {self.run.night.date.isoformat()}")
-        return (f"opsverify — {ticket}{self.run.settings.site_name} {nights} (Day {self.run.day})"
-                + (" — SANDBOX" if self.run.is_sandbox else ""))
-
-    def pytest_html_report_title(self, report):
-        report.title = self.title()
-
-    def pytest_html_results_summary(self, prefix, summary, postfix, session):
-        prefix.append(html_header(self.run, self.status, self.versions))
-        if self.ledger_error:
-            prefix.append(f'<p id="ledger-error"><strong>Ledger not updated:</strong> {escape(self.ledger_error)}</p>')
-        prefix.append(html_week_table(self.rows))
-        prefix.append(html_week_metrics(self.metrics))
-        prefix.append(html_criteria(list(self.criteria.values())))
-        prefix.append(html_alert_replay(self.run.facts.alerts))
-
-    def pytest_html_results_table_header(self, cells):
-        cells.insert(2, '<th class="sortable" data-column-type="severity">Severity</th>')
-
-    def pytest_html_results_table_row(self, report, cells):
-        cells.insert(2, f'<td class="col-severity">{getattr(report, "severity", "")}</td>')
 
     def pytest_terminal_summary(self, terminalreporter):
         write = terminalreporter.write_line
@@ -594,14 +571,6 @@ def _one_line(report):
         text = report.longrepr[2]
     text = text.removeprefix("Skipped: ").removeprefix("Failed: ")
     return visible(" ".join(text.split()), ISSUE_CHARS)
-
-
-def _write_text(path, text):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(temp, path)
 
 
 def _selects_nightly(markexpr):

@@ -36,6 +36,33 @@ class Verdicts:
         return self.selected_all and not self.deselected and not self.aborted
 
 
+@dataclass(frozen=True)
+class RunResult:
+    """What a run found, built once when it ends: what every output is made from. `run` is the run's
+    state (its night, week, settings, target), for outputs to read."""
+
+    run: object  # opsverify.runstate.RunState
+    title: str
+    status: str  # of the run's own night
+    kind: str  # nightly (it judged its nights in full), partial, smoke or criteria
+    judged: tuple  # the NightRecords of what this run judged
+    records: dict  # night (ISO) -> its NightRecord as this run left it (every verdict kept)
+    rows: tuple  # the Week 1 table
+    metrics: object  # opsverify.signoff_fill.WeekMetrics
+    criteria: tuple  # CheckOutcome of the completion criteria that ran
+    alerts: dict  # rule uid -> the alert replay of the run's own night
+    versions: dict  # system -> the version it reported
+    ledger_error: str = ""
+
+
+def run_title(run):
+    ticket = f"{run.ticket} — " if run.ticket else ""
+    nights = (f"nights {min(run.nights).isoformat()} to {run.night.date.isoformat()}"
+              if len(run.nights) > 1 else f"night {run.night.date.isoformat()}")
+    return f"opsverify — {ticket}{run.settings.site_name} {nights} (Day {run.day})" + (
+        " — SANDBOX" if run.is_sandbox else "")
+
+
 def check_key(nodeid, night):
     """The check's id without the night a --week run gave it: the same check, whichever run judged it."""
     if not night:

@@ -562,3 +562,29 @@ def test_a_mapping_fact_gathers_what_each_check_records():
     assert week.response_minutes is None  # not measured: the ledger's last measure stands
     week.record("response_minutes", [])
     assert week.response_minutes == []
+
+
+def test_an_output_is_a_plugin_that_receives_the_run_result(suite):
+    """A new format is a new plugin: it implements the project's hook and gets the run's result."""
+    suite.makeconftest(CONFTEST + '''
+import json
+
+
+class TinyWriter:
+    def pytest_opsverify_run_finished(self, result, session):
+        with open("tiny.json", "w", encoding="utf-8") as out:
+            json.dump({"title": result.title, "status": result.status, "kind": result.kind,
+                       "judged": [r.night for r in result.judged], "records": sorted(result.records),
+                       "rows": [[row.day, row.status] for row in result.rows]}, out)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(TinyWriter(), "tiny-writer")
+''')
+    suite.makepyfile(test_checks=CHECKS)
+    run(suite, "--night", "2026-11-25").assert_outcomes(passed=1, failed=1)
+    seen = json.loads((suite.path / "tiny.json").read_text(encoding="utf-8"))
+    assert seen["title"] == "opsverify — escashop night 2026-11-25 (Day 3)"
+    assert (seen["status"], seen["kind"], seen["judged"], seen["records"]) == (
+        "warning", "nightly", ["2026-11-25"], ["2026-11-25"])
+    assert seen["rows"][2] == [3, "warning"] and len(seen["rows"]) == 7
