@@ -1,7 +1,9 @@
-"""pytest hooks only: options, run set-up, outcome collection, ledger, reports.
+"""pytest hooks only: options, run set-up, outcome collection, the ledger, and the RunResult.
 
-The session state lives in one RunState under config.stash; the hooks that
-follow the run live in NightRecorder, registered on the plugin manager.
+The session state lives in one RunState under config.stash (opsverify.stash); the hooks that follow
+the run live in RunRecorder, which at the end builds one RunResult (opsverify.result) and hands it to
+the outputs (opsverify/outputs/), each a plugin of its own, through pytest_opsverify_run_finished
+(opsverify.hooks).
 """
 
 import json
@@ -16,20 +18,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from opsverify.bundle import BundleError, write_bundle
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.clock import RunClock, parse_instant
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, reset_instant
+from opsverify.outputs.evidence_bundle import EvidenceBundle
 from opsverify.outputs.html_summary import HtmlSummary
+from opsverify.outputs.signoff_document import SignoffDocument
+from opsverify.outputs.terminal_summary import TerminalSummary
 from opsverify.outputs.week_table import WeekTable
 from opsverify.result import ISSUE_CHARS, RunResult, Verdicts, check_key, measure, night_records, run_title
 from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
-from opsverify.signoff_fill import SignoffError, update_file, week_summary
+from opsverify.signoff_fill import week_summary
 from opsverify.stash import EVIDENCE_KEY, RUN_KEY, VERDICTS_KEY
-from opsverify.status import CheckOutcome, issues, label, night_status
+from opsverify.status import CheckOutcome, night_status
 from opsverify.text import visible
 from opsverify.waivers import WaiverError, find_waiver, load_waivers
 from opsverify.week import (
@@ -119,12 +123,15 @@ def pytest_configure(config):
     if not config.option.xmlpath:
         config.option.xmlpath = str(reports / "junit.xml")
     if not hasattr(config, "workerinput"):  # xdist workers do not write reports
-        recorder = NightRecorder(config, run, ledger)
+        recorder = RunRecorder(config, run, ledger)
         config.stash[VERDICTS_KEY] = recorder.verdicts
         config.pluginmanager.register(recorder, "opsverify-recorder")
         # The outputs made of the run's result (opsverify/outputs/), each a plugin of its own.
-        config.pluginmanager.register(WeekTable(), "opsverify-week-table")
-        config.pluginmanager.register(HtmlSummary(run), "opsverify-html-summary")
+        document, bundle = SignoffDocument(config.option.update_doc), EvidenceBundle(config)
+        for name, output in (("week-table", WeekTable()), ("signoff-document", document),
+                             ("html-summary", HtmlSummary(run)), ("evidence-bundle", bundle),
+                             ("terminal-summary", TerminalSummary(others=(document, bundle)))):
+            config.pluginmanager.register(output, f"opsverify-{name}")
 
 
 def pytest_unconfigure(config):
@@ -280,8 +287,9 @@ def pytest_metadata(metadata, config):
         metadata[f"{name} endpoint"] = url
 
 
-class NightRecorder:
-    """Follows the run: evidence per check, outcomes, the nights' records, the week, the reports."""
+class RunRecorder:
+    """Follows the run: evidence per check, the outcomes (Verdicts), the nights' records in the ledger,
+    and at the end the RunResult it hands to the outputs."""
 
     def __init__(self, config, run, ledger):
         self.config, self.run, self.ledger = config, run, ledger
@@ -296,12 +304,8 @@ class NightRecorder:
         self.status = None
         self.rows = []
         self.metrics = None
-        self.versions = {}
         self.ledger_error = None
         self.unsaved = None  # the nights' records, when the ledger could not take them
-        self.doc_result = ""  # what --update-doc did
-        self.bundle = None  # the evidence bundle's directory, once written
-        self.bundle_error = ""
         self.judged = []  # what this run judged of its nights (night_records), once it ended
         self.records = {}  # night -> its record as this run left it (merge_night)
 
@@ -416,16 +420,13 @@ class NightRecorder:
     def measure(self, records):
         return measure(self.run, records, self._previous_week().get("metrics", {}).get("response_minutes"))
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session):
-        """Before the reports are written: the records, the ledger, the week. After: the bundle."""
+        """Before pytest-html and junitxml write their reports: the records, the ledger, the week, then
+        the RunResult to the outputs (opsverify/outputs/)."""
         if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
             self.verdicts.aborted = True  # what it judged is kept, but it judged nothing in full
         self._finish_week(session)
-        result = yield
-        if self.outcomes or self.criteria:
-            self._write_bundle(session)
-        return result
 
     def _finish_week(self, session):
         current = self.run.night.date.isoformat()
@@ -452,24 +453,14 @@ class NightRecorder:
             except LedgerError as exc:
                 self.ledger_error = str(exc)
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if (new or self.criteria) and self.config.option.update_doc and not self.ledger_error:
-            try:
-                changed = update_file(self.config.option.update_doc, self.rows, self.metrics)
-                done = "updated" if changed or self.run.week_facts.document_updated else "already up to date"
-                self.doc_result = f"{done}: {self.config.option.update_doc}"
-            except SignoffError as exc:
-                self.doc_result = f"NOT UPDATED: {exc}"
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        self._read_versions()
+        versions = self.run.versions() if self.outcomes or self.criteria else {}  # collect-only asks nothing
         self.config.hook.pytest_opsverify_run_finished(session=session, result=RunResult(
             run=self.run, title=run_title(self.run), status=self.status, kind=self.kind(), judged=tuple(new),
             records=dict(self.records), rows=tuple(self.rows), metrics=self.metrics,
-            criteria=tuple(self.criteria.values()), alerts=self.run.facts.alerts, versions=dict(self.versions),
-            ledger_error=self.ledger_error or ""))
-
-    def _read_versions(self):
-        if self.outcomes or self.criteria:  # a collect-only run asks nothing of the systems
-            self.versions = self.run.versions()
+            criteria=tuple(self.criteria.values()), alerts=self.run.facts.alerts, versions=versions,
+            outcomes=tuple(self.outcomes.values()), nightly_ran=bool(self.nightly),
+            checks=tuple({"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found),
+            ledger_error=self.ledger_error or "", unsaved=self.unsaved or ""))
 
     def kind(self):
         """What this run was: nightly (it judged its nights in full), partial, smoke or criteria."""
@@ -485,83 +476,6 @@ class NightRecorder:
         except LedgerError:
             return {}
         return week if week.get("week_start") == self.run.week_start.isoformat() else {}
-
-    def _write_bundle(self, session):
-        run, option = self.run, self.config.option
-        first = min(run.nights).isoformat()
-        name = first if len(run.nights) == 1 else f"week-{first}-to-{run.night.date.isoformat()}"
-        if self.kind() != "nightly":  # a smoke, criteria or partial run's evidence never replaces a night's
-            name = f"{name}-{self.kind()}-{run.run_id}"
-        directory = Path(run.settings.reports_dir) / (f"{run.ticket}-{name}" if run.ticket else name)
-        results = {
-            "title": run_title(run), "site": run.settings.site_name, "ticket": run.ticket, "target": run.target,
-            "night": run.night.date.isoformat(), "day": run.day, "week_start": run.week_start.isoformat(),
-            "status": self.status, "exit_status": int(session.exitstatus),
-            "kind": self.kind(), "run": run.run_id,
-            "nights": {night: asdict(r) for night, r in self.records.items()},
-            "week": week_summary(self.metrics, self.criteria.values(), run.week_start),
-            "versions": self.versions, "ledger_error": self.ledger_error,
-            "checks": [{"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found],
-        }
-        texts = {"results.json": json.dumps(scrub_value(results, run.secrets()), ensure_ascii=False, indent=1)}
-        week1 = Path(run.settings.reports_dir) / "week1.md"
-        if week1.is_file():  # a first smoke run has none yet
-            texts["week1.md"] = week1.read_text(encoding="utf-8")
-        try:
-            self.bundle = write_bundle(
-                directory, files={"report.html": option.htmlpath, "junit.xml": option.xmlpath}, texts=texts)
-        except (BundleError, OSError) as exc:
-            self.bundle_error = str(exc)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-    def pytest_terminal_summary(self, terminalreporter):
-        write = terminalreporter.write_line
-        terminalreporter.write_sep("=", "opsverify")
-        sandbox = " [SANDBOX: not production evidence]" if self.run.is_sandbox else ""
-        for night in sorted(self.run.nights):
-            if night != self.run.night.date:
-                row = next((r for r in self.rows if r.date == night), None)
-                if row is not None:
-                    write(f"night {night.isoformat()} (Day {row.day}, from Loki's history): {label(row.status)}")
-        current = self.run.night.date.isoformat()
-        write(f"night {current}: {self.run.night_reason}")
-        record = self.records.get(current)
-        if record is None and self.outcomes:
-            write(f"{self.kind()} run, night {current}: {label(self.status)}{sandbox} — no night judged: the "
-                  "ledger, week1.md and the sign-off document are left as they were")
-        elif record is not None:
-            write(f"night {current} (Day {self.run.day}): {label(self.status)}{sandbox}")
-        lines = record.issues if record is not None else issues(
-            [o for o in self.outcomes.values() if (o.night or current) == current])
-        for line in lines:
-            write(f"  - {line}")
-        for rec in self.records.values():
-            this_run = rec.changes[-1] if rec.changes else {}
-            if not next((r for r in self.judged if r.night == rec.night), rec).complete:
-                write(f"  night {rec.night}: this run judged {this_run.get('scope', 'some checks')}; the other "
-                      f"verdicts are kept from the runs that made them (the ledger names each)")
-            if this_run.get("from") and this_run["from"] != this_run["to"]:
-                write(f"  night {rec.night}: changed by this run ({self.run.run_id}): {label(this_run['from'])} → "
-                      f"{label(this_run['to'])}")
-        if self.criteria:
-            passed = sum(1 for o in self.criteria.values() if o.outcome == "passed")
-            write(f"completion criteria: {passed} of {len(self.criteria)} met")
-            for o in self.criteria.values():
-                if o.outcome != "passed":
-                    write(f"  - {o.name}: {o.reason}")
-        if self.ledger_error:
-            write(f"LEDGER NOT UPDATED: {self.ledger_error}", red=True)
-            if self.unsaved:
-                write(f"the nights' records, to add by hand: {self.unsaved}")
-        elif self.nightly:
-            write(f"ledger: {self.ledger.path}")
-        write(f"week table: {Path(self.run.settings.reports_dir) / 'week1.md'}")
-        if self.doc_result:
-            write(f"sign-off document {self.doc_result}")
-        if self.bundle:
-            write(f"evidence bundle: {self.bundle} (check it with: cd {self.bundle} && sha256sum -c SHA256SUMS)")
-        elif self.bundle_error:
-            write(f"EVIDENCE BUNDLE NOT WRITTEN: {self.bundle_error}", red=True)
 
 
 def _one_line(report):

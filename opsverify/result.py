@@ -52,7 +52,11 @@ class RunResult:
     criteria: tuple  # CheckOutcome of the completion criteria that ran
     alerts: dict  # rule uid -> the alert replay of the run's own night
     versions: dict  # system -> the version it reported
+    outcomes: tuple  # CheckOutcome of the nightly and smoke checks that ran
+    nightly_ran: bool  # a nightly check ran (else a smoke or criteria run)
+    checks: tuple  # per check: its outcome, reason and evidence (the bundle's results.json)
     ledger_error: str = ""
+    unsaved: str = ""  # the nights' records as JSON lines, when the ledger could not take them
 
 
 def run_title(run):

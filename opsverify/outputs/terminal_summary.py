@@ -1,0 +1,64 @@
+"""The opsverify section of pytest's terminal summary: each night's status, the issues, the criteria,
+and where the ledger, week1.md, the sign-off document and the evidence bundle are."""
+
+from pathlib import Path
+
+from opsverify.status import issues, label
+
+
+class TerminalSummary:
+    def __init__(self, others=()):
+        self.others = others  # outputs whose summary() lines close the section, in this order
+        self.result = None
+
+    def pytest_opsverify_run_finished(self, result, session):
+        self.result = result
+
+    def pytest_terminal_summary(self, terminalreporter):
+        result = self.result
+        if result is None:
+            return
+        run, write = result.run, terminalreporter.write_line
+        terminalreporter.write_sep("=", "opsverify")
+        sandbox = " [SANDBOX: not production evidence]" if run.is_sandbox else ""
+        for night in sorted(run.nights):
+            if night != run.night.date:
+                row = next((r for r in result.rows if r.date == night), None)
+                if row is not None:
+                    write(f"night {night.isoformat()} (Day {row.day}, from Loki's history): {label(row.status)}")
+        current = run.night.date.isoformat()
+        write(f"night {current}: {run.night_reason}")
+        record = result.records.get(current)
+        if record is None and result.outcomes:
+            write(f"{result.kind} run, night {current}: {label(result.status)}{sandbox} — no night judged: the "
+                  "ledger, week1.md and the sign-off document are left as they were")
+        elif record is not None:
+            write(f"night {current} (Day {run.day}): {label(result.status)}{sandbox}")
+        lines = record.issues if record is not None else issues(
+            [o for o in result.outcomes if (o.night or current) == current])
+        for line in lines:
+            write(f"  - {line}")
+        for rec in result.records.values():
+            this_run = rec.changes[-1] if rec.changes else {}
+            if not next((r for r in result.judged if r.night == rec.night), rec).complete:
+                write(f"  night {rec.night}: this run judged {this_run.get('scope', 'some checks')}; the other "
+                      f"verdicts are kept from the runs that made them (the ledger names each)")
+            if this_run.get("from") and this_run["from"] != this_run["to"]:
+                write(f"  night {rec.night}: changed by this run ({run.run_id}): {label(this_run['from'])} → "
+                      f"{label(this_run['to'])}")
+        if result.criteria:
+            passed = sum(1 for o in result.criteria if o.outcome == "passed")
+            write(f"completion criteria: {passed} of {len(result.criteria)} met")
+            for o in result.criteria:
+                if o.outcome != "passed":
+                    write(f"  - {o.name}: {o.reason}")
+        if result.ledger_error:
+            write(f"LEDGER NOT UPDATED: {result.ledger_error}", red=True)
+            if result.unsaved:
+                write(f"the nights' records, to add by hand: {result.unsaved}")
+        elif result.nightly_ran:
+            write(f"ledger: {run.ledger.path}")
+        write(f"week table: {Path(run.settings.reports_dir) / 'week1.md'}")
+        for other in self.others:
+            for line, red in other.summary():
+                write(line, red=red)
