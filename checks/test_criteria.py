@@ -62,7 +62,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
     seen, late = {}, []
     for n in week_nights:
         iso = n.date.isoformat()
-        seen[iso] = run.facts_for(n).reset
+        seen[iso] = run.facts_of(n).reset
         if not seen[iso]:
             log = gather(loki, n, settings.selector, patterns(settings))
             seen[iso] = outcome(log)

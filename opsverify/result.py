@@ -89,7 +89,7 @@ def night_records(run, verdicts, run_at, action="", report=""):
                 if (o.night or current) == iso and o.nodeid in verdicts.nightly]
         if not mine:
             continue
-        facts = run.facts_for(night)
+        facts = run.facts_of(night)
         live = iso == current
         checks = {check_key(o.nodeid, o.night): {
             "outcome": o.outcome, "severity": o.severity, "reason": o.reason, "smoke": o.nodeid in verdicts.smoke,

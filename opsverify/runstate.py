@@ -90,9 +90,9 @@ class RunState:
     @property
     def facts(self):
         """What checks learnt about the run's own night."""
-        return self.facts_for(self.night)
+        return self.facts_of(self.night)
 
-    def facts_for(self, night):
+    def facts_of(self, night):
         """The NightFacts of `night` (a Night)."""
         return self.night_facts.setdefault(night.date, NightFacts())
 

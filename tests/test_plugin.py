@@ -291,7 +291,7 @@ pytestmark = pytest.mark.nightly
 
 @pytest.mark.severity("critical")
 def test_reset(night, run):
-    run.facts_for(night).record("reset", "failed" if night.date.isoformat() == "2026-11-25" else "succeeded")
+    run.facts_of(night).record("reset", "failed" if night.date.isoformat() == "2026-11-25" else "succeeded")
     if night.date.isoformat() == "2026-11-25":
         pytest.fail("no completion line", pytrace=False)
 
