@@ -43,7 +43,7 @@ def test_rule_replay(rule, rule_spec, replay_rule, grafana, history_off, reset_l
     if verdict == "false positive" and causes <= {"nodata", "error"}:
         not_applicable(f"rule '{rule.title}' would notify only because of its no-data or error handling: "
                     f"test_rule_quiet_without_data and test_rule_queries_valid say why")
-    where = f"{settings.grafana_url}/api/v1/provisioning/alert-rules/{rule.uid}"
+    where = grafana.url(grafana.ALERT_RULE, uid=rule.uid)
     notified = ", ".join(f"{k} {', '.join(v)}" for k, v in spans.items() if v and k != "pending") or "quiet"
     require(verdict in ("true positive", "true negative"), "Grafana", where,
             f"rule '{rule.title}' to {'stay quiet' if verdict == 'false positive' else 'fire'} on a night whose "

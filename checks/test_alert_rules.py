@@ -19,22 +19,18 @@ pytestmark = [pytest.mark.smoke, pytest.mark.nightly, pytest.mark.severity("warn
 DAY = timedelta(hours=12)  # the day measured for no data: the night's reset ± 12 h
 
 
-def _rules_url(settings):
-    return f"{settings.grafana_url}/api/v1/provisioning/alert-rules/"
-
-
 def _name(rule):
     return f"rule '{rule.title}' ({rule.uid})"
 
 
-def test_rule_present(alert_rules, rule_spec, settings, evidence):
+def test_rule_present(alert_rules, rule_spec, grafana, settings, evidence):
     evidence.add("rules in Grafana", sorted(alert_rules))
-    require(rule_spec.uid in alert_rules, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
+    require(rule_spec.uid in alert_rules, "Grafana", grafana.url(grafana.ALERT_RULES),
             f"alert rule {rule_spec.uid} ('{rule_spec.title}')", f"rules {sorted(alert_rules) or 'none'}",
             "provision the rule (alerting provisioning files) or fix its uid in the site file")
 
 
-def test_rule_well_formed(rule, rule_spec, rule_states, folder_title, settings, evidence):
+def test_rule_well_formed(rule, rule_spec, rule_states, folder_title, grafana, settings, evidence):
     state = rule_states.get(rule.uid)
     # The folder is known by its uid; its own title is asked of it. The rules API's `file` is only shown:
     # from Grafana 11 it is the folder's full path ("Parent/alerts"), not its title.
@@ -68,12 +64,12 @@ def test_rule_well_formed(rule, rule_spec, rule_states, folder_title, settings, 
     severity = rule.labels.get("severity")
     if severity and severity != rule_spec.severity:
         problems.append(f"severity '{severity}', but the site file (and the runbook) expect '{rule_spec.severity}'")
-    require(not problems, "Grafana", _rules_url(settings) + rule.uid,
+    require(not problems, "Grafana", grafana.url(grafana.ALERT_RULE, uid=rule.uid),
             f"{_name(rule)} as the site file describes it", "; ".join(problems),
             "fix the rule's provisioning file (or the site file, if the runbook changed)")
 
 
-def test_rule_queries_valid(rule, query_errors, settings, evidence):
+def test_rule_queries_valid(rule, query_errors, loki, settings, evidence):
     nodes = queries(rule)
     evidence.add("queries", [{"refId": n.ref_id, "datasourceUid": n.datasource_uid, "expr": n.expr}
                              for n in nodes])
@@ -85,18 +81,18 @@ def test_rule_queries_valid(rule, query_errors, settings, evidence):
     seen = "; ".join(f"{ref}: {text}" for ref, text in errors.items())
     if consequence:
         seen += f". With execErrState {rule.exec_err_state} it {consequence} at every evaluation, on its own error"
-    require(not errors, "Loki", f"{settings.loki_url}/loki/api/v1/query", f"every query of {_name(rule)} accepted",
+    require(not errors, "Loki", loki.url(loki.QUERY), f"every query of {_name(rule)} accepted",
             seen, "fix the LogQL (Loki's message gives the position); test it in Grafana's Explore")
 
 
-def test_rule_can_fire(rule, settings, evidence):
+def test_rule_can_fire(rule, grafana, settings, evidence):
     try:
         verdict = can_fire(rule)
     except AnalysisError as exc:
         pytest.skip(f"{_name(rule)}: cannot analyse its condition: {exc}")
     evidence.add("analysis", {"condition": verdict.condition, "query values": verdict.domain,
                               "fires for": verdict.example})
-    require(verdict.can_fire, "Grafana", _rules_url(settings) + rule.uid,
+    require(verdict.can_fire, "Grafana", grafana.url(grafana.ALERT_RULE, uid=rule.uid),
             f"a value of the query that makes {_name(rule)} fire",
             f"condition {verdict.condition} with {verdict.domain}: {verdict.why}",
             "fix the threshold: to fire when the line appears, use 'gt 0' (count > 0)")
@@ -123,7 +119,7 @@ def test_rule_quiet_without_data(rule, loki, group_interval, night, settings, ev
     evidence.add("measured over the night's day", {"from": start.isoformat(), "to": end.isoformat(),
                                                    "interval_seconds": interval, "queries": measured,
                                                    "hours_per_day_without_data": round(hours, 1)})
-    require(empty == 0, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+    require(empty == 0, "Loki", loki.url(loki.QUERY_RANGE),
             f"{_name(rule)} (noDataState {rule.no_data_state}) to have data at every evaluation",
             f"no data at {empty} of {len(evaluations)} evaluations every {interval} s: it {consequence} about "
             f"{hours:.1f} h a day whenever nothing happens",
@@ -131,9 +127,9 @@ def test_rule_quiet_without_data(rule, loki, group_interval, night, settings, ev
             "spacing (e.g. [25h]) or write a separate absence rule")
 
 
-def test_rule_healthy_now(rule, rule_states, query_errors, settings, evidence):
+def test_rule_healthy_now(rule, rule_states, query_errors, grafana, settings, evidence):
     state = rule_states.get(rule.uid)
-    where = f"{settings.grafana_url}/api/prometheus/grafana/api/v1/rules"
+    where = grafana.url(grafana.RULE_STATES)
     require(state is not None, "Grafana", where, f"an evaluation state for {_name(rule)}", "none",
             "check that the rule group is evaluated (Grafana's alerting scheduler)")
     evidence.add("state", {"state": state.state, "health": state.health, "lastError": state.last_error,
@@ -157,7 +153,8 @@ def test_rule_healthy_now(rule, rule_states, query_errors, settings, evidence):
             "an alert is active: handle it as the runbook says, then record what was done with --action")
 
 
-def test_rule_routes_as_promised(rule, rule_spec, folder_title, policy_tree, route_silences, run, settings, evidence):
+def test_rule_routes_as_promised(rule, rule_spec, folder_title, policy_tree, route_silences, run, grafana, settings,
+                                 evidence):
     if not rule_spec.receivers:
         not_applicable(f"the site file promises no receivers for {rule_spec.uid}")
     if rule.labels.get("severity") != rule_spec.severity:
@@ -168,7 +165,7 @@ def test_rule_routes_as_promised(rule, rule_spec, folder_title, policy_tree, rou
     reached = sorted({d.receiver for d in deliveries})
     evidence.add("routing", {"labels": labels, "routes": [{"receiver": d.receiver, "path": " → ".join(d.path)}
                                                           for d in deliveries]})
-    require(reached == sorted(rule_spec.receivers), "Grafana", f"{settings.grafana_url}/api/v1/provisioning/policies",
+    require(reached == sorted(rule_spec.receivers), "Grafana", grafana.url(grafana.POLICIES),
             f"alerts of {_name(rule)} to reach {', '.join(rule_spec.receivers)}",
             f"they reach {', '.join(reached)} via {' | '.join(' → '.join(d.path) for d in deliveries)}",
             "fix the rule's labels or the notification policy so the runbook's receivers are paged")
@@ -177,24 +174,23 @@ def test_rule_routes_as_promised(rule, rule_spec, folder_title, policy_tree, rou
     night = run.night
     silenced = route_silences(deliveries, [night])
     evidence.add("silenced after the reset", silenced or "no route of this rule is muted then")
-    require(not silenced, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/mute-timings",
+    require(not silenced, "Grafana", grafana.url(grafana.MUTE_TIMINGS),
             f"alerts of {_name(rule)} delivered from the reset to {night.local(night.window_end):%H:%M}",
             "; ".join(silenced), "take the mute timing off that route, or narrow it so the reset's window is not "
             "covered")
 
 
-def test_contact_point_delivers(receiver_spec, integrations, settings, evidence):
+def test_contact_point_delivers(receiver_spec, integrations, grafana, settings, evidence):
     found, not_decrypted = integrations
     mine = [i for i in found if i.get("name") == receiver_spec.name]
-    where = f"{settings.grafana_url}/api/v1/provisioning/contact-points"
+    where = grafana.url(grafana.CONTACT_POINTS)
     require(bool(mine), "Grafana", where, f"contact point '{receiver_spec.name}'",
             f"contact points {sorted({i.get('name') for i in found})}", "provision the contact point")
     reports = [inspect_integration(i) for i in mine]
     evidence.add("integrations", [{"type": r.kind, **r.shown, "problems": r.problems} for r in reports])
     if not_decrypted:
-        evidence.add("note", f"no decrypted export ({not_decrypted}): read the redacted view "
-                             f"{settings.grafana_url}/api/v1/provisioning/contact-points instead; webhook URLs were "
-                             "seen redacted and not checked for placeholders")
+        evidence.add("note", f"no decrypted export ({not_decrypted}): read the redacted view {where} instead; "
+                             "webhook URLs were seen redacted and not checked for placeholders")
     problems = [f"{r.kind}: {p}" for r in reports for p in r.problems]
     kinds = {r.kind for r in reports}
     problems += [f"no {kind} integration" for kind in receiver_spec.integrations if kind not in kinds]
@@ -218,7 +214,7 @@ def test_notification_links_point_at_this_grafana(grafana, frontend_settings, se
     foreign = foreign_grafana_links(texts, allowed)
     evidence.add("links", {"Grafana's appUrl": app_url, "allowed hosts": sorted(allowed),
                            "texts read": [where for where, _ in texts], "foreign": [list(f) for f in foreign]})
-    require(not foreign, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/contact-points",
+    require(not foreign, "Grafana", grafana.url(grafana.CONTACT_POINTS),
             f"links in notifications to this Grafana ({', '.join(sorted(allowed))})",
             "; ".join(f"{where} links to {url}" for where, url in foreign),
             "point the link at this Grafana's root URL, or on-call opens the wrong dashboard at midnight")

@@ -175,13 +175,13 @@ def _shown(night, lines):
 
 
 @pytest.mark.severity("critical")
-def test_container_log_reached_loki(shipping, night, settings, evidence):
+def test_container_log_reached_loki(shipping, loki, night, settings, evidence):
     missing, _ = reconcile(shipping["printed"], shipping["shipped"])
     evidence.add("reconciliation", {
         "reset span (UTC)": [t.isoformat() for t in shipping["span"]] if shipping["span"] else None,
         "printed by the container": len(shipping["printed"]), "found in Loki": len(shipping["shipped"]),
         "missing from Loki": _shown(night, missing), "excerpt complete": shipping["excerpt_complete"]})
-    require(not missing, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+    require(not missing, "Loki", loki.url(loki.QUERY_RANGE),
             f"every reset line {settings.container} printed to be in Loki (same text, within 1 s)",
             f"{len(missing)} missing: " + " | ".join(_shown(night, missing)),
             "log shipping lost lines: check Promtail's log and promtail_dropped_entries_total; the night's "
@@ -189,10 +189,10 @@ def test_container_log_reached_loki(shipping, night, settings, evidence):
 
 
 @pytest.mark.severity("warning")
-def test_no_duplicated_lines_in_loki(shipping, night, settings, evidence):
+def test_no_duplicated_lines_in_loki(shipping, loki, night, settings, evidence):
     _, duplicated = reconcile(shipping["printed"], shipping["shipped"])
     evidence.add("shipped more than once", _shown(night, duplicated))
-    require(not duplicated, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+    require(not duplicated, "Loki", loki.url(loki.QUERY_RANGE),
             "each reset line once in Loki", f"{len(duplicated)} line(s) twice: " + " | ".join(_shown(night, duplicated)),
             "Promtail re-sent lines (it does after a Docker restart): counts over the night are inflated; "
             "the reset checks count such copies once")

@@ -90,7 +90,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
     evidence.add("nights", [{"day": days[night], "night": night, "loki": found,
                              "ledger": (week_records[night].status if night in week_records else "no record")}
                             for night, found in seen.items()])
-    require(best >= STREAK and not disagree, "Loki", f"{settings.loki_url}/loki/api/v1/query_range",
+    require(best >= STREAK and not disagree, "Loki", loki.url(loki.QUERY_RANGE),
             f"{STREAK} consecutive nights whose reset Loki shows done, and a ledger that agrees with Loki",
             f"{best} consecutive ({', '.join(f'Day {days[n]} {o}' for n, o in seen.items())})"
             + "".join(f"; {d}" for d in disagree + not_counted),
@@ -99,7 +99,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
 
 
 def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_of, week_records, replay_rule,
-                                          alert_history, drills, run, settings, evidence):
+                                          alert_history, drills, run, grafana, settings, evidence):
     problems, shown = [], {}
     week = _in_week(week_records, run)
     for spec in settings.rules:
@@ -153,7 +153,7 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
     evidence.add("drills", [{"at": d.drill.at.isoformat(), "owner": d.drill.owner, "drill lines": d.own_lines,
                              "other failure lines": d.real_lines, "not counted because": list(d.problems)}
                             for d in drills] or "none in the site file")
-    require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/alert-rules",
+    require(not problems, "Grafana", grafana.url(grafana.ALERT_RULES),
             "every rule the runbook promises configured as promised and seen firing when it should",
             "; ".join(problems),
             "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (push "
@@ -232,7 +232,7 @@ def test_no_critical_production_issues(week_records, alert_history, loki, drills
         problems.append(f"{restarts} start-up(s) of {settings.container} in the week (Loki)")
     evidence.add("container restarts", {"query": query, "at": end.isoformat(), "start-ups": restarts})
     evidence.add("state history", {uid: note or "read" for uid, note in notes.items()})
-    require(not problems, "ledger, Grafana and Loki", f"{settings.loki_url}/loki/api/v1/query",
+    require(not problems, "ledger, Grafana and Loki", loki.url(loki.QUERY),
             "no failed night, no critical alert outside a drill, no container restart during the week",
             "; ".join(problems), "each is an incident: write it up under Issues Encountered with what was done, "
             "and the week starts again after a failed night")
@@ -266,7 +266,8 @@ def test_all_monitoring_systems_operational(week_records, week_nights, run, sett
 
 
 def test_team_response_procedures_validated(alert_rules, receivers_of, deliveries_of, integrations, alert_history,
-                                            route_silences, week_nights, record_week_fact, settings, evidence):
+                                            route_silences, week_nights, record_week_fact, grafana, settings,
+                                            evidence):
     found, _ = integrations
     problems = []
     if not settings.on_call or not settings.escalation:
@@ -294,7 +295,7 @@ def test_team_response_procedures_validated(alert_rules, receivers_of, deliverie
     evidence.add("critical rules route to", routes)
     evidence.add("response times (minutes, fired to resolved)", minutes or "none in Grafana's state history")
     evidence.add("state history", {uid: note or "read" for uid, note in notes.items()})
-    require(not problems, "Grafana", f"{settings.grafana_url}/api/v1/provisioning/policies",
+    require(not problems, "Grafana", grafana.url(grafana.POLICIES),
             f"every critical alert to reach on-call ({', '.join(settings.on_call) or '?'}) and escalation "
             f"({', '.join(settings.escalation) or '?'})", "; ".join(problems),
             "fix the notification policy (its receivers, its mute timings) or the contact points, and send a "

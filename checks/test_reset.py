@@ -8,10 +8,6 @@ from opsverify.resetlog import distinct, durations_ms, lines_matching, starts_on
 pytestmark = pytest.mark.nightly
 
 
-def _where(settings):
-    return f"{settings.loki_url}/loki/api/v1/query_range"
-
-
 def _at(night, moments):
     """Times of lines as the site reads them, e.g. '00:00:01 PST'."""
     return ", ".join(night.local(t).strftime("%H:%M:%S") for t in moments) or "none"
@@ -30,7 +26,7 @@ def test_reset_started_on_time(reset_log, settings, night, evidence):
     seen = f"{reset_log.total('start')} start line(s) in {_window(night)} (at {_at(night, started)})"
     if reset_log.total("skipped") and not reset_log.total("start"):
         seen += "; only an 'already performed today, skipping' line"
-    require(on_time >= 1, "Loki", _where(settings),
+    require(on_time >= 1, "Loki", reset_log.where,
             f"a start line within {settings.grace_minutes} min after "
             f"{night.local(night.reset_at):%Y-%m-%d %H:%M %Z}", seen,
             f"check the scheduler in {settings.container}: docker logs {settings.container}, and "
@@ -41,7 +37,7 @@ def test_reset_started_on_time(reset_log, settings, night, evidence):
 def test_reset_completed(reset_log, settings, night, evidence):
     evidence.add("loki", reset_log.evidence("start", "completed", "recovery_ok", "failed"))
     completed, recovered = reset_log.total("completed"), reset_log.total("recovery_ok")
-    require(completed >= 1 or recovered >= 1, "Loki", _where(settings),
+    require(completed >= 1 or recovered >= 1, "Loki", reset_log.where,
             "a 'Daily reset completed successfully' line (or a successful recovery)",
             f"{completed} completion and {recovered} recovery line(s) in {_window(night)}",
             "the queue was not reset: read the failure in the excerpt, fix it, and reset the queue by hand")
@@ -55,7 +51,7 @@ def test_reset_duration_within_limit(reset_log, settings, record_fact, evidence)
         pytest.skip("no completion line with a duration in the excerpt: the reset's duration is unknown")
     record_fact("reset_duration_ms", durations[0])
     longest = max(durations)
-    require(longest <= settings.max_reset_seconds * 1000, "Loki", _where(settings),
+    require(longest <= settings.max_reset_seconds * 1000, "Loki", reset_log.where,
             f"a reset within {settings.max_reset_seconds:g} s", f"{longest} ms",
             "the reset is slow: check the database (locks, table sizes) around midnight")
 
@@ -66,7 +62,7 @@ def test_no_unrecovered_failure(reset_log, settings, night, evidence):
     failed, recovered = reset_log.total("failed"), reset_log.total("recovery_ok")
     recovery_failed = reset_log.total("recovery_failed")
     failures = [line for _, line in lines_matching(reset_log, settings.pattern_failed)][:3]
-    require((failed == 0 or recovered >= 1) and recovery_failed == 0, "Loki", _where(settings),
+    require((failed == 0 or recovered >= 1) and recovery_failed == 0, "Loki", reset_log.where,
             "no failed reset, or a failure followed by a successful recovery",
             f"{failed} failure(s), {recovery_failed} failed recovery(ies), {recovered} successful recovery(ies): "
             f"{' | '.join(failures) or 'no excerpt'}",
@@ -77,7 +73,7 @@ def test_no_unrecovered_failure(reset_log, settings, night, evidence):
 def test_no_recovered_failure(reset_log, settings, night, evidence):
     evidence.add("loki", reset_log.evidence("failed", "recovery_ok"))
     failed, recovered = reset_log.total("failed"), reset_log.total("recovery_ok")
-    require(not (failed and recovered), "Loki", _where(settings), "a reset that succeeded at the first attempt",
+    require(not (failed and recovered), "Loki", reset_log.where, "a reset that succeeded at the first attempt",
             f"{failed} failure(s) then a successful recovery",
             "the reset recovered, but find the cause of the first failure before it fails twice")
 
@@ -92,7 +88,7 @@ def test_exactly_one_reset(reset_log, settings, night, evidence):
         evidence.add("re-sent copies", f"{total} start lines in Loki, {len(distinct(starts))} distinct")
         starts, total = distinct(starts), len(distinct(starts))
     times = [t for t, _ in starts]
-    require(total == 1, "Loki", _where(settings), f"exactly one start line in {_window(night)}",
+    require(total == 1, "Loki", reset_log.where, f"exactly one start line in {_window(night)}",
             f"{total} (at {_at(night, times)})",
             "no reset ran" if total == 0 else
             "two starts mean two replicas or a double run: check how many backend containers run")
@@ -102,7 +98,7 @@ def test_exactly_one_reset(reset_log, settings, night, evidence):
 def test_not_only_skipped(reset_log, settings, night, evidence):
     evidence.add("loki", reset_log.evidence("start", "skipped"))
     skipped, started = reset_log.total("skipped"), reset_log.total("start")
-    require(not (skipped and not started), "Loki", _where(settings),
+    require(not (skipped and not started), "Loki", reset_log.where,
             "a reset for the new day", f"only {skipped} 'already performed today, skipping' line(s)",
             "the scheduler compares with the UTC date: at 00:00 Manila it is still yesterday in UTC, so the "
             "skip means the new day's queue was NOT reset. Reset it by hand and fix the date check")
@@ -113,6 +109,6 @@ def test_no_restart_in_window(reset_log, settings, night, evidence):
     evidence.add("loki", reset_log.evidence("startup"))
     restarts = [t for t, _ in lines_matching(reset_log, settings.pattern_startup)]
     total = reset_log.total("startup")
-    require(total == 0, "Loki", _where(settings), f"no scheduler start-up in {_window(night)}",
+    require(total == 0, "Loki", reset_log.where, f"no scheduler start-up in {_window(night)}",
             f"{total} start-up(s) (at {_at(night, restarts)}): the container restarted",
             f"find why {settings.container} restarted (docker inspect: RestartCount, OOMKilled, State)")

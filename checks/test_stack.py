@@ -21,7 +21,7 @@ KEEP = timedelta(days=8)  # the week's seven nights and the day the sign-off rea
 @pytest.mark.severity("critical")
 def test_grafana_healthy(grafana, settings, evidence):
     body = evidence.add("GET /api/health", grafana.health())
-    require(body.get("database") == "ok", "Grafana", f"{settings.grafana_url}/api/health",
+    require(body.get("database") == "ok", "Grafana", grafana.url(grafana.HEALTH),
             'database "ok"', f"database {body.get('database')!r}: Grafana cannot reach its own database, so "
             "alert state, rules and notifications are not being saved",
             "check Grafana's database (the sqlite file and its disk, or the MySQL/Postgres server) and Grafana's "
@@ -31,14 +31,14 @@ def test_grafana_healthy(grafana, settings, evidence):
 @pytest.mark.severity("critical")
 def test_loki_ready(loki, settings, evidence):
     answer = evidence.add("GET /ready", loki.ready())
-    require(answer == "ready", "Loki", f"{settings.loki_url}/ready", "'ready'", repr(answer),
+    require(answer == "ready", "Loki", loki.url(loki.READY), "'ready'", repr(answer),
             "Loki answers but is not ready: wait for its ring to settle or read its log")
 
 
 @pytest.mark.severity("critical")
 def test_promtail_ready(promtail, settings, evidence):
     answer = evidence.add("GET /ready", promtail.ready())
-    require(answer == "Ready", "Promtail", f"{settings.promtail_url}/ready", "'Ready'", f"Promtail says {answer!r}",
+    require(answer == "Ready", "Promtail", promtail.url(promtail.READY), "'Ready'", f"Promtail says {answer!r}",
             "Promtail runs but tails nothing: check its scrape jobs' paths and the volumes mounted into its "
             "container (its /targets page shows each job)")
 
@@ -53,14 +53,14 @@ def test_loki_datasource_healthy(grafana, settings, evidence):
         evidence.add("verdict", "Grafana reached Loki and Loki answered: Loki before 2.7 rejects the vector() "
                                 "query of Grafana's health check but serves every other query (grafana#79846)")
         return
-    require(status == "OK", "Grafana", f"{settings.grafana_url}/api/datasources/uid/{settings.datasource_uid}/health",
+    require(status == "OK", "Grafana", grafana.url(grafana.DATASOURCE_HEALTH, uid=settings.datasource_uid),
             "status OK", f"status {status}: {message}",
             f"Grafana cannot query Loki through datasource '{settings.datasource_uid}': "
             f"fix its URL ({datasource.get('url')}) or Loki")
 
 
 @pytest.mark.severity("warning")
-def test_promtail_jobs_have_targets(promtail_jobs, settings, evidence):
+def test_promtail_jobs_have_targets(promtail, promtail_jobs, settings, evidence):
     jobs = promtail_jobs
     evidence.add("jobs", [{"job": j.name, "ready": j.ready, "targets": j.total} for j in jobs])
     names = [j.job_name for j in jobs]
@@ -73,7 +73,7 @@ def test_promtail_jobs_have_targets(promtail_jobs, settings, evidence):
         evidence.add("not judged", others)
     problems += [f"job '{j.name}' has {j.ready} of {j.total} targets ready: " + _idle_reason(j) for j in idle
                  if j.job_name in settings.promtail_jobs]
-    require(not problems, "Promtail", f"{settings.promtail_url}/targets",
+    require(not problems, "Promtail", promtail.url(promtail.TARGETS),
             f"every scrape job ({', '.join(settings.promtail_jobs)}) shipping at least one target",
             "; ".join(problems), "fix each job as said (a file job's __path__ or the volume mounted into the "
             "Promtail container; a docker job's socket mount or filters) and restart Promtail: its lines are "
@@ -103,7 +103,7 @@ def test_promtail_shipped_without_loss(promtail, run, live_night, record_fact, s
                     "the ledger: its counters cannot say what happened during the night")
     dropped, sent = now["dropped"] - baseline["dropped"], now["sent"] - baseline["sent"]
     evidence.add("counters", {"now": now, "baseline": baseline, "since": since, "dropped": dropped, "sent": sent})
-    require(dropped == 0 and sent > 0, "Promtail", f"{settings.promtail_url}/metrics",
+    require(dropped == 0 and sent > 0, "Promtail", promtail.url(promtail.METRICS),
             f"entries sent and none dropped since {since}", f"{sent:g} sent, {dropped:g} dropped",
             "Promtail drops entries only after its retries failed: read its log for the push errors "
             "(Loki down, rate limits, too old) and check Loki's ingestion limits" if dropped else
@@ -112,7 +112,7 @@ def test_promtail_shipped_without_loss(promtail, run, live_night, record_fact, s
 
 
 @pytest.mark.severity("warning")
-def test_promtail_discovers_the_backend_container(promtail_jobs, settings, evidence):
+def test_promtail_discovers_the_backend_container(promtail, promtail_jobs, settings, evidence):
     jobs = [j for j in promtail_jobs if j.docker]
     if not jobs:
         not_applicable("Promtail has no docker discovery job: the backend's log is shipped from files")
@@ -132,7 +132,7 @@ def test_promtail_discovers_the_backend_container(promtail_jobs, settings, evide
             "'Unable to refresh target groups' while it cannot reach the engine. " if blind else "") + \
         f"Check the job's filters and relabeling and the container's name ({settings.container}): until it is " \
         "discovered, its log lines are not shipped to Loki"
-    require(False, "Promtail", f"{settings.promtail_url}/targets",
+    require(False, "Promtail", promtail.url(promtail.TARGETS),
             f"container {settings.container} among the docker-discovered targets", seen, todo)
 
 
@@ -159,7 +159,7 @@ def test_log_labels_bounded(loki, night, settings, evidence):
         "distinct values per label": counts})
     unbounded = [f"'{name}' has {n} values for {lines} lines (e.g. {', '.join(sorted(values[name])[:3])})"
                  for name, n in counts.items() if unbounded_label(n, lines, settings.max_label_values)]
-    require(not unbounded, "Loki", f"{settings.loki_url}/loki/api/v1/series",
+    require(not unbounded, "Loki", loki.url(loki.SERIES),
             f"labels of {settings.selector} with a few values each (at most {settings.max_label_values} in a "
             f"night, and not a new one for every other line)", "; ".join(unbounded) + f" in {len(series)} streams",
             "stop promoting that field to a label in Promtail's pipeline (keep it in the line): every value "
@@ -181,7 +181,7 @@ def test_loki_keeps_the_week(loki, loki_config, settings, evidence):
         section: {k: v for k, v in (config.get(section) or {}).items() if "retention" in k or "reject" in k}
         for section in ("limits_config", "compactor", "table_manager")})
     problems = retention_problems(config, KEEP, explicit)
-    require(not problems, "Loki", f"{settings.loki_url}/config", f"Loki to keep {KEEP.days} days of logs (the "
+    require(not problems, "Loki", loki.url(loki.CONFIG), f"Loki to keep {KEEP.days} days of logs (the "
             "week's seven nights and the day it is signed off)", "; ".join(problems),
             "fix Loki's retention settings (limits_config / compactor) and restart Loki")
 
@@ -189,7 +189,7 @@ def test_loki_keeps_the_week(loki, loki_config, settings, evidence):
 @pytest.mark.severity("warning")
 def test_dashboard_queries_valid(grafana, loki, live_night, settings, evidence):
     dashboard = grafana.dashboard(settings.dashboard_uid)
-    where = f"{settings.grafana_url}/api/dashboards/uid/{settings.dashboard_uid}"
+    where = grafana.url(grafana.DASHBOARD, uid=settings.dashboard_uid)
     targets = dashboard.queries()
     evidence.add("dashboard", {"uid": dashboard.uid, "title": dashboard.title, "version": dashboard.version,
                                "url": dashboard.url})
@@ -229,7 +229,7 @@ def test_dashboard_queries_valid(grafana, loki, live_night, settings, evidence):
 @pytest.mark.severity("critical")
 def test_backend_healthy(backend, settings, evidence):
     body = evidence.add("GET /health", backend.health())
-    require(body.get("status") == "OK", "Backend", f"{settings.backend_url}/health", 'status "OK"',
+    require(body.get("status") == "OK", "Backend", backend.url(backend.HEALTH), 'status "OK"',
             f"status {body.get('status')!r}", f"check the container: docker logs {settings.container}")
 
 
@@ -237,7 +237,7 @@ def test_backend_healthy(backend, settings, evidence):
 def test_scheduler_scheduled_for_next_midnight(backend, settings, evidence, now):
     status = backend.scheduler_status()
     evidence.add("scheduler status", status.__dict__)
-    where = f"{settings.backend_url}/api/scheduler/status"
+    where = backend.url(backend.SCHEDULER_STATUS)
     require(status.is_scheduled, "Backend", where, "isScheduled true", "isScheduled false",
             f"the reset job is not scheduled: restart {settings.container} and check its start-up log")
     expected = next_reset(now, settings.reset_time, settings.timezone)
@@ -252,7 +252,7 @@ def test_backend_logs_reach_loki(loki, settings, evidence, now):
     query = f"sum(count_over_time({settings.selector}[{int(RECENT.total_seconds())}s]))"
     lines = loki.query(query, at=now).total()
     evidence.add("count", {"query": query, "lines": lines})
-    require(lines > 0, "Loki", f"{settings.loki_url}/loki/api/v1/query",
+    require(lines > 0, "Loki", loki.url(loki.QUERY),
             f"lines from {settings.selector} in the last 15 minutes", "none",
             "logs are not shipped: check Promtail's targets and that the container's name matches the selector")
 

@@ -52,6 +52,7 @@ class ResetLog:
     counts: dict  # event -> EventCount
     lines: tuple  # ((UTC datetime, line), ...) oldest first, at most EXCERPT_LIMIT
     excerpt_query: str
+    where: str = ""  # the Loki endpoint it was read from (no credentials)
 
     def total(self, event):
         return self.counts[event].total
@@ -89,7 +90,7 @@ def gather(loki, night, selector, patterns):
     result = loki.query_range(query, start=night.window_start, end=night.window_end,
                               limit=EXCERPT_LIMIT, direction="forward")
     lines = tuple((datetime.fromtimestamp(ns / 1e9, timezone.utc), line) for ns, line, _ in result.entries())
-    return ResetLog(night, selector, counts, lines[:EXCERPT_LIMIT], query)
+    return ResetLog(night, selector, counts, lines[:EXCERPT_LIMIT], query, loki.url(loki.QUERY_RANGE))
 
 
 # --- pure judgements on a ResetLog ---

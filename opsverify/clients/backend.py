@@ -17,13 +17,14 @@ class SchedulerStatus:
 class BackendClient(HttpClient):
     system = "Backend"
     hint = "Check the backend container (docker ps; docker logs) and OPSVERIFY_BACKEND_TOKEN"
+    HEALTH, SCHEDULER_STATUS = "/health", "/api/scheduler/status"
 
     def __init__(self, base_url, *, token=None, **kwargs):
         super().__init__(base_url, **kwargs)
         self._token = token
 
     def health(self):
-        response = self.request("GET", "/health")
+        response = self.request("GET", self.HEALTH)
         body = self.parse_json(response)
         if not isinstance(body, dict) or "status" not in body:
             raise self.shape_error(response, "no 'status' field")
@@ -31,7 +32,7 @@ class BackendClient(HttpClient):
 
     def scheduler_status(self):
         headers = {"Authorization": f"Bearer {self._token.reveal()}"} if self._token else None
-        response = self.request("GET", "/api/scheduler/status", headers=headers)
+        response = self.request("GET", self.SCHEDULER_STATUS, headers=headers)
         body = self.parse_json(response)
         try:
             data = body["data"]

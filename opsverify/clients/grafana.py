@@ -111,6 +111,11 @@ def _all_panels(panels):
 class GrafanaClient(HttpClient):
     system = "Grafana"
     hint = "Check that Grafana runs and that OPSVERIFY_GRAFANA_TOKEN or OPSVERIFY_GRAFANA_USER/PASSWORD are valid"
+    HEALTH, DASHBOARD = "/api/health", "/api/dashboards/uid/{uid}"
+    DATASOURCE, DATASOURCE_HEALTH = "/api/datasources/uid/{uid}", "/api/datasources/uid/{uid}/health"
+    ALERT_RULES, ALERT_RULE = "/api/v1/provisioning/alert-rules", "/api/v1/provisioning/alert-rules/{uid}"
+    CONTACT_POINTS, POLICIES = "/api/v1/provisioning/contact-points", "/api/v1/provisioning/policies"
+    MUTE_TIMINGS, RULE_STATES = "/api/v1/provisioning/mute-timings", "/api/prometheus/grafana/api/v1/rules"
 
     def __init__(self, base_url, *, user="", password=None, token=None, **kwargs):
         super().__init__(base_url, **kwargs)
@@ -122,25 +127,25 @@ class GrafanaClient(HttpClient):
     def health(self):
         """GET /api/health: {commit, database, version}; needs no auth. Grafana answers 503 with
         "database": "failing" when its database does not answer (pkg/api/health.go): that is an answer too."""
-        response = self.request("GET", "/api/health", expect=(200, 503))
+        response = self.request("GET", self.HEALTH, expect=(200, 503))
         body = self.parse_json(response)
         if not isinstance(body, dict) or "database" not in body:
             raise self.shape_error(response, "no 'database' field")
         return body
 
     def datasource(self, uid):
-        return self._object(f"/api/datasources/uid/{uid}", "uid")
+        return self._object(self.DATASOURCE.format(uid=uid), "uid")
 
     def datasource_health(self, uid):
         """(status, message): Grafana answers 400 with status ERROR when the check fails."""
-        response = self.request("GET", f"/api/datasources/uid/{uid}/health", expect=(200, 400))
+        response = self.request("GET", self.DATASOURCE_HEALTH.format(uid=uid), expect=(200, 400))
         body = self.parse_json(response)
         if not isinstance(body, dict) or "status" not in body:
             raise self.shape_error(response, "no 'status' field")
         return body["status"], str(body.get("message", ""))
 
     def dashboard(self, uid):
-        response = self.request("GET", f"/api/dashboards/uid/{uid}")
+        response = self.request("GET", self.DASHBOARD.format(uid=uid))
         body = self.parse_json(response)
         try:
             dash, meta = body["dashboard"], body.get("meta") or {}
@@ -151,7 +156,7 @@ class GrafanaClient(HttpClient):
 
     def alert_rules(self):
         """GET /api/v1/provisioning/alert-rules: every Grafana-managed rule."""
-        response = self.request("GET", "/api/v1/provisioning/alert-rules")
+        response = self.request("GET", self.ALERT_RULES)
         body = self.parse_json(response)
         try:
             return [AlertRule.from_api(item) for item in body]
@@ -230,18 +235,18 @@ class GrafanaClient(HttpClient):
         return body
 
     def contact_points(self):
-        body = self.get_json("/api/v1/provisioning/contact-points")
+        body = self.get_json(self.CONTACT_POINTS)
         if not isinstance(body, list):
-            raise BadResponse(self.system, "GET", self.base_url + "/api/v1/provisioning/contact-points",
+            raise BadResponse(self.system, "GET", self.base_url + self.CONTACT_POINTS,
                               "answered with something other than a list of contact points")
         return body
 
     def policies(self):
-        return self._object("/api/v1/provisioning/policies", "receiver")
+        return self._object(self.POLICIES, "receiver")
 
     def mute_timings(self):
         """[{name, time_intervals}] (alerting provisioning API, GET /api/v1/provisioning/mute-timings)."""
-        response = self.request("GET", "/api/v1/provisioning/mute-timings")
+        response = self.request("GET", self.MUTE_TIMINGS)
         body = self.parse_json(response)
         if not isinstance(body, list):
             raise self.shape_error(response, "not a list of mute timings")
@@ -249,7 +254,7 @@ class GrafanaClient(HttpClient):
 
     def rule_states(self):
         """GET /api/prometheus/grafana/api/v1/rules, flattened to one RuleState per rule."""
-        response = self.request("GET", "/api/prometheus/grafana/api/v1/rules")
+        response = self.request("GET", self.RULE_STATES)
         body = self.parse_json(response)
         try:
             return [

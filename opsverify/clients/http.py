@@ -147,6 +147,11 @@ class HttpClient:
     def __repr__(self):
         return f"{type(self).__name__}({redact_url(self.base_url)!r})"
 
+    def url(self, path, **fields):
+        """Where an endpoint of this system is, for a check's message: `path` (one of the client's path
+        constants) with its {fields} filled, after the base URL without credentials."""
+        return redact_url(self.base_url) + path.format(**fields)
+
     def request(self, method, path, *, params=None, json_body=None, data=None, headers=None, expect=(200,),
                 sensitive=False):
         """Send one request with retries on connection errors and 502/503/504; return the response.

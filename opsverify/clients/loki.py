@@ -72,10 +72,12 @@ def to_ns(instant):
 class LokiClient(HttpClient):
     system = "Loki"
     hint = "Check that Loki runs and is reachable from this host (curl <loki>/ready)"
+    READY, CONFIG, SERIES = "/ready", "/config", "/loki/api/v1/series"
+    QUERY, QUERY_RANGE = "/loki/api/v1/query", "/loki/api/v1/query_range"
 
     def ready(self):
         """Loki's /ready: 'ready' with 200; 503 while starting."""
-        response = self.request("GET", "/ready")
+        response = self.request("GET", self.READY)
         return response.text.strip()
 
     def buildinfo(self):
@@ -84,7 +86,7 @@ class LokiClient(HttpClient):
     def config(self, mode=None):
         """The running configuration (GET /config, YAML), as a mapping; mode "diff": only what differs
         from Loki's defaults, i.e. what the operator set."""
-        response = self.request("GET", "/config", params={"mode": mode} if mode else None)
+        response = self.request("GET", self.CONFIG, params={"mode": mode} if mode else None)
         try:
             document = yamlsafe.safe_load(response.text)
         except yaml.YAMLError:
@@ -101,13 +103,13 @@ class LokiClient(HttpClient):
         if at is not None:
             params["time"] = to_ns(at)
         params.update(_optional(limit=limit, direction=direction))
-        return self._query("/loki/api/v1/query", params)
+        return self._query(self.QUERY, params)
 
     def query_range(self, logql, *, start, end, step=None, limit=None, direction=None):
         """A range query (GET /loki/api/v1/query_range); step in seconds."""
         params = {"query": logql, "start": to_ns(start), "end": to_ns(end)}
         params.update(_optional(step=step, limit=limit, direction=direction))
-        return self._query("/loki/api/v1/query_range", params)
+        return self._query(self.QUERY_RANGE, params)
 
     def labels(self, *, start=None, end=None):
         return self._strings("/loki/api/v1/labels", start, end)
@@ -117,7 +119,7 @@ class LokiClient(HttpClient):
 
     def series(self, match, *, start=None, end=None):
         params = {"match[]": match, **_times(start, end)}
-        response = self.request("GET", "/loki/api/v1/series", params=params)
+        response = self.request("GET", self.SERIES, params=params)
         body = self.parse_json(response)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):

@@ -95,15 +95,16 @@ def _labels(tooltip):
 class PromtailClient(HttpClient):
     system = "Promtail"
     hint = "Check that Promtail runs and is reachable from this host (curl <promtail>/ready)"
+    READY, TARGETS, METRICS = "/ready", "/targets", "/metrics"
 
     def ready(self):
         """Promtail's /ready: 'Ready' with 200, or with 500 why not (server/server.go: "Not ready: Unable to
         find any logs to tail. ..." when no target is ready): both are answers from a running Promtail."""
-        return self.request("GET", "/ready", expect=(200, 500)).text.strip()
+        return self.request("GET", self.READY, expect=(200, 500)).text.strip()
 
     def targets(self):
         """The scrape jobs of Promtail's /targets page (HTML; Promtail has no JSON targets API)."""
-        response = self.request("GET", "/targets")
+        response = self.request("GET", self.TARGETS)
         parser = _TargetsPage()
         parser.feed(response.text)
         jobs = []
@@ -115,7 +116,7 @@ class PromtailClient(HttpClient):
         return jobs
 
     def metrics(self):
-        response = self.request("GET", "/metrics")
+        response = self.request("GET", self.METRICS)
         try:
             samples = [
                 (s.name, dict(s.labels), s.value)
