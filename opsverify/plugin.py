@@ -28,7 +28,8 @@ from opsverify.outputs.html_summary import HtmlSummary
 from opsverify.outputs.signoff_document import SignoffDocument
 from opsverify.outputs.terminal_summary import TerminalSummary
 from opsverify.outputs.week_table import WeekTable
-from opsverify.result import ISSUE_CHARS, RunResult, Verdicts, check_key, measure, night_records, run_title
+from opsverify.result import (ISSUE_CHARS, RunResult, Verdicts, check_key, measure, night_records, run_title,
+                              this_week)
 from opsverify.runstate import RunState, night_of
 from opsverify.sandboxrun import Sandbox, SandboxError, environ_with
 from opsverify.signoff_fill import week_summary
@@ -301,13 +302,6 @@ class RunRecorder:
         self.outcomes, self.criteria, self.nightly, self.smoke = v.outcomes, v.criteria, v.nightly, v.smoke
         self.expected, self.deselected = v.expected, v.deselected
         self.results = {}  # nodeid -> what the bundle's results.json says of it (evidence included)
-        self.status = None
-        self.rows = []
-        self.metrics = None
-        self.ledger_error = None
-        self.unsaved = None  # the nights' records, when the ledger could not take them
-        self.judged = []  # what this run judged of its nights (night_records), once it ended
-        self.records = {}  # night -> its record as this run left it (merge_night)
 
     # --- which checks judge which night ---
 
@@ -410,72 +404,60 @@ class RunRecorder:
             {"night": night or self.run.night.date.isoformat(), "kind": severity, "outcome": outcome,
              "reason": found[nodeid].reason, "duration_seconds": round(report.duration, 3)})
 
-    # --- the nights and the week ---
-
-    def night_records(self):
-        """What this run judged of each of its nights, from the outcomes so far (opsverify.result)."""
-        return night_records(self.run, self.verdicts, self.run.clock.now().isoformat(timespec="seconds"),
-                             self.config.option.action, str(self.config.option.htmlpath))
-
-    def measure(self, records):
-        return measure(self.run, records, self._previous_week().get("metrics", {}).get("response_minutes"))
+    # --- the nights, the ledger, the result ---
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session):
-        """Before pytest-html and junitxml write their reports: the records, the ledger, the week, then
-        the RunResult to the outputs (opsverify/outputs/)."""
+        """Before pytest-html and junitxml write their reports: the nights' records into the ledger, the
+        week, then one RunResult to the outputs (opsverify/outputs/)."""
         if session.exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
             self.verdicts.aborted = True  # what it judged is kept, but it judged nothing in full
-        self._finish_week(session)
-
-    def _finish_week(self, session):
-        current = self.run.night.date.isoformat()
-        self.status = night_status([o for o in self.outcomes.values() if (o.night or current) == current])
-        records = {}
-        new = self.judged = self.night_records()
+        run, criteria, current = self.run, tuple(self.criteria.values()), self.run.night.date.isoformat()
+        judged = night_records(run, self.verdicts, run.clock.now().isoformat(timespec="seconds"),
+                               self.config.option.action, str(self.config.option.htmlpath))
+        ledger_error, unsaved, records = "", "", {}
         try:
-            records = self.ledger.record(new) if new else self.ledger.load()
+            records = self.ledger.record(judged) if judged else self.ledger.load()
         except LedgerError as exc:
-            self.ledger_error = str(exc)
-            self.unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in new) or None
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            ledger_error = str(exc)
+            unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in judged)
         # The nights' records as this run left them: every verdict kept, not only this run's.
-        self.records = {r.night: records.get(r.night) or merge_night(None, r) for r in new}
-        if current in self.records:
-            self.status = self.records[current].status
-        self.rows, self.metrics = self.measure(records)
-        if not self.ledger_error and (new or self.criteria):
-            summary = week_summary(self.metrics, self.criteria.values(), self.run.week_start)
+        left = {r.night: records.get(r.night) or merge_night(None, r) for r in judged}
+        previous = {} if ledger_error else self._previous_week()
+        rows, metrics = measure(run, records, previous.get("metrics", {}).get("response_minutes"))
+        if not ledger_error and (judged or criteria):
+            summary = week_summary(metrics, criteria, run.week_start)
             # What only the criteria decide stays in the ledger until they run again in the same week.
-            summary["criteria"] = summary["criteria"] or self._previous_week().get("criteria", {})
+            summary["criteria"] = summary["criteria"] or previous.get("criteria", {})
             try:
                 self.ledger.save_week(summary)
             except LedgerError as exc:
-                self.ledger_error = str(exc)
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        versions = self.run.versions() if self.outcomes or self.criteria else {}  # collect-only asks nothing
+                ledger_error = str(exc)
+        if ledger_error:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        status = left[current].status if current in left else night_status(
+            [o for o in self.outcomes.values() if (o.night or current) == current])
         self.config.hook.pytest_opsverify_run_finished(session=session, result=RunResult(
-            run=self.run, title=run_title(self.run), status=self.status, kind=self.kind(), judged=tuple(new),
-            records=dict(self.records), rows=tuple(self.rows), metrics=self.metrics,
-            criteria=tuple(self.criteria.values()), alerts=self.run.facts.alerts, versions=versions,
+            run=run, title=run_title(run), status=status, kind=_kind(judged, criteria, self.outcomes),
+            judged=tuple(judged), records=left, rows=tuple(rows), metrics=metrics, criteria=criteria,
+            alerts=run.facts.alerts, versions=run.versions() if self.outcomes or criteria else {},  # none collected
             outcomes=tuple(self.outcomes.values()), nightly_ran=bool(self.nightly),
             checks=tuple({"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found),
-            ledger_error=self.ledger_error or "", unsaved=self.unsaved or ""))
-
-    def kind(self):
-        """What this run was: nightly (it judged its nights in full), partial, smoke or criteria."""
-        if self.judged:
-            return "partial" if any(not r.complete for r in self.judged) else "nightly"
-        return "criteria" if self.criteria and not self.outcomes else "smoke"
+            ledger_error=ledger_error, unsaved=unsaved))
 
     def _previous_week(self):
-        if self.ledger_error:
-            return {}
+        """The ledger's summary of this week, as the last run that measured it left it."""
         try:
-            week = self.ledger.week()
+            return this_week(self.ledger, self.run.week_start)
         except LedgerError:
             return {}
-        return week if week.get("week_start") == self.run.week_start.isoformat() else {}
+
+
+def _kind(judged, criteria, outcomes):
+    """What a run was: nightly (it judged its nights in full), partial, smoke or criteria."""
+    if judged:
+        return "partial" if any(not r.complete for r in judged) else "nightly"
+    return "criteria" if criteria and not outcomes else "smoke"
 
 
 def _one_line(report):
