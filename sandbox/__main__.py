@@ -279,9 +279,8 @@ def write_env_file(path, values):
         raise
 
 
-def start(args, clock):
-    """Start everything on `clock` (sandbox.clock.Clock); returns (settings, servers)."""
-    now = clock.now()
+def _scenario(args, now):
+    """(scenario, night): the scenario with the options' vars and stream label, and the night it ends on."""
     sc = scenario.load(args.scenario)
     unknown = [name for name, _ in args.var if name not in sc.vars]
     if unknown:
@@ -295,6 +294,69 @@ def start(args, clock):
     if not args.live and sc.reset_instant(night) > now:
         raise StartupError(f"--night {night}: its 00:00 reset ({sc.reset_instant(night):%Y-%m-%d %H:%M} UTC) "
                            "has not happened yet")
+    if args.external_loki and sc.loki_overrides is not None:
+        raise StartupError(f"scenario {sc.name} configures Loki (loki_config), but --external-loki runs against a "
+                           "Loki with its own configuration; run it without --external-loki")
+    if args.stream_label:
+        sc = replace(sc, labels={stream: {**labels, args.stream_label[0]: args.stream_label[1]}
+                                 for stream, labels in sc.labels.items()})
+    return sc, night
+
+
+def _load_week(args, sc, rendered, streams, night, now, shipper, store):
+    """The scenario's lines and the volume into Loki: an external one, or the sandbox's own store."""
+    week = loading.in_push_order((s for s in streams if scenario.DRILL_LABEL not in s[0]),
+                                 _volume(args, sc, night, now))
+    drills = [s for s in streams if scenario.DRILL_LABEL in s[0]]
+    try:
+        if args.external_loki:
+            pushed = loading.into_external(shipper, itertools.chain(drills, week),
+                                           by=("container", args.stream_label[0]) if args.stream_label
+                                           else ("container",))
+            loading.verify_served(shipper.loki_url, pushed)
+            if pushed.retries:
+                print(f"sandbox: Loki at {shipper.loki_url} asked to slow down; {pushed.retries} batch(es) were "
+                      "sent again after backing off", file=sys.stderr, flush=True)
+        elif store is not None:
+            # A drill's lines were pushed into Loki by the drill, not shipped by Promtail (its counters omit them).
+            for labels, entries in drills:
+                store.ingest(labels, entries)
+            loading.into_store(_Restarted(shipper, rendered) if sc.promtail_started_hours is not None else shipper,
+                               week)
+    except loading.LoadError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _grafana(args, sc, rendered, loki_url, now, clock, password, token, root_url):
+    """The sandbox's Grafana over the scenario's provisioning (its patches and edits go with its own
+    directory, not with one --grafana-provisioning gives instead), playing --grafana-version."""
+    version = args.grafana_version or sc.grafana_version or "11.3"
+    provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
+                                dashboards=args.dashboards or sc.dashboards,
+                                alerting_files=() if args.grafana_provisioning else sc.grafana_alerting,
+                                edits=() if args.grafana_provisioning else sc.grafana_edits,
+                                rules_updated=min(sc.rules_updated(rendered.first_night), now),
+                                grafana12=version.startswith("12."))
+    provisioning.loaded_at = now.replace(microsecond=0)
+    for ignored in provisioning.ignored:  # Grafana logs nothing of these; a person wants to hear of them
+        print(f"grafana provisioning: {ignored}", file=sys.stderr, flush=True)
+    # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
+    viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
+    users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
+    try:
+        return grafana.Grafana(
+            provisioning, GRAFANA_USER, password, token, users=users, root_url=root_url,
+            clock=clock.now, history_backend="" if args.grafana_history == "off" else args.grafana_history,
+            database_failing=args.grafana_database_failing, version=grafana.VERSIONS[version],
+            folder_parents=sc.grafana_folder_parents)
+    except ValueError as exc:
+        raise StartupError(f"Grafana {version}: {exc}") from None
+
+
+def start(args, clock):
+    """Start everything on `clock` (sandbox.clock.Clock); returns (settings, servers)."""
+    now = clock.now()
+    sc, night = _scenario(args, now)
     engine = None
     if args.docker:  # before anything starts: no engine, no image, no sandbox
         try:
@@ -302,9 +364,6 @@ def start(args, clock):
             standin.ensure_image(engine[0])
         except standin.StandinError as exc:
             raise StartupError(f"--docker: {exc}") from None
-    if args.stream_label:
-        sc = replace(sc, labels={stream: {**labels, args.stream_label[0]: args.stream_label[1]}
-                                 for stream, labels in sc.labels.items()})
     if args.live:
         now = clock.now()  # again: building the stand-in's image above can take a while
         reset = live.reset_instant(now, args.live_lead)
@@ -318,9 +377,6 @@ def start(args, clock):
         grafana.parse_root_url(root_url)
     except ValueError as exc:
         raise StartupError(f"--grafana-root-url: {exc}") from None
-    if args.external_loki and sc.loki_overrides is not None:
-        raise StartupError(f"scenario {sc.name} configures Loki (loki_config), but --external-loki runs against a "
-                           "Loki with its own configuration; run it without --external-loki")
     grafana_password = os.environ.get("SANDBOX_GRAFANA_PASSWORD") or secrets.token_urlsafe(18)
     grafana_token = os.environ.get("SANDBOX_GRAFANA_TOKEN") or "glsa_" + secrets.token_urlsafe(24)
     backend_token = os.environ.get("SANDBOX_BACKEND_TOKEN") or secrets.token_urlsafe(32)
@@ -348,49 +404,8 @@ def start(args, clock):
         listener = urlsplit(loki_url)
         store.config = store.config.with_listener(listener.hostname, listener.port)
     shipper = promtail.Shipper(loki_url, store=store)
-    week = loading.in_push_order((s for s in streams if scenario.DRILL_LABEL not in s[0]),
-                                 _volume(args, sc, night, now))
-    try:
-        if args.external_loki:
-            pushed = loading.into_external(shipper, itertools.chain(
-                (s for s in streams if scenario.DRILL_LABEL in s[0]), week),
-                by=("container", args.stream_label[0]) if args.stream_label else ("container",))
-            loading.verify_served(loki_url, pushed)
-            if pushed.retries:
-                print(f"sandbox: Loki at {loki_url} asked to slow down; {pushed.retries} batch(es) were sent again "
-                      "after backing off", file=sys.stderr, flush=True)
-        elif store is not None:
-            # A drill's lines were pushed into Loki by the drill, not shipped by Promtail (its counters omit them).
-            for labels, entries in (s for s in streams if scenario.DRILL_LABEL in s[0]):
-                store.ingest(labels, entries)
-            loading.into_store(_Restarted(shipper, rendered) if sc.promtail_started_hours is not None else shipper,
-                               week)
-    except loading.LoadError as exc:
-        raise StartupError(str(exc)) from None
-
-    version = args.grafana_version or sc.grafana_version or "11.3"
-    # The scenario's alerting patches and edits go with its own provisioning directory, not with one given
-    # instead.
-    provisioning = grafana.load(args.grafana_provisioning or sc.grafana_provisioning, loki_url,
-                                dashboards=args.dashboards or sc.dashboards,
-                                alerting_files=() if args.grafana_provisioning else sc.grafana_alerting,
-                                edits=() if args.grafana_provisioning else sc.grafana_edits,
-                                rules_updated=min(sc.rules_updated(rendered.first_night), now),
-                                grafana12=version.startswith("12."))
-    provisioning.loaded_at = now.replace(microsecond=0)
-    for ignored in provisioning.ignored:  # Grafana logs nothing of these; a person wants to hear of them
-        print(f"grafana provisioning: {ignored}", file=sys.stderr, flush=True)
-    # An optional non-admin login, for checks of what Grafana refuses a Viewer (e.g. decrypted exports).
-    viewer_password = os.environ.get("SANDBOX_GRAFANA_VIEWER_PASSWORD")
-    users = {GRAFANA_VIEWER: (viewer_password, grafana.VIEWER)} if viewer_password else {}
-    try:
-        played = grafana.Grafana(
-            provisioning, GRAFANA_USER, grafana_password, grafana_token, users=users, root_url=root_url,
-            clock=clock.now, history_backend="" if args.grafana_history == "off" else args.grafana_history,
-            database_failing=args.grafana_database_failing, version=grafana.VERSIONS[version],
-            folder_parents=sc.grafana_folder_parents)
-    except ValueError as exc:
-        raise StartupError(f"Grafana {version}: {exc}") from None
+    _load_week(args, sc, rendered, streams, night, now, shipper, store)
+    played = _grafana(args, sc, rendered, loki_url, now, clock, grafana_password, grafana_token, root_url)
     grafana_url = serve("grafana", grafana.make_app(played))
     promtail_started = rendered.promtail_started.timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started,
