@@ -553,6 +553,23 @@ def make_app(grafana):
             return handler
         return register
 
+    _other_routes(app, api, grafana)
+    _datasource_and_dashboard_routes(api, grafana, prov)
+    _provisioning_routes(api, grafana, prov)
+    _rule_state_routes(api, grafana, prov)
+
+    # Any other /api path: Grafana's API catch-all answers 404 {"message":"Not found"} (after auth).
+    @api("GET", r"/api/.*")
+    def not_found(request):
+        return _message(404, "Not found")
+
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        app.route(method, r"/.*")(lambda request: _unsupported(request, "(it is read-only)"))
+    app.route("GET", r"/.*")(lambda request: _unsupported(request, "(it serves the HTTP API under /api only)"))
+    return app
+
+
+def _other_routes(app, api, grafana):
     # Grafana HTTP API "Other": GET /api/health, no auth; simplejson.EncodePretty (sorted keys, 2 spaces).
     # pkg/api/health.go: when the database ping fails, "database": "failing" and status 503. The sandbox
     # plays that with database_failing (--grafana-database-failing); only the health answer changes.
@@ -571,6 +588,8 @@ def make_app(grafana):
     def frontend_settings(request):
         return json_response(200, grafana.frontend_settings(request), content_type=ERROR_JSON)
 
+
+def _datasource_and_dashboard_routes(api, grafana, prov):
     # Data source HTTP API: GET /api/datasources/uid/{uid} (pkg/api/datasources.go GetDataSourceByUID).
     @api("GET", r"/api/datasources/uid/(?P<uid>[^/]+)")
     def datasource(request):
@@ -615,6 +634,8 @@ def make_app(grafana):
                                            "organization": {"canAdd": True, "canEdit": True, "canDelete": True}}}
         return json_response(200, {"dashboard": {**body, "id": ids.index(body["uid"]) + 1}, "meta": meta})
 
+
+def _provisioning_routes(api, grafana, prov):
     # Endpoints of the provisioning API the sandbox does not emulate: refused, not answered 404
     # (registered first: the alert-rules/{UID} route would take alert-rules/export).
     for pattern in (r"/api/v1/provisioning/alert-rules/export", r"/api/v1/provisioning/alert-rules/[^/]+/export",
@@ -712,6 +733,8 @@ def make_app(grafana):
     def policies(request):
         return json_response(200, prov.policy)
 
+
+def _rule_state_routes(api, grafana, prov):
     # Alert state history: GET /api/v1/rules/history?ruleUID=&from=&to=&limit= (ngalert
     # api_ruler_history.go RouteQueryStateHistory; registered whatever the backend). With history off the
     # no-op historian answers an empty frame; the Loki backend a frame time, line, labels (historian/loki.go,
@@ -801,16 +824,6 @@ def make_app(grafana):
             body["parentUid"] = folder_uid(parents[-1])
             body["parents"] = [{"uid": folder_uid(t), "title": t} for t in parents]
         return json_response(200, body)
-
-    # Any other /api path: Grafana's API catch-all answers 404 {"message":"Not found"} (after auth).
-    @api("GET", r"/api/.*")
-    def not_found(request):
-        return _message(404, "Not found")
-
-    for method in ("POST", "PUT", "PATCH", "DELETE"):
-        app.route(method, r"/.*")(lambda request: _unsupported(request, "(it is read-only)"))
-    app.route("GET", r"/.*")(lambda request: _unsupported(request, "(it serves the HTTP API under /api only)"))
-    return app
 
 
 def _stamp(seconds):

@@ -641,7 +641,8 @@ def decode_push(raw):
 
 
 def make_app(store, version="2.6.1"):
-    """The Loki HTTP API (docs/sources/api/_index.md of Loki 2.6) over `store`."""
+    """The Loki HTTP API (docs/sources/api/_index.md of Loki 2.6) over `store`, its routes in groups:
+    status and configuration, queries, labels and series, push."""
     app = App("loki")
     # The fault "error500": a handler's panic. Loki wraps its whole HTTP handler in
     # serverutil.RecoveryHTTPMiddleware (pkg/util/server/recovery.go, set in modules.go initServer):
@@ -661,6 +662,14 @@ def make_app(store, version="2.6.1"):
 
         return register
 
+    _status_routes(route, store, version)
+    _query_routes(route, store)
+    _label_routes(route, store)
+    _push_route(route, store)
+    return app
+
+
+def _status_routes(route, store, version):
     # Loki: GET /ready (pkg/loki/loki.go readyHandler, http.Error with 200); capture 01.
     @route(["GET"], r"/ready")
     def ready(request):
@@ -695,6 +704,8 @@ def make_app(store, version="2.6.1"):
             "buildUser": "sandbox", "buildDate": "2026-11-29T05:26:23Z", "goVersion": "",
         })
 
+
+def _query_routes(route, store):
     # Loki HTTP API: GET|POST /loki/api/v1/query (pkg/loghttp/query.go ParseInstantQuery); captures 09, 10, 30-34.
     @route(["GET", "POST"], r"/loki/api/v1/query")
     def query(request):
@@ -743,6 +754,8 @@ def make_app(store, version="2.6.1"):
         matrix, stats = logql.range_matrix(expr, store, start, end, step)
         return _matrix_answer(matrix, stats, started)
 
+
+def _label_routes(route, store):
     # Loki HTTP API: GET /loki/api/v1/labels (pkg/loghttp/labels.go, `data` omitted when empty); capture 17.
     @route(["GET", "POST"], r"/loki/api/v1/labels")
     def label_names(request):
@@ -782,6 +795,8 @@ def make_app(store, version="2.6.1"):
                 found[logql.label_string(label_set)] = _sorted(label_set)
         return _json({"status": "success", "data": [found[key] for key in sorted(found)]})
 
+
+def _push_route(route, store):
     # Loki HTTP API: POST /loki/api/v1/push (pkg/distributor/http.go, JSON bodies only); captures 04, 20-24.
     @route(["POST"], r"/loki/api/v1/push")
     def push(request):
@@ -802,5 +817,3 @@ def make_app(store, version="2.6.1"):
         except PushError as error:
             return _go_http_error(error.status, error.text)
         return Response(204)
-
-    return app
