@@ -4,8 +4,8 @@ import pytest
 
 from opsverify.clients.grafana import AlertRule
 from opsverify.rules import (AnalysisError, Matcher, alert_labels, can_fire, foreign_grafana_links, host_of,
-                             inspect_integration, mask_url,
-                             no_data_count, parse_matcher, query_domain, range_seconds, route)
+                             inspect_integration, mask_url, no_data_count, one_minute_ranges, parse_matcher,
+                             query_domain, range_seconds, route)
 
 COUNT = 'sum(count_over_time({container=~"escashop-backend.*"} |~ "Daily reset failed" [5m]))'
 
@@ -194,3 +194,11 @@ def test_links_to_another_grafana_are_found_and_others_ignored():
     found = foreign_grafana_links(texts, {"grafana.escashop.ph", "localhost:3002"})
     assert found == [("slack text", "https://grafana-staging.escashop.ph/d/midnight-reset-dashboard")]
     assert host_of("https://Grafana.EscaShop.ph/") == "grafana.escashop.ph" and host_of("nope") == ""
+
+
+def test_a_panels_ranges_become_one_minute_and_its_strings_stay():
+    expr = ('sum(count_over_time({container=~"escashop-backend.*"} |~ "failed \\\\[24h\\\\]|`[5m]`" [24h])) '
+            '/ sum(rate({job="x"} |= `[7d]` [ 7d ]))')
+    assert one_minute_ranges(expr) == (
+        'sum(count_over_time({container=~"escashop-backend.*"} |~ "failed \\\\[24h\\\\]|`[5m]`" [1m])) '
+        '/ sum(rate({job="x"} |= `[7d]` [1m]))')
