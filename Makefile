@@ -28,9 +28,10 @@ smoke: $(VENV)/.installed
 # One fixed temporary directory, emptied at each run: pytest's numbered ones expire by file times,
 # which a faked clock (CI's libfaketime pass) makes look stale while the tests still use them.
 TEST_TMP ?= $(or $(TMPDIR),/tmp)/opsverify-tests-$(shell id -u)
-# Two workers (pytest-xdist), each test file on one worker (its module fixtures run once); then the tests
+# Three workers (pytest-xdist; on two cores, since the suite runs wait on their sandboxes), each test file on
+# one worker (its module fixtures run once); then the tests
 # that start stand-in containers, one at a time: they reuse the containers' names.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: $(VENV)/.installed
 	$(PY) -m pytest -c tests/pytest.ini tests --junitxml=reports/test-results.xml --basetemp=$(TEST_TMP) \
 		-n $(TEST_WORKERS) --dist loadfile -m "not docker"
