@@ -456,30 +456,21 @@ def _load_alerting(directory, result, extra=()):
             state.group(_Fields(path, f"groups[{i}]", group, GROUP_KEYS))
         for i, entry in enumerate(data.list("deleteRules")):
             state.delete_rule(_Fields(path, f"deleteRules[{i}]", entry, DELETE_RULE_KEYS))
-    for path, data in files:
-        for i, cp in enumerate(data.list("contactPoints")):
-            state.contact_point(_Fields(path, f"contactPoints[{i}]", cp, CONTACT_POINT_KEYS))
-    for path, data in files:
-        for i, mt in enumerate(data.list("muteTimes")):
-            state.mute_time(_Fields(path, f"muteTimes[{i}]", mt, MUTE_TIME_KEYS))
-    for path, data in files:
-        for i, tmpl in enumerate(data.list("templates")):
-            state.template(_Fields(path, f"templates[{i}]", tmpl, TEMPLATE_KEYS))
-    for path, data in files:
-        for i, policy in enumerate(data.list("policies")):
-            state.policy(_Fields(path, f"policies[{i}]", policy, POLICY_KEYS | {"orgId"}))
-    for path, data in files:
-        for i, org in enumerate(data.list("resetPolicies")):
-            state.reset_policy(path, f"resetPolicies[{i}]", org)
-    for path, data in files:
-        for i, entry in enumerate(data.list("deleteMuteTimes")):
-            state.delete_mute_time(_Fields(path, f"deleteMuteTimes[{i}]", entry, DELETE_BY_NAME_KEYS))
-    for path, data in files:
-        for i, entry in enumerate(data.list("deleteContactPoints")):
-            state.delete_contact_point(_Fields(path, f"deleteContactPoints[{i}]", entry, DELETE_CONTACT_POINT_KEYS))
-    for path, data in files:
-        for i, entry in enumerate(data.list("deleteTemplates")):
-            state.delete_template(_Fields(path, f"deleteTemplates[{i}]", entry, DELETE_BY_NAME_KEYS))
+    # Then the other provisioners in Grafana's order, each over every file in turn.
+    for key, keys, apply in (("contactPoints", CONTACT_POINT_KEYS, state.contact_point),
+                             ("muteTimes", MUTE_TIME_KEYS, state.mute_time),
+                             ("templates", TEMPLATE_KEYS, state.template),
+                             ("policies", POLICY_KEYS | {"orgId"}, state.policy),
+                             ("resetPolicies", None, state.reset_policy),
+                             ("deleteMuteTimes", DELETE_BY_NAME_KEYS, state.delete_mute_time),
+                             ("deleteContactPoints", DELETE_CONTACT_POINT_KEYS, state.delete_contact_point),
+                             ("deleteTemplates", DELETE_BY_NAME_KEYS, state.delete_template)):
+        for path, data in files:
+            for i, item in enumerate(data.list(key)):
+                if keys is None:  # an org id, not a mapping
+                    apply(path, f"{key}[{i}]", item)
+                else:
+                    apply(_Fields(path, f"{key}[{i}]", item, keys))
     state.finish()
 
 
