@@ -420,6 +420,11 @@ def test_cli_serves_a_fault_and_logs_requests(sandboxes, tmp_path):
     assert health.status_code == 500 and health.json()["error"] == "Server Error"
     ready = requests.get(box.env["OPSVERIFY_LOKI_URL"] + "/ready", timeout=5)
     assert ready.status_code == 200 and ready.text == "ready\n"
+    # A request's line is written once its answer is sent; one still being written when the sandbox stops
+    # is not logged: wait for both before stopping it.
+    deadline = time.monotonic() + 10
+    while len(log.read_text(encoding="utf-8").splitlines()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert box.stop() == 0
     assert "sandbox faults: grafana=error500" in box.process.stderr.read()
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
