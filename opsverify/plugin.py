@@ -423,7 +423,7 @@ class RunRecorder:
             unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in judged)
         # The nights' records as this run left them: every verdict kept, not only this run's.
         left = {r.night: records.get(r.night) or merge_night(None, r) for r in judged}
-        previous = {} if ledger_error else self._previous_week()
+        previous = {} if ledger_error else this_week(self.ledger, run.week_start)
         rows, metrics = measure(run, records, previous.get("metrics", {}).get("response_minutes"))
         if not ledger_error and (judged or criteria):
             summary = week_summary(metrics, criteria, run.week_start)
@@ -444,13 +444,6 @@ class RunRecorder:
             outcomes=tuple(self.outcomes.values()), nightly_ran=bool(self.nightly),
             checks=tuple({"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found),
             ledger_error=ledger_error, unsaved=unsaved))
-
-    def _previous_week(self):
-        """The ledger's summary of this week, as the last run that measured it left it."""
-        try:
-            return this_week(self.ledger, self.run.week_start)
-        except LedgerError:
-            return {}
 
 
 def _kind(judged, criteria, outcomes):

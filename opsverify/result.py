@@ -10,7 +10,7 @@ from opsverify.night import day_number
 from opsverify.signoff_fill import week_metrics
 from opsverify.status import issues, night_status
 from opsverify.text import visible
-from opsverify.week import NightRecord, merge_night, week_rows
+from opsverify.week import LedgerError, NightRecord, merge_night, week_rows
 
 ISSUE_CHARS = 2_000  # one issue line of the ledger, week1.md and the document
 
@@ -123,6 +123,10 @@ def measure(run, records, kept_response_minutes=None):
 
 
 def this_week(ledger, week_start):
-    """The ledger's week summary when it is of the week that starts `week_start`, else {}."""
-    week = ledger.week()
+    """The ledger's week summary when it is of the week that starts `week_start`, else {} (also when the
+    ledger cannot be read: what it kept is then unknown, and the run's own measures stand)."""
+    try:
+        week = ledger.week()
+    except LedgerError:
+        return {}
     return week if week.get("week_start") == week_start.isoformat() else {}
