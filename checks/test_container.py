@@ -49,6 +49,8 @@ def test_container_healthy(container, docker_engine, settings, evidence):
 
 @pytest.mark.severity("warning")
 def test_container_not_restarted_in_window(container, docker_engine, night, settings, evidence):
+    # A judgement of each night, not of the live state: the engine is read once a run (`container`), and each
+    # night judged asks whether that last start fell inside its own window.
     evidence.add("container", _evidence(container))
     started = container.started_at
     if started and started > night.window_end:
@@ -193,6 +195,7 @@ def test_no_duplicated_lines_in_loki(shipping, loki, night, settings, evidence):
     _, duplicated = reconcile(shipping["printed"], shipping["shipped"])
     evidence.add("shipped more than once", _shown(night, duplicated))
     require(not duplicated, "Loki", loki.url(loki.QUERY_RANGE),
-            "each reset line once in Loki", f"{len(duplicated)} line(s) twice: " + " | ".join(_shown(night, duplicated)),
+            "each reset line once in Loki",
+            f"{len(duplicated)} line(s) twice: " + " | ".join(_shown(night, duplicated)),
             "Promtail re-sent lines (it does after a Docker restart): counts over the night are inflated; "
             "the reset checks count such copies once")

@@ -128,10 +128,10 @@ def pytest_configure(config):
         config.stash[VERDICTS_KEY] = recorder.verdicts
         config.pluginmanager.register(recorder, "opsverify-recorder")
         # The outputs made of the run's result (opsverify/outputs/), each a plugin of its own.
-        document, bundle = SignoffDocument(config.option.update_doc), EvidenceBundle(config)
-        for name, output in (("week-table", WeekTable()), ("signoff-document", document),
-                             ("html-summary", HtmlSummary(run)), ("evidence-bundle", bundle),
-                             ("terminal-summary", TerminalSummary(others=(document, bundle)))):
+        for name, output in (("week-table", WeekTable()),
+                             ("signoff-document", SignoffDocument(config.option.update_doc)),
+                             ("html-summary", HtmlSummary(run)), ("evidence-bundle", EvidenceBundle(config)),
+                             ("terminal-summary", TerminalSummary(config))):
             config.pluginmanager.register(output, f"opsverify-{name}")
 
 

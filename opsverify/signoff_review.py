@@ -64,12 +64,16 @@ class ActionItem:
 
 @dataclass(frozen=True)
 class ActionItems:
+    """The Action Items table: its rows, and what is wrong with the table itself."""
+
     rows: tuple
     problems: tuple
 
 
 @dataclass(frozen=True)
 class _Line:
+    """A line of the document as the reviews read it."""
+
     number: int
     raw: str
     visible: str  # without HTML comments; "" inside fenced code

@@ -194,7 +194,8 @@ def test_an_unwritable_ledger_keeps_the_record_on_the_console(suite):
     (suite.path / "reports" / "ledger.json.lock").mkdir()  # the lock cannot be taken: the write fails
     result = run(suite, "--night", "2026-11-24")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["LEDGER NOT UPDATED: *", 'the nights\' records, to add by hand: {"night": "2026-11-24"*'])
+    result.stdout.fnmatch_lines(["LEDGER NOT UPDATED: *",
+                                 'the nights\' records, to add by hand: {"night": "2026-11-24"*'])
 
 
 def test_a_check_that_does_not_apply_keeps_the_night_green(suite):
@@ -577,12 +578,17 @@ class TinyWriter:
                        "judged": [r.night for r in result.judged], "records": sorted(result.records),
                        "rows": [[row.day, row.status] for row in result.rows]}, out)
 
+    def pytest_opsverify_summary_lines(self, result):
+        return [(f"tiny writer: tiny.json ({result.status})", False)]
+
 
 def pytest_configure(config):
     config.pluginmanager.register(TinyWriter(), "tiny-writer")
 ''')
     suite.makepyfile(test_checks=CHECKS)
-    run(suite, "--night", "2026-11-25").assert_outcomes(passed=1, failed=1)
+    result = run(suite, "--night", "2026-11-25")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*= opsverify =*", "week table: *week1.md", "tiny writer: tiny.json (warning)"])
     seen = json.loads((suite.path / "tiny.json").read_text(encoding="utf-8"))
     assert seen["title"] == "opsverify — escashop night 2026-11-25 (Day 3)"
     assert (seen["status"], seen["kind"], seen["judged"], seen["records"]) == (

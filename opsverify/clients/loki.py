@@ -23,12 +23,16 @@ class LokiQueryError(BadResponse):
 
 @dataclass(frozen=True)
 class Sample:
+    """One series of an instant metric query: its labels and value at the query's time."""
+
     labels: dict
     value: float
 
 
 @dataclass(frozen=True)
 class Series:
+    """One series of a range metric query: its labels and its points."""
+
     labels: dict
     points: tuple  # ((unix seconds, value), ...)
 

@@ -58,7 +58,7 @@ class EvidenceBundle:
             self.error = str(exc)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-    def summary(self):
+    def pytest_opsverify_summary_lines(self, result):
         if self.directory:
             return [(f"evidence bundle: {self.directory} (check it with: cd {self.directory} && sha256sum -c "
                      "SHA256SUMS)", False)]

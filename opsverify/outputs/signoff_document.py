@@ -24,5 +24,6 @@ class SignoffDocument:
         self.done = f"{'updated' if changed or result.run.week_facts.document_updated else 'already up to date'}: " \
                     f"{self.path}"
 
-    def summary(self):
+    @pytest.hookimpl(tryfirst=True)  # the document's line before the bundle's
+    def pytest_opsverify_summary_lines(self, result):
         return [(f"sign-off document {self.done}", False)] if self.done else []

@@ -7,8 +7,8 @@ from opsverify.status import issues, label
 
 
 class TerminalSummary:
-    def __init__(self, others=()):
-        self.others = others  # outputs whose summary() lines close the section, in this order
+    def __init__(self, config):
+        self.config = config
         self.result = None
 
     def pytest_opsverify_run_finished(self, result, session):
@@ -59,6 +59,6 @@ class TerminalSummary:
         elif result.nightly_ran:
             write(f"ledger: {run.ledger.path}")
         write(f"week table: {Path(run.settings.reports_dir) / 'week1.md'}")
-        for other in self.others:
-            for line, red in other.summary():
+        for lines in self.config.hook.pytest_opsverify_summary_lines(result=result):
+            for line, red in lines:
                 write(line, red=red)
