@@ -14,11 +14,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from opsverify.status import GLYPHS, PENDING, SUCCESSFUL
+from opsverify import signoff_progress
+from opsverify.status import GLYPHS, PENDING, SUCCESSFUL, normalise_glyphs
 from opsverify.week import markdown_table, table_cells
 
-# Mis-decoded glyphs of the seed copy and what they are.
-MANGLED = {"‚úÖ": "✅", "‚ö†Ô∏è": "⚠️", "‚ùå": "❌", "‚è≥": "⏳", "üîÑ": "🔄"}
 TABLE_HEADER = re.compile(r"^\|\s*Day\s*\|\s*Date\s*\|\s*Midnight Reset Status\s*\|")
 ROW = re.compile(r"^\|\s*Day\s+(\d+)\s*\|")
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -27,13 +26,6 @@ DOWNTIME_CHECKS = ("test_no_restart_in_window", "test_container_not_restarted_in
 
 class SignoffError(Exception):
     """The document cannot be filled; the text says why."""
-
-
-def normalise_glyphs(text):
-    """`text` with the mis-decoded glyphs read as what they are."""
-    for mangled, glyph in MANGLED.items():
-        text = text.replace(mangled, glyph)
-    return text
 
 
 VERDICTS = ("true positive", "false positive", "false negative", "true negative")
@@ -107,8 +99,10 @@ def _metric_lines(metrics):
     return values
 
 
-def update_text(text, rows, metrics):
-    """The document with its Week 1 table and metrics filled; every other line as it was."""
+def update_text(text, rows, metrics, progress=None):
+    """The document with its Week 1 table and metrics filled, and with `progress`
+    (signoff_progress.Progress) its dates, status, Day N issues and criteria boxes; every other line as
+    it was."""
     lines = text.splitlines(keepends=True)
     header = next((i for i, line in enumerate(lines) if TABLE_HEADER.match(normalise_glyphs(line))), None)
     if header is None or header + 1 >= len(lines):
@@ -138,7 +132,8 @@ def update_text(text, rows, metrics):
         match = re.match(r"^(\s*- \*\*)([^*]+)(:\*\* ?)(.*?)(\s*)$", line)
         if match and match.group(2) in values:
             lines[i] = f"{match.group(1)}{match.group(2)}{match.group(3)}{values[match.group(2)]}{match.group(5)}"
-    return "".join(lines)
+    text = "".join(lines)
+    return text if progress is None else signoff_progress.fill(text, progress)
 
 
 # --- what the document says, against the week (the criteria read these; they write nothing) ---
@@ -222,7 +217,7 @@ def contradicted_figures(text, metrics):
     return problems
 
 
-def update_file(path, rows, metrics):
+def update_file(path, rows, metrics, progress=None):
     """Fill the document at `path` in place (UTF-8), keeping the previous version as PATH.bak.
     True when it changed; running it again with the same week changes nothing."""
     path = Path(path)
@@ -232,7 +227,7 @@ def update_file(path, rows, metrics):
         raise SignoffError(f"{path}: cannot be read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
         raise SignoffError(f"{path}: not UTF-8 at byte {exc.start}") from None
-    updated = update_text(text, rows, metrics)
+    updated = update_text(text, rows, metrics, progress)
     if updated == text:
         return False
     mode = path.stat()

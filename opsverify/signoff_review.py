@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from opsverify.clients.http import redact_url
-from opsverify.signoff_fill import normalise_glyphs
+from opsverify.status import normalise_glyphs
 from opsverify.text import visible
 from opsverify.week import table_cells
 

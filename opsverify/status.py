@@ -11,6 +11,9 @@ GLYPHS = {PASSED: "✅", WARNING: "⚠️", FAILED: "❌", PENDING: "⏳"}
 WORDS = {PASSED: "Successful", WARNING: "Successful with warnings", FAILED: "Failed", PENDING: "Pending"}
 # A ✅ or ⚠️ night is a successful reset (the sign-off's legend); ❌ breaks the streak.
 SUCCESSFUL = (PASSED, WARNING)
+# The glyphs as a copy of the sign-off document may carry them, mis-decoded (UTF-8 read as Mac Roman;
+# 🔄's first byte, F0, is Mac Roman's Apple logo, U+F8FF).
+MANGLED = {"‚úÖ": "✅", "‚ö†Ô∏è": "⚠️", "‚ùå": "❌", "‚è≥": "⏳", "\uf8ffüîÑ": "🔄"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ def issues(outcomes):
         prefix = {"skipped": "not checked: ", "waived": "waived: "}.get(o.outcome, "")
         lines.append(f"{prefix}{o.name}: {o.reason}" if o.reason else f"{prefix}{o.name}")
     return lines
+
+
+def normalise_glyphs(text):
+    """`text` with the mis-decoded glyphs read as what they are."""
+    for mangled, glyph in MANGLED.items():
+        text = text.replace(mangled, glyph)
+    return text
 
 
 def label(status):

@@ -13,6 +13,16 @@ from opsverify.evidence import scrub_value
 from opsverify.signoff_fill import week_summary
 
 
+def bundle_name(result):
+    """The bundle's directory name: the night (or the week, with --week), after the ticket."""
+    run = result.run
+    first = min(run.nights).isoformat()
+    name = first if len(run.nights) == 1 else f"week-{first}-to-{run.night.date.isoformat()}"
+    if result.kind != "nightly":  # a smoke, criteria or partial run's evidence never replaces a night's
+        name = f"{name}-{result.kind}-{run.run_id}"
+    return f"{run.ticket}-{name}" if run.ticket else name
+
+
 class EvidenceBundle:
     def __init__(self, config):
         self.config = config
@@ -32,11 +42,7 @@ class EvidenceBundle:
 
     def _write(self, session):
         result, run, option = self.result, self.result.run, self.config.option
-        first = min(run.nights).isoformat()
-        name = first if len(run.nights) == 1 else f"week-{first}-to-{run.night.date.isoformat()}"
-        if result.kind != "nightly":  # a smoke, criteria or partial run's evidence never replaces a night's
-            name = f"{name}-{result.kind}-{run.run_id}"
-        directory = Path(run.settings.reports_dir) / (f"{run.ticket}-{name}" if run.ticket else name)
+        directory = Path(run.settings.reports_dir) / bundle_name(result)
         results = {
             "title": result.title, "site": run.settings.site_name, "ticket": run.ticket, "target": run.target,
             "night": run.night.date.isoformat(), "day": run.day, "week_start": run.week_start.isoformat(),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from opsverify.signoff_fill import MANGLED
+from opsverify.status import MANGLED
 from opsverify.signoff_review import (
     ActionItem,
     Placeholder,
