@@ -19,6 +19,10 @@ With --now ISO8601 the sandbox's clock (sandbox.clock) reads that instant when i
 from there: the default night, the week, Loki's retention and push limits, Grafana's evaluations and
 the backend's answers all follow it, and the settings carry OPSVERIFY_NOW (the clock's reading when
 the sandbox is ready) so that the suite's clock agrees.
+--clock-rate N runs that clock N times as fast as the machine's (Date headers, Loki, Grafana's evaluations and its
+Alertmanager's timings follow it; the settings then carry SANDBOX_CLOCK_RATE), for alert drills in seconds.
+--webhook-receiver runs sandbox.webhook_receiver and gives every contact point a webhook integration posting
+there (provisioning/patches/webhook-receivers.yml); SANDBOX_WEBHOOK_RECEIVER_URL/deliveries lists the posts.
 --var NAME=VALUE replaces one of the scenario's vars (NAME=@PATH reads it from a file): failed-night's
 error text, for instance, to see a hostile or huge failure line.
 SANDBOX_GRAFANA_PASSWORD,
@@ -59,13 +63,14 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import backend, grafana, live, loading, promtail, scenario, standin, volume
+from . import backend, grafana, grafana_webhook, live, loading, promtail, scenario, standin, volume, webhook_receiver
 from .clock import Clock, parse_instant
 from .httpserver import FAULT_KINDS, RequestLog, Server
 from .loki import LokiStore
 from .loki import make_app as make_loki_app
 
 SYSTEMS = ("loki", "grafana", "promtail", "backend")
+WEBHOOK_PATCH = Path(__file__).parent / "provisioning" / "patches" / "webhook-receivers.yml"
 DRILL_OWNER = "sandbox-devops-team"  # who ran the scenario's drills, as the site file would say
 GRAFANA_USER = "admin"
 GRAFANA_VIEWER = "viewer"  # exists when SANDBOX_GRAFANA_VIEWER_PASSWORD is set
@@ -85,6 +90,15 @@ def parse_args(argv):
                         "(e.g. 2026-11-29T00:30:00+08:00); everything it dates follows it: the week, Loki's "
                         "retention, Grafana's evaluations, the backend's answers (sandbox.clock). Give the suite "
                         "the same --now. Default: the machine's clock")
+    parser.add_argument("--clock-rate", type=_rate, default=1.0, metavar="N",
+                        help="the sandbox's clock runs N times as fast as the machine's (default: 1): Loki, "
+                        "Grafana's rule evaluations, its Alertmanager's group_wait and the Date headers all follow "
+                        "it, so that an alert drill of minutes takes seconds. Not with --live")
+    parser.add_argument("--webhook-receiver", action="store_true",
+                        help="run a webhook receiver (sandbox.webhook_receiver) and give every contact point of "
+                        "the policy tree a webhook integration posting there (provisioning/patches/"
+                        "webhook-receivers.yml); the settings carry SANDBOX_WEBHOOK_RECEIVER_URL, whose "
+                        "/deliveries lists what was posted")
     parser.add_argument("--var", action="append", type=_var, default=[], metavar="NAME=VALUE",
                         help="replace one of the scenario's vars (e.g. failed-night's error text); NAME=@PATH "
                         "reads the value from a file (UTF-8), for values longer than a command line takes. "
@@ -215,6 +229,16 @@ def _label(text):
     if not sep or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", name) or not value:
         raise argparse.ArgumentTypeError(f"{text[:80]!r} is not NAME=VALUE with a Loki label name and a value")
     return name, value
+
+
+def _rate(text):
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = 0.0
+    if not 0 < rate <= 10000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a clock rate: a number above 0, at most 10000")
+    return rate
 
 
 def _instant(text):
@@ -389,7 +413,7 @@ def start(args, clock):
         if name in args.down:
             return _dead_url(args.host)
         server = Server(app, host=args.host, fault=args.faults.get(name), slow_seconds=args.slow_seconds,
-                        request_log=request_log).start()
+                        request_log=request_log, clock=clock.time).start()
         servers.append(server)
         return server.url
 
@@ -405,8 +429,15 @@ def start(args, clock):
         store.config = store.config.with_listener(listener.hostname, listener.port)
     shipper = promtail.Shipper(loki_url, store=store)
     _load_week(args, sc, rendered, streams, night, now, shipper, store)
+    receiver_url = None
+    if args.webhook_receiver:  # before Grafana: its contact points read the receiver's URL from the environment
+        receiver_url = serve("webhook-receiver", webhook_receiver.make_app(webhook_receiver.Receiver(clock.time)))
+        os.environ["SANDBOX_WEBHOOK_URL"] = receiver_url
+        sc = replace(sc, grafana_alerting=sc.grafana_alerting + (WEBHOOK_PATCH,))
     played = _grafana(args, sc, rendered, loki_url, now, clock, grafana_password, grafana_token, root_url)
     grafana_url = serve("grafana", grafana.make_app(played))
+    if "grafana" not in args.down and any(cp["type"] == "webhook" for cp in played.provisioning.contact_points):
+        servers.append(grafana_webhook.Deliverer(played.alertmanager, clock.time, played.version).start())
     promtail_started = rendered.promtail_started.timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started,
                                                                                  clock=clock.now)))
@@ -424,6 +455,8 @@ def start(args, clock):
         "OPSVERIFY_WEEK_START": rendered.first_night.isoformat(),
         "OPSVERIFY_NIGHT": night.isoformat(),
         "OPSVERIFY_SANDBOX": sc.name,
+        **({"SANDBOX_WEBHOOK_RECEIVER_URL": receiver_url} if receiver_url else {}),
+        **({"SANDBOX_CLOCK_RATE": f"{clock.rate:g}"} if clock.rate != 1 else {}),
         # "<at> <owner>" each (opsverify's environment form of grafana.alert_drills)
         "OPSVERIFY_ALERT_DRILLS": ",".join(f"{scenario.iso_ms(d)} {DRILL_OWNER}" for d in rendered.drills),
     }
@@ -481,7 +514,10 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop.set())
     servers = []
     try:
-        clock = Clock(args.now)
+        if args.live and args.clock_rate != 1:
+            raise StartupError("--live and --clock-rate exclude each other (live, the container prints on the "
+                               "Docker engine's clock, which runs at the machine's rate)")
+        clock = Clock(args.now, rate=args.clock_rate)
         settings, servers = start(args, clock)
         if args.now:  # the suite's --now: the sandbox's clock as it reads when it is ready
             settings["OPSVERIFY_NOW"] = clock.now().isoformat(timespec="milliseconds")

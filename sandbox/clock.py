@@ -4,6 +4,10 @@ Everything the sandbox dates reads this one clock: the week it renders, Loki's r
 push limits, Grafana's rule evaluations, the backend's /health and nextReset, the recent traffic.
 A test that needs a fixed night sets the sandbox's clock and the suite's (pytest --now) to the
 same instant, so that no retention or "now" can overtake the date it names.
+
+A clock may also run faster than real time (`rate`, the CLI's --clock-rate): a test of an alert drill
+whose rules evaluate every minute, hold `for` a minute and wait 30 s to group then takes seconds. Only
+the sandbox's own dates speed up; sleeps, timeouts and Docker keep the machine's time.
 """
 
 import time
@@ -11,13 +15,20 @@ from datetime import datetime, timezone
 
 
 class Clock:
-    """The real clock shifted by a fixed offset; `start` (aware) is "now" when the clock is made."""
+    """The real clock shifted by a fixed offset; `start` (aware) is "now" when the clock is made. With
+    `rate` r it advances r sandbox seconds each real second from there (the real clock's now when no start)."""
 
-    def __init__(self, start=None):
-        self.offset_ns = 0 if start is None else int(start.timestamp() * 1e9) - time.time_ns()
+    def __init__(self, start=None, rate=1.0):
+        if not rate > 0:
+            raise ValueError(f"clock rate {rate!r}: it must be a positive number")
+        self.rate = rate
+        self.real_origin_ns = time.time_ns()
+        self.origin_ns = self.real_origin_ns if start is None else int(start.timestamp() * 1e9)
+        self.offset_ns = self.origin_ns - self.real_origin_ns  # what the clock reads ahead of the machine's at start
 
     def time_ns(self):
-        return time.time_ns() + self.offset_ns
+        elapsed = time.time_ns() - self.real_origin_ns
+        return self.origin_ns + (elapsed if self.rate == 1 else int(elapsed * self.rate))
 
     def time(self):
         return self.time_ns() / 1e9

@@ -1,11 +1,17 @@
-"""How Go programs write durations and quoted strings, for the sandbox's Grafana, Loki and Promtail.
+"""How Go programs write durations, quoted strings and YAML, for the sandbox's Grafana, Loki and Promtail.
 
 Prometheus' model.ParseDuration / model.Duration.String (prometheus/common/model/time.go: a rule's
 `for`, LogQL ranges, Loki's limits), Go's time.ParseDuration / Duration.String (Loki's other
 settings), and strconv.Quote (Loki's label values and error texts). Durations are in nanoseconds.
+gopkg.in/yaml.v2's Marshal (Loki's /config) and yaml.v3's (Grafana's provisioning exports): one
+emitter, with what differs between the two versions in a `_YamlLayout`.
 """
 
+import json
 import re
+from typing import Callable, NamedTuple
+
+import yaml
 
 NS = 1
 US = 1000
@@ -109,3 +115,112 @@ def format_go_duration(ns):
 
 def _trim(number):
     return f"{number:.9f}".rstrip("0").rstrip(".")
+
+
+# --- gopkg.in/yaml.v2's and yaml.v3's Marshal layouts --------------------------------
+
+
+def go_yaml_v2(value, sort_keys=False):
+    """YAML in yaml.v2's layout: two-space indentation, a sequence's dashes at its key's
+    column, `{}`/`[]` for empty collections, strings quoted only when they must be.
+    `sort_keys`: a Go map (yaml.v2 sorts its keys); structs keep their field order."""
+    return _yaml_text(value, _YamlLayout(indent=2, indent_sequences=False, scalar=_v2_scalar, sort_keys=sort_keys))
+
+
+def go_yaml_v3(value):
+    """YAML in the layout of yaml.v3's Marshal, as Grafana's exports look: nested blocks
+    4 columns in from their parent block, a sequence item's keys 2 columns after its dash."""
+    return _yaml_text(value, _YamlLayout(indent=4, indent_sequences=True, scalar=_v3_scalar, sort_keys=False))
+
+
+class _YamlLayout(NamedTuple):
+    """Where yaml.v2 and yaml.v3 write the same tree differently."""
+
+    indent: int  # how far a nested mapping stands in from its key
+    indent_sequences: bool  # a sequence under a key: indented like a mapping (v3), or dashes at the key's column (v2)
+    scalar: Callable  # key or value -> its text
+    sort_keys: bool
+
+
+def _yaml_text(value, layout):
+    if isinstance(value, dict) and value:
+        lines = _yaml_mapping(value, 0, layout.indent, layout)
+    elif isinstance(value, list) and value:
+        lines = _yaml_sequence(value, 0, layout)
+    else:
+        lines = [_yaml_inline(value, layout)]
+    return "".join(line + "\n" for line in lines)
+
+
+def _yaml_mapping(mapping, key_col, child_col, layout):
+    lines = []
+    for key in sorted(mapping) if layout.sort_keys else mapping:
+        item = mapping[key]
+        head = f"{' ' * key_col}{layout.scalar(str(key))}:"
+        if isinstance(item, dict) and item:
+            lines += [head] + _yaml_mapping(item, child_col, child_col + layout.indent, layout)
+        elif isinstance(item, list) and item:
+            lines += [head] + _yaml_sequence(item, child_col if layout.indent_sequences else key_col, layout)
+        else:
+            lines.append(f"{head} {_yaml_inline(item, layout)}")
+    return lines
+
+
+def _yaml_sequence(items, col, layout):
+    """Both versions: an item's keys 2 columns after its dash, what they hold 2 columns further."""
+    lines = []
+    for item in items:
+        if isinstance(item, dict) and item:
+            inner = _yaml_mapping(item, col + 2, col + 4, layout)
+        elif isinstance(item, list) and item:
+            inner = _yaml_sequence(item, col + 2, layout)
+        else:
+            lines.append(f"{' ' * col}- {_yaml_inline(item, layout)}")
+            continue
+        lines.append(f"{' ' * col}- {inner[0][col + 2:]}")
+        lines += inner[1:]
+    return lines
+
+
+def _yaml_inline(value, layout):
+    """A value on its key's or dash's line: a scalar, or an empty collection."""
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    if value is None:
+        return "null"
+    return layout.scalar(value)
+
+
+def _v2_scalar(value):
+    """yaml.v2's encoder: numbers as Go formats them; encoder.stringv double-quotes a string that
+    would read back as another type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+    if value == "" or "\n" in value or _reads_as_other_type(value):
+        return json.dumps(value, ensure_ascii=False)
+    return _plain_yaml(value)
+
+
+def _v3_scalar(value):
+    """yaml.v3 encodeString: a string that would read back as another type is double-quoted,
+    one that cannot be plain is single-quoted (multi-line text is double-quoted here, where
+    yaml.v3 would write a literal block: the same string either way)."""
+    if isinstance(value, str) and ("\n" in value or _reads_as_other_type(value)):
+        return json.dumps(value, ensure_ascii=False)
+    return _plain_yaml(value)
+
+
+def _reads_as_other_type(text):
+    return yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False)) != "tag:yaml.org,2002:str"
+
+
+def _plain_yaml(value):
+    """PyYAML's flow form of a scalar (plain, or single-quoted where it must be), without the document end."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=True)
+    return text[:-len("\n...\n")] if text.endswith("\n...\n") else text.rstrip("\n")

@@ -28,9 +28,9 @@ from datetime import datetime, timezone
 from urllib.parse import urlencode, urlsplit
 
 import requests
-import yaml
 
-from . import grafana_expr, grafana_history
+from . import grafana_am_api, grafana_expr, grafana_history
+from .gotext import go_yaml_v3 as go_yaml  # Grafana's exports: yaml.v3's Marshal
 # load and ProvisioningError are this module's interface to the provisioning files.
 from .grafana_files import (BASE_INTERVAL_S, EXPR_UID, REDACTED, ProvisioningError, folder_uid, load,  # noqa: F401
                             parse_duration)
@@ -151,64 +151,6 @@ def _export_response(body, wanted, download):
         response.content_type = "application/json" if wanted == "json" else "application/yaml"
         response.headers["Content-Disposition"] = f'attachment;filename="export.{wanted}"'
     return response
-
-
-def go_yaml(value):
-    """YAML in the layout of gopkg.in/yaml.v3's Marshal, as Grafana's exports look: nested blocks
-    4 columns in from their parent block, a sequence item's keys 2 columns after its dash. Apart from
-    loki_config.go_yaml_v2 on purpose: Loki marshals with yaml.v2, whose layout differs."""
-    lines = _yaml_mapping(value, 0, 4) if isinstance(value, dict) and value else [_yaml_inline(value)]
-    return "".join(line + "\n" for line in lines)
-
-
-def _yaml_scalar(value):
-    """yaml.v3 encodeString: a string that would read back as another type is double-quoted,
-    one that cannot be plain is single-quoted (multi-line text is double-quoted here, where
-    yaml.v3 would write a literal block: the same string either way)."""
-    if isinstance(value, str):
-        implicit = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
-        if "\n" in value or implicit != "tag:yaml.org,2002:str":
-            return json.dumps(value, ensure_ascii=False)
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=True)
-    return text[:-len("\n...\n")] if text.endswith("\n...\n") else text.rstrip("\n")
-
-
-def _yaml_mapping(mapping, key_col, child_col):
-    lines = []
-    for key, item in mapping.items():
-        head = f"{' ' * key_col}{_yaml_scalar(str(key))}:"
-        if isinstance(item, dict) and item:
-            lines += [head] + _yaml_mapping(item, child_col, child_col + 4)
-        elif isinstance(item, list) and item:
-            lines += [head] + _yaml_sequence(item, child_col)
-        else:
-            lines.append(f"{head} {_yaml_inline(item)}")
-    return lines
-
-
-def _yaml_sequence(items, col):
-    lines = []
-    for item in items:
-        if isinstance(item, dict) and item:
-            inner = _yaml_mapping(item, col + 2, col + 4)
-        elif isinstance(item, list) and item:
-            inner = _yaml_sequence(item, col + 2)
-        else:
-            lines.append(f"{' ' * col}- {_yaml_inline(item)}")
-            continue
-        lines.append(f"{' ' * col}- {inner[0][col + 2:]}")
-        lines += inner[1:]
-    return lines
-
-
-def _yaml_inline(value):
-    if isinstance(value, dict) and not value:
-        return "{}"
-    if isinstance(value, list) and not value:
-        return "[]"
-    if value is None:
-        return "null"
-    return _yaml_scalar(value)
 
 
 def _contact_points(prov, name, decrypt):
@@ -557,6 +499,7 @@ def make_app(grafana):
     _datasource_and_dashboard_routes(api, grafana, prov)
     _provisioning_routes(api, grafana, prov)
     _rule_state_routes(api, grafana, prov)
+    grafana_am_api.register(api, grafana, ROLES, _unsupported)  # its Alertmanager: alert.instances:read
 
     # Any other /api path: Grafana's API catch-all answers 404 {"message":"Not found"} (after auth).
     @api("GET", r"/api/.*")

@@ -7,6 +7,10 @@ classic_conditions, following pkg/expr/commands.go, pkg/expr/mathexp
 (resample.go, union, the bosun-derived parser) and pkg/expr/classic. What is
 outside that raises Unsupported, which the caller reports as an evaluation
 error that names the sandbox: never a made-up value.
+
+Written apart from opsverify's own pipeline (opsverify.rules, opsverify.replay) on purpose: the
+sandbox is the suite's independent oracle and never imports opsverify, so a mistake shared by the
+two cannot make them agree. Code that looks alike across the two stays apart.
 """
 
 import math

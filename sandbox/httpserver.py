@@ -10,6 +10,7 @@ the ways a monitoring stack's HTTP endpoints really fail, each named below with
 what it imitates. `down` is not one a Server plays: nothing listens at all.
 """
 
+import email.utils
 import io
 import json
 import re
@@ -204,6 +205,11 @@ def _handler_class(app, server):
         def version_string(self):
             return self._server_header or super().version_string()
 
+        def date_time_string(self, timestamp=None):
+            # The Date header (RFC 7231 IMF-fixdate, as Go's net/http writes it) from the sandbox's clock,
+            # so that a client can date what it sends by the server's time, as against a real system.
+            return email.utils.formatdate(server.clock() if timestamp is None else timestamp, usegmt=True)
+
         def _handle(self):
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
@@ -306,9 +312,11 @@ def _handler_class(app, server):
 
 class Server:
     """One App served on a loopback port in a daemon thread, optionally with a fault
-    (FAULT_KINDS except "down") that every request meets, and a RequestLog."""
+    (FAULT_KINDS except "down") that every request meets, and a RequestLog. `clock` (unix seconds,
+    sandbox.clock.Clock.time) dates the answers' Date header; the machine's clock by default."""
 
-    def __init__(self, app, host="127.0.0.1", port=0, fault=None, slow_seconds=30.0, request_log=None):
+    def __init__(self, app, host="127.0.0.1", port=0, fault=None, slow_seconds=30.0, request_log=None,
+                 clock=time.time):
         if fault == "down":
             raise ValueError("fault 'down': nothing may listen at the system's URL, so do not start a Server")
         if fault is not None and fault not in FAULT_KINDS:
@@ -319,6 +327,7 @@ class Server:
         self.fault = fault
         self.slow_seconds = slow_seconds
         self.request_log = request_log
+        self.clock = clock
         self.stopping = threading.Event()
         self.httpd = ThreadingHTTPServer((host, port), _handler_class(app, self))
         self.httpd.daemon_threads = True

@@ -8,6 +8,10 @@ approximately.
 
 Error texts are Loki 2.6.1's (pkg/logql/syntax, pkg/logqlmodel), so a client
 sees the same 400 and 500 bodies as against the real service.
+
+An independent oracle on purpose: the suite (opsverify) writes LogQL and reads Loki's answers, and
+this evaluator shares no code with it (the sandbox never imports opsverify), so code that looks
+alike across the two stays apart.
 """
 
 import bisect

@@ -511,7 +511,9 @@ def _go_http_error(status, message):
 
 
 def _refusal(error):
-    """A LogQL error as Loki answers it, or the sandbox's own loud refusal."""
+    """A refused parameter (BadRequest) or LogQL error as Loki answers it, or the sandbox's own loud refusal."""
+    if isinstance(error, BadRequest):
+        return _bad_request(str(error))
     if isinstance(error, logql.Unsupported):
         return text(400, error.text + "\n")
     if error.status == 500:
@@ -519,11 +521,14 @@ def _refusal(error):
     return _bad_request(error.text)
 
 
-def _entries_limit_problem(limit, maximum):
-    """limits_config.max_entries_limit_per_query, as the querier checks it."""
+def _log_answer(store, expr, start_ns, end_ns, limit, direction, started, content_type):
+    """A log query's streams, once its limit passes limits_config.max_entries_limit_per_query (as the
+    querier checks it)."""
+    maximum = store.config.max_entries_limit_per_query
     if limit > maximum:
-        return f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {maximum})"
-    return None
+        return _bad_request(f"max entries limit per query exceeded, limit > max_entries_limit ({limit} > {maximum})")
+    streams, stats = logql.select_logs(expr, store, start_ns, end_ns, limit, direction)
+    return _streams_answer(streams, stats, started, content_type)
 
 
 # --- Push body (pkg/loghttp/push, jsoniter + jsonparser in Loki 2.6.1) ------------
@@ -715,17 +720,12 @@ def _query_routes(route, store):
             at = parse_timestamp(request.arg("time", ""), store.now_ns())
             direction = _direction(request)
             expr = logql.parse(request.arg("query", ""))
-        except BadRequest as error:
-            return _bad_request(str(error))
-        except logql.LogQLError as error:
+        except (BadRequest, logql.LogQLError) as error:
             return _refusal(error)
         if isinstance(expr, logql.LogQuery):
             # Loki 2.6's engine reads an instant log query over [time - max_look_back_period, time).
-            problem = _entries_limit_problem(limit, store.config.max_entries_limit_per_query)
-            if problem:
-                return _bad_request(problem)
-            streams, stats = logql.select_logs(expr, store, at - logql.INSTANT_LOG_LOOKBACK_NS, at, limit, direction)
-            return _streams_answer(streams, stats, started, JSON_UTF8)
+            return _log_answer(store, expr, at - logql.INSTANT_LOG_LOOKBACK_NS, at, limit, direction, started,
+                               JSON_UTF8)
         vector, stats = logql.instant_vector(expr, store, at)
         return _vector_answer(vector, at, stats, started)
 
@@ -736,19 +736,14 @@ def _query_routes(route, store):
         try:
             start, end, step, limit, direction = _range_params(request, store.now_ns())
             expr = logql.parse(request.arg("query", ""))
-        except BadRequest as error:
-            return _bad_request(str(error))
-        except logql.LogQLError as error:
+        except (BadRequest, logql.LogQLError) as error:
             return _refusal(error)
         if isinstance(expr, logql.LogQuery):
             if request.arg("interval"):
                 return text(400, "sandbox: the 'interval' parameter of log queries is not emulated\n")
-            problem = _entries_limit_problem(limit, store.config.max_entries_limit_per_query)
-            if problem:
-                return _bad_request(problem)
-            streams, stats = logql.select_logs(expr, store, start, end, limit, direction)
             # Queries without a line filter take the frontend's "limited" path, answered with a charset (capture 08).
-            return _streams_answer(streams, stats, started, JSON if expr.filters else JSON_UTF8)
+            return _log_answer(store, expr, start, end, limit, direction, started,
+                               JSON if expr.filters else JSON_UTF8)
         if step < 1_000_000:
             return text(400, "sandbox: a step below 1ms is not emulated (Loki's frontend works in milliseconds)\n")
         matrix, stats = logql.range_matrix(expr, store, start, end, step)
@@ -759,23 +754,13 @@ def _label_routes(route, store):
     # Loki HTTP API: GET /loki/api/v1/labels (pkg/loghttp/labels.go, `data` omitted when empty); capture 17.
     @route(["GET", "POST"], r"/loki/api/v1/labels")
     def label_names(request):
-        try:
-            start, end = _bounds(request, store.now_ns())
-        except BadRequest as error:
-            return _bad_request(str(error))
-        names = sorted({name for label_set in store.series(start, end) for name in label_set})
-        return _json({"status": "success", "data": names} if names else {"status": "success"})
+        return _label_answer(request, store, lambda label_set: label_set)
 
     # Loki HTTP API: GET /loki/api/v1/label/<name>/values (pkg/loghttp/labels.go); capture 18.
     @route(["GET", "POST"], r"/loki/api/v1/label/(?P<name>[^/]+)/values")
     def label_values(request):
-        try:
-            start, end = _bounds(request, store.now_ns())
-        except BadRequest as error:
-            return _bad_request(str(error))
         name = request.params["name"]
-        values = sorted({label_set[name] for label_set in store.series(start, end) if name in label_set})
-        return _json({"status": "success", "data": values} if values else {"status": "success"})
+        return _label_answer(request, store, lambda label_set: (label_set[name],) if name in label_set else ())
 
     # Loki HTTP API: GET /loki/api/v1/series (pkg/loghttp/series.go, syntax.ParseMatchers per match[]); capture 19.
     @route(["GET", "POST"], r"/loki/api/v1/series")
@@ -783,9 +768,7 @@ def _label_routes(route, store):
         try:
             start, end = _bounds(request, store.now_ns())
             groups = [logql.parse_matchers(m) for m in request.query.get("match[]", [])]
-        except BadRequest as error:
-            return _bad_request(str(error))
-        except logql.LogQLError as error:
+        except (BadRequest, logql.LogQLError) as error:
             return _refusal(error)
         if not groups:
             return _bad_request("0 matcher groups supplied")
@@ -794,6 +777,17 @@ def _label_routes(route, store):
             for label_set in store.series(start, end, lambda ls, ms=matchers: all(m.matches(ls) for m in ms)):
                 found[logql.label_string(label_set)] = _sorted(label_set)
         return _json({"status": "success", "data": [found[key] for key in sorted(found)]})
+
+
+def _label_answer(request, store, found_in):
+    """What `found_in` finds in the label sets of the series within the request's bounds, distinct and
+    sorted (pkg/loghttp/labels.go: `data` omitted when empty)."""
+    try:
+        start, end = _bounds(request, store.now_ns())
+    except BadRequest as error:
+        return _bad_request(str(error))
+    found = sorted({item for label_set in store.series(start, end) for item in found_in(label_set)})
+    return _json({"status": "success", "data": found} if found else {"status": "success"})
 
 
 def _push_route(route, store):

@@ -39,12 +39,11 @@ Sources (grafana/loki unless noted):
 
 import copy
 import datetime
-import json
 
 import yaml
 
-from .gotext import (DAY, HOUR, MINUTE, format_go_duration, format_model_duration, parse_go_duration,
-                     parse_model_duration)
+from .gotext import (DAY, HOUR, MINUTE, format_go_duration, format_model_duration, go_yaml_v2,
+                     parse_go_duration, parse_model_duration)
 
 
 class LokiConfigError(ValueError):
@@ -102,34 +101,23 @@ class _Float(_Kind):
         return value
 
 
-class _ModelDuration(_Kind):
-    name = "a duration like 168h or 1w (model.Duration)"
+class _Duration(_Kind):
+    """A duration written as a string, held in nanoseconds: model.Duration or time.Duration, by
+    the Go parser and formatter it is given (sandbox.gotext)."""
+
+    def __init__(self, name, parse, render):
+        self.name, self._parse, self._render = name, parse, render
 
     def parse(self, value, where):
         if not isinstance(value, str):
             raise LokiConfigError(f"{where}: {value!r} is not {self.name}; give it as a string")
         try:
-            return parse_model_duration(value)
+            return self._parse(value)
         except ValueError as exc:
             raise LokiConfigError(f"{where}: {exc}") from None
 
     def render(self, value):
-        return format_model_duration(value)
-
-
-class _GoDuration(_Kind):
-    name = "a duration like 10m or 2h (time.Duration)"
-
-    def parse(self, value, where):
-        if not isinstance(value, str):
-            raise LokiConfigError(f"{where}: {value!r} is not {self.name}; give it as a string")
-        try:
-            return parse_go_duration(value)
-        except ValueError as exc:
-            raise LokiConfigError(f"{where}: {exc}") from None
-
-    def render(self, value):
-        return format_go_duration(value)
+        return self._render(value)
 
 
 class _Day(_Kind):
@@ -156,8 +144,9 @@ class _Tags(_Kind):
         return dict(value)
 
 
-STR, BOOL, INT, FLOAT, MDUR, TDUR, DAY_KIND, TAGS = (_Str(), _Bool(), _Int(), _Float(), _ModelDuration(),
-                                                     _GoDuration(), _Day(), _Tags())
+STR, BOOL, INT, FLOAT, DAY_KIND, TAGS = _Str(), _Bool(), _Int(), _Float(), _Day(), _Tags()
+MDUR = _Duration("a duration like 168h or 1w (model.Duration)", parse_model_duration, format_model_duration)
+TDUR = _Duration("a duration like 10m or 2h (time.Duration)", parse_go_duration, format_go_duration)
 
 
 class Field:
@@ -473,72 +462,3 @@ def roundtrip(document):
     """yamlMarshalUnmarshal: what the handler's map holds after yaml.v2 marshals and reads it back."""
     return yaml.safe_load(go_yaml_v2(document))
 
-
-# --- gopkg.in/yaml.v2's Marshal layout -----------------------------------------------
-
-def go_yaml_v2(value, sort_keys=False):
-    """YAML in yaml.v2's layout: two-space indentation, a sequence's dashes at its key's
-    column, `{}`/`[]` for empty collections, strings quoted only when they must be.
-    `sort_keys`: a Go map (yaml.v2 sorts its keys); structs keep their field order."""
-    if isinstance(value, dict) and value:
-        lines = _v2_mapping(value, 0, sort_keys)
-    elif isinstance(value, list) and value:
-        lines = _v2_sequence(value, 0, sort_keys)
-    else:
-        lines = [_v2_inline(value)]
-    return "".join(line + "\n" for line in lines)
-
-
-def _v2_mapping(mapping, indent, sort_keys):
-    lines = []
-    keys = sorted(mapping) if sort_keys else list(mapping)
-    for key in keys:
-        item = mapping[key]
-        head = f"{' ' * indent}{_v2_scalar(str(key))}:"
-        if isinstance(item, dict) and item:
-            lines += [head] + _v2_mapping(item, indent + 2, sort_keys)
-        elif isinstance(item, list) and item:
-            lines += [head] + _v2_sequence(item, indent, sort_keys)
-        else:
-            lines.append(f"{head} {_v2_inline(item)}")
-    return lines
-
-
-def _v2_sequence(items, indent, sort_keys):
-    lines = []
-    for item in items:
-        if isinstance(item, dict) and item:
-            inner = _v2_mapping(item, indent + 2, sort_keys)
-        elif isinstance(item, list) and item:
-            inner = _v2_sequence(item, indent + 2, sort_keys)
-        else:
-            lines.append(f"{' ' * indent}- {_v2_inline(item)}")
-            continue
-        lines.append(f"{' ' * indent}- {inner[0][indent + 2:]}")
-        lines += inner[1:]
-    return lines
-
-
-def _v2_inline(value):
-    if isinstance(value, dict):
-        return "{}"
-    if isinstance(value, list):
-        return "[]"
-    return _v2_scalar(value)
-
-
-def _v2_scalar(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
-    # encoder.stringv: a string that would read back as another type is double-quoted.
-    implicit = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
-    if value == "" or "\n" in value or implicit != "tag:yaml.org,2002:str":
-        return json.dumps(value, ensure_ascii=False)
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30, allow_unicode=True)
-    return text[:-len("\n...\n")] if text.endswith("\n...\n") else text.rstrip("\n")

@@ -155,36 +155,16 @@ def _match_component(pattern, name):
             return any(_match_component(pattern[p:], name[i:]) for i in range(n, len(name)))
         elif c == "[":
             p += 1
-            end = _index_escaped(pattern[p:], "]")
-            if end == -1:
-                raise BadPattern(pattern)
-            end += p
+            end = _closing(pattern, p, "]")
             runes = pattern[p:end]
             if not runes:
                 raise BadPattern(pattern)
             i, matched = (1 if runes[0] == "^" else 0), False
             while i < len(runes):
-                low = runes[i]
-                if low == "-":
-                    raise BadPattern(pattern)
-                i += 1
-                if low == "\\":
-                    if i >= len(runes):
-                        raise BadPattern(pattern)
-                    low, i = runes[i], i + 1
+                low, i = _class_char(pattern, runes, i)
                 high = low
                 if i < len(runes) and runes[i] == "-":
-                    i += 1
-                    if i >= len(runes):
-                        raise BadPattern(pattern)
-                    high = runes[i]
-                    if high == "-":
-                        raise BadPattern(pattern)
-                    i += 1
-                    if high == "\\":
-                        if i >= len(runes):
-                            raise BadPattern(pattern)
-                        high, i = runes[i], i + 1
+                    high, i = _class_char(pattern, runes, i + 1)
                 if low <= name[n] <= high:
                     matched = True
             if matched == (runes[0] == "^"):
@@ -193,10 +173,7 @@ def _match_component(pattern, name):
             n += 1
         elif c == "{":
             p += 1
-            end = _index_escaped(pattern[p:], "}")
-            if end == -1:
-                raise BadPattern(pattern)
-            end += p
+            end = _closing(pattern, p, "}")
             options = _split(pattern[p:end], ",")
             rest = pattern[end + 1:]
             return any(_match_component(option + rest, name[n:]) for option in options)
@@ -208,6 +185,27 @@ def _match_component(pattern, name):
     if p >= len(pattern) and n >= len(name):
         return True
     return n >= len(name) and pattern[p:] == "*"
+
+
+def _closing(pattern, start, char):
+    """Where the `char` that closes the class or alternatives opened just before `start` stands
+    (indexRuneWithEscaping); BadPattern if there is none."""
+    end = _index_escaped(pattern[start:], char)
+    if end == -1:
+        raise BadPattern(pattern)
+    return start + end
+
+
+def _class_char(pattern, runes, i):
+    """The character of a `[...]` class at runes[i] (one alone, or a range's bound) and the index after it.
+    A bare '-' is malformed; a backslash takes the character after it as it is."""
+    if i >= len(runes) or runes[i] == "-":
+        raise BadPattern(pattern)
+    if runes[i] == "\\":
+        i += 1
+        if i >= len(runes):
+            raise BadPattern(pattern)
+    return runes[i], i + 1
 
 
 def match(pattern, name):

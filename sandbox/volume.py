@@ -129,50 +129,107 @@ def _backend_access(rnd, ns, access_log, clf):
                              agent=agent)
 
 
-def _backend_app(rnd, ns, iso):
-    """What the application prints between requests: queue, socket, payment and SMS events."""
+# The makers below take their line from a table of (cumulative share, template): the first template
+# whose share exceeds a uniform draw. Its {fields} are filled in left to right, each drawn as _FIELDS
+# says unless the maker gives it, so the same seed gives the same lines.
+
+
+def _choose(rnd, table):
     r = rnd()
-    customer = 1000 + int(rnd() * 9000)
-    if r < 0.18:
-        return (f"Customer {customer} joined queue {_pick(rnd, QUEUES)} "
-                f"(ticket {_pick(rnd, 'ABCP')}-{int(rnd() * 999):03d}, position {1 + int(rnd() * 40)})")
-    if r < 0.38:
-        return f"Queue position updated: customer {customer} is now #{1 + int(rnd() * 40)} in {_pick(rnd, QUEUES)}"
-    if r < 0.50:
-        return (f"Customer {customer} called to {_pick(rnd, COUNTERS)} "
-                f"(ticket {_pick(rnd, 'ABCP')}-{int(rnd() * 999):03d})")
-    if r < 0.60:
-        return f"Customer {customer} served at {_pick(rnd, COUNTERS)} in {30 + int(rnd() * 900)}s"
-    if r < 0.70:
-        return f"Socket client connected: {int(rnd() * 16**12):012x} (clients: {1 + int(rnd() * 30)})"
-    if r < 0.78:
-        return f"Socket client disconnected: {int(rnd() * 16**12):012x} (transport close)"
-    if r < 0.86:
-        return f"Broadcasting queue update to {1 + int(rnd() * 30)} clients"
-    if r < 0.91:
-        return (f"Transaction TX-{int(rnd() * 10**8):08d} recorded: \u20b1{100 + int(rnd() * 9900)}.00 "
-                f"via {_pick(rnd, PAYMENTS)} for customer {customer}")
-    if r < 0.95:
-        return f"SMS notification queued for customer {customer} (+63 9{int(rnd() * 10**9):09d})"
-    if r < 0.98:
-        return f"[{iso(ns)}.{ns // 1_000_000 % 1000:03d}Z] Settings cache refreshed in {1 + int(rnd() * 40)}ms"
-    return (f"Database pool: {int(rnd() * 10)} active, {int(rnd() * 10)} idle, "
-            f"{int(rnd() * 3)} waiting")
+    return next(template for share, template in table if r < share)
+
+
+def _fill(rnd, template, **given):
+    return template.format_map(_Fields(rnd, given))
+
+
+class _Fields(dict):
+    """A template's fields as str.format_map asks for them, in the template's order: the given ones,
+    else drawn."""
+
+    def __init__(self, rnd, given):
+        super().__init__(given)
+        self.rnd = rnd
+
+    def __missing__(self, field):
+        return _FIELDS[field](self.rnd)
+
+
+# How each template field is drawn from the stream's random().
+_FIELDS = {
+    # the backend's application log and its warnings
+    "customer": lambda rnd: 1000 + int(rnd() * 9000),
+    "queue": lambda rnd: _pick(rnd, QUEUES),
+    "ticket_letter": lambda rnd: _pick(rnd, "ABCP"),
+    "ticket_number": lambda rnd: int(rnd() * 999),
+    "position": lambda rnd: 1 + int(rnd() * 40),
+    "counter": lambda rnd: _pick(rnd, COUNTERS),
+    "served_s": lambda rnd: 30 + int(rnd() * 900),
+    "socket": lambda rnd: int(rnd() * 16**12),
+    "clients": lambda rnd: 1 + int(rnd() * 30),
+    "transaction": lambda rnd: int(rnd() * 10**8),
+    "amount": lambda rnd: 100 + int(rnd() * 9900),
+    "payment": lambda rnd: _pick(rnd, PAYMENTS),
+    "phone": lambda rnd: int(rnd() * 10**9),
+    "refresh_ms": lambda rnd: 1 + int(rnd() * 40),
+    "pool_active": lambda rnd: int(rnd() * 10),
+    "pool_idle": lambda rnd: int(rnd() * 10),
+    "pool_waiting": lambda rnd: int(rnd() * 3),
+    "slow_ms": lambda rnd: 250 + int(rnd() * 2000),
+    "user": lambda rnd: 1 + int(rnd() * 40),
+    # postgres
+    "session_min": lambda rnd: int(rnd() * 60),
+    "session_s": lambda rnd: rnd() * 60,
+    "statement_ms": lambda rnd: 200 + rnd() * 1800,
+    "buffers": lambda rnd: int(rnd() * 900),
+    "buffers_percent": lambda rnd: rnd() * 5,
+    "write_s": lambda rnd: rnd() * 90,
+    # Promtail and Grafana
+    "container": lambda rnd: int(rnd() * 16**16),
+    "grafana_path": lambda rnd: _pick(rnd, ("/api/ds/query", "/api/dashboards/uid/midnight-reset-dashboard",
+                                             "/api/live/ws", "/api/alerts/states-for-dashboard", "/api/search")),
+    "time_ms": lambda rnd: int(rnd() * 80),
+    "duration_ms": lambda rnd: rnd() * 80,
+    "size": lambda rnd: int(rnd() * 9000),
+    "cleanup_ms": lambda rnd: rnd() * 30,
+}
+
+# What the application prints between requests: queue, socket, payment and SMS events.
+BACKEND_APP = (
+    (0.18, "Customer {customer} joined queue {queue} "
+           "(ticket {ticket_letter}-{ticket_number:03d}, position {position})"),
+    (0.38, "Queue position updated: customer {customer} is now #{position} in {queue}"),
+    (0.50, "Customer {customer} called to {counter} (ticket {ticket_letter}-{ticket_number:03d})"),
+    (0.60, "Customer {customer} served at {counter} in {served_s}s"),
+    (0.70, "Socket client connected: {socket:012x} (clients: {clients})"),
+    (0.78, "Socket client disconnected: {socket:012x} (transport close)"),
+    (0.86, "Broadcasting queue update to {clients} clients"),
+    (0.91, "Transaction TX-{transaction:08d} recorded: \u20b1{amount}.00 via {payment} for customer {customer}"),
+    (0.95, "SMS notification queued for customer {customer} (+63 9{phone:09d})"),
+    (0.98, "[{time}.{millis:03d}Z] Settings cache refreshed in {refresh_ms}ms"),
+    (1.00, "Database pool: {pool_active} active, {pool_idle} idle, {pool_waiting} waiting"),
+)
+
+
+def _backend_app(rnd, ns, iso):
+    template = _choose(rnd, BACKEND_APP)
+    customer = _FIELDS["customer"](rnd)  # drawn for every line, whether it names one or not
+    return _fill(rnd, template, customer=customer, time=iso(ns), millis=ns // 1_000_000 % 1000)
+
+
+# stderr: the odd slow query, an expired token, an SMS provider hiccup.
+BACKEND_WARNINGS = (
+    (0.35, "Warning: slow query ({slow_ms}ms): SELECT * FROM queue_entries "
+           "WHERE status = $1 ORDER BY priority DESC, created_at ASC"),
+    (0.60, "JWT verification rejected: jwt expired (user id {user})"),
+    (0.80, "SMS provider answered 429 Too Many Requests; message for customer {customer} deferred"),
+    (0.92, "Socket {socket:012x} ping timeout after 20000ms"),
+    (1.00, "(node:1) Warning: Possible EventEmitter memory leak detected. 11 queue-update listeners added."),
+)
 
 
 def _backend_warning(rnd, ns):
-    """stderr: the odd slow query, an expired token, an SMS provider hiccup."""
-    r = rnd()
-    if r < 0.35:
-        return (f"Warning: slow query ({250 + int(rnd() * 2000)}ms): SELECT * FROM queue_entries "
-                "WHERE status = $1 ORDER BY priority DESC, created_at ASC")
-    if r < 0.60:
-        return f"JWT verification rejected: jwt expired (user id {1 + int(rnd() * 40)})"
-    if r < 0.80:
-        return f"SMS provider answered 429 Too Many Requests; message for customer {1000 + int(rnd() * 9000)} deferred"
-    if r < 0.92:
-        return f"Socket {int(rnd() * 16**12):012x} ping timeout after 20000ms"
-    return "(node:1) Warning: Possible EventEmitter memory leak detected. 11 queue-update listeners added."
+    return _fill(rnd, _choose(rnd, BACKEND_WARNINGS))
 
 
 def _frontend_access(rnd, ns, clf):
@@ -201,27 +258,25 @@ def _frontend_access(rnd, ns, clf):
     return f'{ip} - - [{clf(ns)}] "GET {path} HTTP/1.1" {status} {size} "{referer}" "{agent}"'
 
 
+# postgres with log_line_prefix '%m [%p] ': connections, checkpoints, autovacuum, slow statements.
+POSTGRES = (
+    (0.30, "LOG:  connection received: host=172.18.0.4 port={port}"),
+    (0.60, "LOG:  connection authorized: user=escashop database=escashop application_name=escashop-backend"),
+    (0.85, "LOG:  disconnection: session time: 0:{session_min:02d}:{session_s:06.3f} "
+           "user=escashop database=escashop host=172.18.0.4 port={port}"),
+    (0.92, "LOG:  duration: {statement_ms:.3f} ms  statement: SELECT count(*) FROM "
+           "queue_entries WHERE created_at >= $1"),
+    (0.96, 'LOG:  automatic vacuum of table "escashop.public.queue_entries": index scans: 1'),
+    (0.98, "LOG:  checkpoint starting: time"),
+    (1.00, "LOG:  checkpoint complete: wrote {buffers} buffers ({buffers_percent:.1f}%); "
+           "0 WAL file(s) added, 0 removed, 0 recycled; write={write_s:.3f} s"),
+)
+
+
 def _postgres(rnd, ns, stamp):
-    """postgres with log_line_prefix '%m [%p] ': connections, checkpoints, autovacuum, slow statements."""
     prefix = f"{stamp(ns)}.{ns // 1_000_000 % 1000:03d} UTC [{100 + int(rnd() * 9000)}] "
-    r = rnd()
-    port = 40000 + int(rnd() * 20000)
-    if r < 0.30:
-        return prefix + f"LOG:  connection received: host=172.18.0.4 port={port}"
-    if r < 0.60:
-        return prefix + "LOG:  connection authorized: user=escashop database=escashop application_name=escashop-backend"
-    if r < 0.85:
-        return (prefix + f"LOG:  disconnection: session time: 0:{int(rnd() * 60):02d}:{rnd() * 60:06.3f} "
-                f"user=escashop database=escashop host=172.18.0.4 port={port}")
-    if r < 0.92:
-        return (prefix + f"LOG:  duration: {200 + rnd() * 1800:.3f} ms  statement: SELECT count(*) FROM "
-                "queue_entries WHERE created_at >= $1")
-    if r < 0.96:
-        return prefix + 'LOG:  automatic vacuum of table "escashop.public.queue_entries": index scans: 1'
-    if r < 0.98:
-        return prefix + "LOG:  checkpoint starting: time"
-    return (prefix + f"LOG:  checkpoint complete: wrote {int(rnd() * 900)} buffers ({rnd() * 5:.1f}%); "
-            f"0 WAL file(s) added, 0 removed, 0 recycled; write={rnd() * 90:.3f} s")
+    template = _choose(rnd, POSTGRES)
+    return prefix + _fill(rnd, template, port=40000 + int(rnd() * 20000))  # a port for every line
 
 
 def _nano(stamp, ns):
@@ -230,33 +285,29 @@ def _nano(stamp, ns):
     return f"{stamp(ns)}.{fraction}Z" if fraction else f"{stamp(ns)}Z"
 
 
-def _promtail(rnd, ns, stamp):
-    """Promtail's own go-kit log."""
-    ts = _nano(stamp, ns)
-    r = rnd()
-    if r < 0.55:
-        return (f"level=info ts={ts} caller=filetargetmanager.go:181 msg=\"Adding target\" "
-                f"key=\"/var/log/nginx/*.log:{{job=\\\"nginx\\\"}}\"")
-    if r < 0.85:
-        return (f"level=info ts={ts} caller=tailer.go:143 component=tailer msg=\"tail routine: started\" "
-                f"path=/var/lib/docker/containers/{int(rnd() * 16**16):016x}/json.log")
-    return (f"level=warn ts={ts} caller=client.go:369 component=client host=loki:3100 "
-            "msg=\"error sending batch, will retry\" status=429 error=\"server returned HTTP status 429\"")
+# Promtail's own go-kit log.
+PROMTAIL = (
+    (0.55, 'level=info ts={ts} caller=filetargetmanager.go:181 msg="Adding target" '
+           'key="/var/log/nginx/*.log:{{job=\\"nginx\\"}}"'),
+    (0.85, 'level=info ts={ts} caller=tailer.go:143 component=tailer msg="tail routine: started" '
+           "path=/var/lib/docker/containers/{container:016x}/json.log"),
+    (1.00, "level=warn ts={ts} caller=client.go:369 component=client host=loki:3100 "
+           'msg="error sending batch, will retry" status=429 error="server returned HTTP status 429"'),
+)
+
+# Grafana's own logfmt log: HTTP requests and the alert scheduler.
+GRAFANA = (
+    (0.60, 'logger=context userId=1 orgId=1 uname=admin t={ts} level=info msg="Request Completed" '
+           "method=GET path={grafana_path} status=200 remote_addr=172.18.0.1 time_ms={time_ms} "
+           "duration={duration_ms:.2f}ms size={size} referer="),
+    (0.90, 'logger=cleanup t={ts} level=info msg="Completed cleanup jobs" duration={cleanup_ms:.3f}ms'),
+    (1.00, 'logger=infra.usagestats t={ts} level=info msg="Usage stats are ready to report"'),
+)
 
 
-def _grafana(rnd, ns, stamp):
-    """Grafana's own logfmt log: HTTP requests and the alert scheduler."""
-    ts = _nano(stamp, ns)
-    r = rnd()
-    if r < 0.60:
-        path = _pick(rnd, ("/api/ds/query", "/api/dashboards/uid/midnight-reset-dashboard", "/api/live/ws",
-                           "/api/alerts/states-for-dashboard", "/api/search"))
-        return (f"logger=context userId=1 orgId=1 uname=admin t={ts} level=info msg=\"Request Completed\" "
-                f"method=GET path={path} status=200 remote_addr=172.18.0.1 time_ms={int(rnd() * 80)} "
-                f"duration={rnd() * 80:.2f}ms size={int(rnd() * 9000)} referer=")
-    if r < 0.90:
-        return f"logger=cleanup t={ts} level=info msg=\"Completed cleanup jobs\" duration={rnd() * 30:.3f}ms"
-    return f"logger=infra.usagestats t={ts} level=info msg=\"Usage stats are ready to report\""
+def _own_log(rnd, ns, stamp, table):
+    """A line of Promtail's or Grafana's own log (`table`), stamped with Go's RFC3339Nano."""
+    return _fill(rnd, _choose(rnd, table), ts=_nano(stamp, ns))
 
 
 # --- streams --------------------------------------------------------------------------------
@@ -318,8 +369,8 @@ def _day_lines(key, day, zone, count, profile, access_log):
         stamp = _PerSecond(_postgres_time)
         return [(ns, _postgres(rnd, ns, stamp)) for ns in times]
     stamp = _PerSecond(_iso)
-    maker = _promtail if key == "promtail" else _grafana
-    return [(ns, maker(rnd, ns, stamp)) for ns in times]
+    table = PROMTAIL if key == "promtail" else GRAFANA
+    return [(ns, _own_log(rnd, ns, stamp, table)) for ns in times]
 
 
 def chunks(days, zone, lines, now_ns=None, access_log=ACCESS_LOG):
