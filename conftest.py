@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.reset",
     "fixtures.alerting",
     "fixtures.week",
+    "fixtures.drill",
 ]

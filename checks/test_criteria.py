@@ -99,7 +99,7 @@ def test_seven_consecutive_successful_resets(week_nights, week_records, loki, ru
 
 
 def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_of, week_records, replay_rule,
-                                          alert_history, drills, run, grafana, settings, evidence):
+                                          alert_history, drills, ledger_drills, run, grafana, settings, evidence):
     problems, shown = [], {}
     week = _in_week(week_records, run)
     for spec in settings.rules:
@@ -137,6 +137,13 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
                 notes.append(f"{name}: the replay fires, but Grafana's state history shows no Alerting then")
             elif notified:
                 fired.append(name + ("" if confirmed else " (unconfirmed: no state history to confirm it)"))
+        # opsverify's own drills followed the rule live, from the line to its receivers.
+        for drill in ledger_drills:
+            found = drill["rules"].get(spec.uid)
+            if found and found["ok"]:
+                fired.append(f"the opsverify drill {drill['id']} ({found['message']})")
+            elif found:
+                notes.append(f"the opsverify drill {drill['id']}: {found['message']}")
         fired += [f"Alerting at {run.night.stamp(start)} in Grafana's state history" for start, _ in
                   alerting_spans(transitions or [], until=alert_history.end.timestamp())][:3]
         notes += [note] if note else []
@@ -152,14 +159,15 @@ def test_all_alerts_configured_and_tested(alert_rules, query_errors, receivers_o
     evidence.add("rules", shown)
     evidence.add("drills", [{"at": d.drill.at.isoformat(), "owner": d.drill.owner, "drill lines": d.own_lines,
                              "other failure lines": d.real_lines, "not counted because": list(d.problems)}
-                            for d in drills] or "none in the site file")
+                            for d in drills] or "none in the site file or the ledger")
     require(not problems, "Grafana", grafana.url(grafana.ALERT_RULES),
             "every rule the runbook promises configured as promised and seen firing when it should",
             "; ".join(problems),
-            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill (push "
-            f"the reset's failure lines labelled {DRILL_LABEL}, outside the nights) and list its time and owner "
-            "under grafana.alert_drills; a rule changed during the week is proven from the change on: explain the "
-            "change in the sign-off, or start the week again after it (--week-start)")
+            "fix the rule (test_rule_* in the nightly report say how); to show a rule fires, run a drill "
+            "(pytest -m drill --drill, or push the reset's failure lines labelled "
+            f"{DRILL_LABEL} outside the nights and list its time and owner under grafana.alert_drills); a rule "
+            "changed during the week is proven from the change on: explain the change in the sign-off, or start "
+            "the week again after it (--week-start)")
 
 
 def _changed_after_backfill(alert_rules, week, settings, evidence):
@@ -266,8 +274,8 @@ def test_all_monitoring_systems_operational(week_records, week_nights, run, sett
 
 
 def test_team_response_procedures_validated(alert_rules, receivers_of, deliveries_of, integrations, alert_history,
-                                            route_silences, week_nights, record_week_fact, grafana, settings,
-                                            evidence):
+                                            route_silences, week_nights, ledger_drills, record_week_fact, grafana,
+                                            settings, evidence):
     found, _ = integrations
     problems = []
     if not settings.on_call or not settings.escalation:
@@ -287,6 +295,13 @@ def test_team_response_procedures_validated(alert_rules, receivers_of, deliverie
             if not reaches(mine, wanted):
                 problems.append(f"{spec.uid}'s alerts ({', '.join(receivers) or 'no receiver'}) do not reach {wanted}")
         problems += [f"{spec.uid}: {why}" for why in route_silences(deliveries_of(rule), week_nights)]
+        # The latest drill that followed the rule shows the path works end to end, or where it broke.
+        drilled = [d for d in ledger_drills if spec.uid in d["rules"]]
+        if drilled and not drilled[-1]["rules"][spec.uid]["ok"]:
+            problems.append(f"the opsverify drill {drilled[-1]['id']}: {drilled[-1]['rules'][spec.uid]['message']}")
+    evidence.add("drills (seconds from the failure line)", {
+        d["id"]: {uid: {"ok": found["ok"], **found["latencies_s"], "receivers": found["receivers"]}
+                  for uid, found in d["rules"].items()} for d in ledger_drills} or "no opsverify drill in the period")
     minutes, notes = [], {}
     for spec in settings.rules:
         transitions, notes[spec.uid] = alert_history(spec.uid)

@@ -249,6 +249,16 @@ def _names(value):
     return tuple(value)
 
 
+def _drill_lines(value):
+    """The failure lines a drill may push: one line each, with {id} where the drill's id goes."""
+    lines = _names(value)
+    for line in lines:
+        if "{id}" not in line or "\n" in line or len(line) > 500:
+            raise ValueError(f"{_shown(line)}: a drill line is one line of at most 500 characters with {{id}} in "
+                             "it (the drill's id, so that the line names its drill)")
+    return lines
+
+
 def _rules(value):
     value = _yaml_text(value, "a list of {uid, title, severity, receivers}")
     if not isinstance(value, list) or not value:
@@ -394,11 +404,15 @@ FIELDS = (
     Field("signoff_doc", ("signoff", "document"), _text_or_empty, "--signoff-doc"),
     Field("documents", ("signoff", "documents"), _names_or_empty),
     Field("lessons_sections", ("signoff", "lessons_learned_sections"), _names),
+    Field("drill_lines", ("drill", "lines"), _drill_lines),
+    Field("drill_margin_seconds", ("drill", "margin_seconds"), _seconds),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
 # Settings a site file may leave out, and what they are then.
 OPTIONAL = {"week_start": None, "night": None, "on_call": (), "escalation": (), "alert_drills": (),
-            "signoff_doc": "", "documents": (),
+            "signoff_doc": "", "documents": (), "drill_margin_seconds": 60.0,
+            "drill_lines": ("❌ Daily reset failed: alert drill {id} (opsverify), no reset was attempted",
+                            "Daily queue reset failed: alert drill {id} (opsverify), no reset was attempted"),
             "lessons_sections": ("Monitoring Results", "Alert Effectiveness Analysis", "Technical Insights",
                                  "Process Improvements Identified", "Deployment Quality Assessment",
                                  "Recommendations for Future Deployments")}
@@ -455,6 +469,8 @@ class Settings:
     signoff_doc: str
     documents: tuple
     lessons_sections: tuple
+    drill_lines: tuple
+    drill_margin_seconds: float
     site_file: str = ""
     sources: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
     credentials: Credentials = field(default_factory=Credentials)

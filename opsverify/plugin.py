@@ -12,7 +12,7 @@ import re
 import tempfile
 import uuid
 from dataclasses import asdict, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ import pytest
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.clock import RunClock, parse_instant
 from opsverify.config import ConfigError, load_settings, parse_set_options
+from opsverify.drill import REFUSAL_MARGIN, refusal_window
 from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, scrub, scrub_value
 from opsverify.night import NightError, day_number, latest_night, reset_instant
 from opsverify.outputs.evidence_bundle import EvidenceBundle
@@ -50,6 +51,8 @@ JOURNAL_MARK_KEY = pytest.StashKey[int]()
 SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
 CRITERION = "criterion"  # what a completion criterion has instead of a severity: it does not judge a night
+DRILL = "drill"  # ... and a drill check: it judges the alerting path, never a night
+SANDBOX_DRILL_CLOCK_RATE = 20  # with --sandbox --drill: the sandbox's clock runs 20 times as fast
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
 NARROWING_OPTIONS = ("lf", "stepwise", "ignore", "ignore_glob")  # pytest options that collect fewer checks
 
@@ -90,6 +93,9 @@ def pytest_addoption(parser):
                          "networks differ)")
     group.addoption("--ticket", metavar="ID",
                     help="the ticket the evidence is for: in the report's title and the bundle's name")
+    group.addoption("--drill", action="store_true",
+                    help="confirm an alert fire drill (-m drill): one failure line per rule pushed into Loki, "
+                         "labelled opsverify_drill, and each rule followed to its receivers. Refused around a reset")
     group.addoption("--sandbox", nargs="?", const="healthy", default=None, metavar="SCENARIO",
                     help="start the bundled sandbox stack (scenario default: healthy) and check it, "
                          "not production")
@@ -144,6 +150,11 @@ def pytest_unconfigure(config):
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: on Day 7 and later the criteria join the nightly run
 def pytest_collection_modifyitems(config, items):
     run = config.stash.get(RUN_KEY, None)
+    drills = [item for item in items if item.get_closest_marker("drill")]
+    if drills and not (config.option.markexpr and _selects(config.option.markexpr, ("drill",))):
+        # A drill writes to production: it never runs unless asked for by name (-m drill --drill).
+        config.hook.pytest_deselected(items=drills)
+        items[:] = [item for item in items if item not in drills]
     criteria = [item for item in items if item.get_closest_marker("criteria")]
     for item in criteria:
         if run is not None and run.day >= STREAK:
@@ -151,7 +162,7 @@ def pytest_collection_modifyitems(config, items):
     # The criteria read the week including this run's nights: they run last.
     items[:] = [item for item in items if item not in criteria] + criteria
     for item in items:
-        if item in criteria:
+        if item in criteria or item in drills:
             continue
         severity = item.get_closest_marker("severity")
         if severity is None or not severity.args or severity.args[0] not in SEVERITIES:
@@ -189,6 +200,9 @@ def _start_run(config):
         raise ConfigError(f"--night {night_date.isoformat()}: its reset has not happened yet, or happened less than "
                           f"settle_minutes ({settings.settle_minutes}) ago; it can be checked from "
                           f"{settled.astimezone(zone):%Y-%m-%d %H:%M %Z} ({settings.timezone})")
+    refused = _drill_refusal(config, settings, now)
+    if refused:
+        raise ConfigError(refused)
     if option.sandbox_fault and not option.sandbox:
         raise ConfigError("--sandbox-fault needs --sandbox: faults are made in the bundled sandbox, "
                           "never in production")
@@ -196,8 +210,11 @@ def _start_run(config):
         given = [k for k in URL_OPTIONS if cli.get(k)]
         if given:
             raise ConfigError(f"--sandbox starts its own stack: drop --{given[0].replace('_', '-')}")
+        options = ["--now", clock.start.isoformat()] if clock.start else []
+        if option.drill:  # a drill of minutes in seconds: the drill reads every instant from the systems' clocks
+            options += ["--clock-rate", str(SANDBOX_DRILL_CLOCK_RATE)]
         sandbox = Sandbox(option.sandbox, night_date, docker=option.sandbox_docker, faults=option.sandbox_fault,
-                          options=["--now", clock.start.isoformat()] if clock.start else ())
+                          options=options)
         config.stash[SANDBOX_KEY] = sandbox
         sandbox_env = sandbox.start()
         for ours in ("OPSVERIFY_NIGHT", "OPSVERIFY_NOW"):  # ours to choose; we told the sandbox
@@ -329,7 +346,8 @@ class RunRecorder:
     def pytest_runtest_makereport(self, item, call):
         report = yield
         secrets = self.run.secrets()
-        severity = CRITERION if item.get_closest_marker("criteria") else item.get_closest_marker("severity").args[0]
+        severity = CRITERION if item.get_closest_marker("criteria") else DRILL if item.get_closest_marker(
+            "drill") else item.get_closest_marker("severity").args[0]
         report.severity = severity
         callspec = getattr(item, "callspec", None)
         night = callspec.params.get("night") if callspec else None
@@ -370,7 +388,7 @@ class RunRecorder:
         if severity is None:
             return
         nodeid = report.nodeid
-        found = self.criteria if severity == CRITERION else self.outcomes
+        found = {CRITERION: self.criteria, DRILL: self.verdicts.drills}.get(severity, self.outcomes)
         previous = found.get(nodeid)
         outcome = None
         if report.skipped:
@@ -387,7 +405,7 @@ class RunRecorder:
             outcome, reason = "n/a", reason[len(NOT_APPLICABLE):]
         night = report.opsverify_night
         waiver = None
-        if outcome in ("failed", "error") and severity != CRITERION:
+        if outcome in ("failed", "error") and severity not in (CRITERION, DRILL):
             # The check's own id: a waiver of test_x covers test_x[2026-11-25] of a --week run too.
             waiver, expired = find_waiver(self.run.waivers, check_key(nodeid, night).split("::")[-1],
                                           date.fromisoformat(night) if night else self.run.night.date)
@@ -416,11 +434,15 @@ class RunRecorder:
         judged = night_records(run, self.verdicts, run.clock.now().isoformat(timespec="seconds"),
                                self.config.option.action, str(self.config.option.htmlpath))
         ledger_error, unsaved, records = "", "", {}
+        drill = self._drill_record()
         try:
             records = self.ledger.record(judged) if judged else self.ledger.load()
+            if drill:
+                self.ledger.record_drill(drill)
         except LedgerError as exc:
             ledger_error = str(exc)
-            unsaved = "\n".join(json.dumps(asdict(r), ensure_ascii=False) for r in judged)
+            unsaved = "\n".join(json.dumps(item, ensure_ascii=False) for item in [asdict(r) for r in judged]
+                                 + ([drill] if drill else []))
         # The nights' records as this run left them: every verdict kept, not only this run's.
         left = {r.night: records.get(r.night) or merge_night(None, r) for r in judged}
         previous = {} if ledger_error else this_week(self.ledger, run.week_start)
@@ -438,12 +460,21 @@ class RunRecorder:
         status = left[current].status if current in left else night_status(
             [o for o in self.outcomes.values() if (o.night or current) == current])
         self.config.hook.pytest_opsverify_run_finished(session=session, result=RunResult(
-            run=run, title=run_title(run), status=status, kind=_kind(judged, criteria, self.outcomes),
+            run=run, title=run_title(run), status=status,
+            kind="drill" if drill and not judged else _kind(judged, criteria, self.outcomes),
             judged=tuple(judged), records=left, rows=tuple(rows), metrics=metrics, criteria=criteria,
             alerts=run.facts.alerts, versions=run.versions() if self.outcomes or criteria else {},  # none collected
             outcomes=tuple(self.outcomes.values()), nightly_ran=bool(self.nightly),
             checks=tuple({"nodeid": nodeid, **found} for nodeid, found in self.results.items() if "outcome" in found),
-            ledger_error=ledger_error, unsaved=unsaved))
+            ledger_error=ledger_error, unsaved=unsaved, drills=tuple(self.verdicts.drills.values()), drill=drill))
+
+    def _drill_record(self):
+        """The drill this run made, as the ledger keeps it; None when it made none."""
+        facts = self.run.drill_facts
+        if not facts.id:
+            return None
+        return {**asdict(facts), "run": self.run.run_id, "target": self.run.target,
+                "ok": bool(facts.rules) and all(r["ok"] for r in facts.rules.values())}
 
 
 def _kind(judged, criteria, outcomes):
@@ -465,11 +496,39 @@ def _one_line(report):
 def _selects_nightly(markexpr):
     """Does the run's -m select the checks that only judge nights (nightly, not smoke)? A smoke or a
     criteria run does not: it must leave every night's record alone."""
+    return _selects(markexpr, ("nightly", "severity"))
+
+
+def _selects(markexpr, marks):
+    """Does -m select a check carrying exactly `marks`? (No -m selects everything.)"""
     if not markexpr:
         return True
     from _pytest.mark.expression import Expression  # pytest's own -m grammar (pytest is pinned)
 
-    return Expression.compile(markexpr).evaluate(lambda name, **kwargs: name in ("nightly", "severity"))
+    return Expression.compile(markexpr).evaluate(lambda name, **kwargs: name in marks)
+
+
+def _drill_refusal(config, settings, now):
+    """Why this run may not be a drill, or "" (a drill run is -m drill, alone, with --drill, away from
+    every reset)."""
+    markexpr = config.option.markexpr
+    if not markexpr or not _selects(markexpr, ("drill",)):
+        return ""
+    if not config.option.drill:
+        return ("-m drill pushes failure lines into Loki and fires your alerts: add --drill to the same command "
+                "line to confirm")
+    if any(_selects(markexpr, (mark, "severity")) for mark in ("nightly", "smoke", "criteria")):
+        return f"-m {markexpr!r}: a drill runs alone (-m drill), never with nightly, smoke or criteria checks"
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    for night in (night_of(settings, today + timedelta(days=d)) for d in (-1, 0, 1)):
+        start, end = refusal_window(night)
+        if start <= now <= end:
+            margin = REFUSAL_MARGIN.seconds // 60
+            return (f"--drill refused: it is {night.local(now):%Y-%m-%d %H:%M %Z}, within {margin} min of the "
+                    f"night {night.date}'s window ({night.local(night.window_start):%H:%M}–"
+                    f"{night.local(night.window_end):%H:%M}): a drill's lines would meet that night's checks; "
+                    f"run it after {night.local(end):%Y-%m-%d %H:%M %Z}")
+    return ""
 
 
 def _judges_a_night(item):

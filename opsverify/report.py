@@ -26,6 +26,8 @@ STYLE = """<style>
 #criteria td { padding: 2px 8px; vertical-align: top; }
 .criterion-passed td:first-child { color: #1e7e34; }
 .criterion-failed td:first-child, .criterion-error td:first-child { color: #b00020; font-weight: bold; }
+#drill td { padding: 2px 8px; vertical-align: top; }
+.drill-failed td:last-child { color: #b00020; font-weight: bold; }
 .sandbox-banner { background: #fff4d6; border: 1px solid #e0b400; padding: 6px 10px; }
 </style>"""
 CRITERION_MARKS = {"passed": "✅", "failed": "❌", "error": "❌", "skipped": "⏳"}
@@ -135,6 +137,26 @@ def html_criteria(criteria):
                    f"<td>{CRITERION_MARKS.get(o.outcome, '?')} {escape(o.outcome)}</td>"
                    f"<td>{escape(o.name)}</td><td>{escape(o.reason)}</td></tr>" for o in criteria)
     return f'<h2>Week 1 Completion Criteria</h2><table id="criteria">{rows}</table>'
+
+
+def html_drill(drill):
+    """The drill's timeline per rule: when it went Pending, Firing and reached its receivers (seconds after
+    the line's push, by the systems' clocks), and its verdict."""
+    if not drill:
+        return ""
+    head = "".join(f"<th>{h}</th>" for h in ("Rule", "Pending", "Firing", "At its receivers", "Receivers",
+                                           "Budget", "Verdict"))
+    rows = []
+    for uid, found in sorted(drill["rules"].items()):
+        seen = found["latencies_s"]
+        cells = [uid, *(f"{seen[s]:g} s" if s in seen else "—" for s in ("pending", "firing", "routed")),
+                 ", ".join(found["receivers"]) or "—", f"{found['budget_s']:g} s", found["message"]]
+        rows.append(f'<tr class="drill-{"ok" if found["ok"] else "failed"}" data-rule="{escape(uid)}">'
+                    + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    writes = "".join(f"<li>{escape(w)}</li>" for w in drill["writes"]) or "<li>nothing</li>"
+    return (f'<h2>Alert fire drill {escape(drill["id"])}</h2><p>Run by {escape(drill["owner"])}; its lines pushed '
+            f'at {escape(drill["at"])} (Loki\'s clock). What it wrote:</p><ul id="drill-writes">{writes}</ul>'
+            f'<table id="drill"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
 
 def markdown_page(run, rows, metrics=None, criteria=()):

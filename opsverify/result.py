@@ -24,6 +24,7 @@ class Verdicts:
     selected_all: bool = True  # no node ids, -k, -m narrowing, --lf, --sw or --ignore
     outcomes: dict = field(default_factory=dict)  # nodeid -> CheckOutcome of the nightly and smoke checks
     criteria: dict = field(default_factory=dict)  # nodeid -> CheckOutcome of the completion criteria
+    drills: dict = field(default_factory=dict)  # nodeid -> CheckOutcome of the drill's checks
     nightly: set = field(default_factory=set)  # nodeids of the nightly checks that ran
     smoke: set = field(default_factory=set)  # nodeids of the smoke checks that ran
     expected: dict = field(default_factory=dict)  # night (ISO) -> nodeids of the nightly checks selected for it
@@ -44,7 +45,7 @@ class RunResult:
     run: object  # opsverify.runstate.RunState
     title: str
     status: str  # of the run's own night
-    kind: str  # nightly (it judged its nights in full), partial, smoke or criteria
+    kind: str  # nightly (it judged its nights in full), partial, smoke, criteria or drill
     judged: tuple  # the NightRecords of what this run judged
     records: dict  # night (ISO) -> its NightRecord as this run left it (every verdict kept)
     rows: tuple  # the Week 1 table
@@ -57,6 +58,8 @@ class RunResult:
     checks: tuple  # per check: its outcome, reason and evidence (the bundle's results.json)
     ledger_error: str = ""
     unsaved: str = ""  # the nights' records as JSON lines, when the ledger could not take them
+    drills: tuple = ()  # CheckOutcome of the drill's checks (pytest -m drill --drill)
+    drill: dict = None  # the drill this run made, as the ledger keeps it
 
 
 def run_title(run):

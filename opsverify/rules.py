@@ -389,33 +389,54 @@ def route_matchers(route):
     return found
 
 
+DEFAULT_GROUP_WAIT = "30s"  # Grafana's root policy when it sets none (Alertmanager's default too)
+
+
 @dataclass(frozen=True)
 class Delivery:
     receiver: str
     path: tuple  # the routes walked, e.g. ('root', 'routes[0] severity="critical", process="midnight_reset"')
     mute: tuple = ()  # the delivering route's own mute_time_intervals (names; not inherited)
     active: tuple = ()  # ... and active_time_intervals
+    group_wait: str = DEFAULT_GROUP_WAIT  # how long its group waits before the first notification (inherited)
 
 
 def route(tree, labels):
     """The receivers an alert with `labels` reaches, with the path to each (Alertmanager semantics:
     depth first, first matching child wins unless it has `continue`, a node without a matching child
-    delivers to its own receiver, receivers are inherited)."""
-    return _walk(tree, labels, tree.get("receiver", ""), ("root",))
+    delivers to its own receiver, receivers and group_wait are inherited)."""
+    return _walk(tree, labels, tree.get("receiver", ""), ("root",), DEFAULT_GROUP_WAIT)
 
 
-def _walk(node, labels, inherited, path):
+def _walk(node, labels, inherited, path, group_wait):
     receiver = node.get("receiver") or inherited
+    group_wait = str(node.get("group_wait") or group_wait)
     deliveries = []
     for index, child in enumerate(node.get("routes") or ()):
         matchers = route_matchers(child)
         if all(m.matches(labels) for m in matchers):
             step = f"routes[{index}] " + (", ".join(str(m) for m in matchers) or "(matches all)")
-            deliveries += _walk(child, labels, receiver, path + (step,))
+            deliveries += _walk(child, labels, receiver, path + (step,), group_wait)
             if not child.get("continue", False):
                 break
     return deliveries or [Delivery(receiver, path, tuple(node.get("mute_time_intervals") or ()),
-                                   tuple(node.get("active_time_intervals") or ()))]
+                                   tuple(node.get("active_time_intervals") or ()), group_wait)]
+
+
+def states_by_uid(states, alert_rules):
+    """The rules API's states by rule uid: by uid where Grafana gives it, else by the title in its folder
+    (never by the `file` text: from 11.x that is the folder's full path)."""
+    by_key = {(rule.folder_uid, rule.title): uid for uid, rule in alert_rules.items()}
+    # With no folder uid either, a title names one rule only if no other rule has it.
+    titles = [rule.title for rule in alert_rules.values()]
+    by_title = {rule.title: uid for uid, rule in alert_rules.items() if titles.count(rule.title) == 1}
+    found = {}
+    for state in states:
+        uid = state.uid or by_key.get((state.folder_uid, state.name)) or (
+            by_title.get(state.name) if not state.folder_uid else None)
+        if uid:
+            found[uid] = state
+    return found
 
 
 def alert_labels(rule, folder_title=""):

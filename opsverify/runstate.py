@@ -59,6 +59,18 @@ class WeekFacts(_Facts):
 
 
 @dataclass
+class DrillFacts(_Facts):
+    """What an alert drill (pytest -m drill --drill) did and saw; the ledger keeps it as a drill record."""
+
+    OF = "the drill"
+    id: str = ""  # the value of its lines' opsverify_drill label
+    at: str = ""  # when its lines were pushed (ISO 8601, Loki's clock)
+    owner: str = ""  # who ran it
+    writes: list = field(default_factory=list)  # what it wrote to production, one line each
+    rules: dict = field(default_factory=dict)  # rule uid -> its verdict, stage, latencies, receivers
+
+
+@dataclass
 class RunState:
     settings: object
     night: object  # opsverify.night.Night
@@ -72,6 +84,7 @@ class RunState:
     journal: Journal = field(default_factory=Journal)
     night_facts: dict = field(default_factory=dict)  # date -> NightFacts
     week_facts: WeekFacts = field(default_factory=WeekFacts)
+    drill_facts: DrillFacts = field(default_factory=DrillFacts)
     found_secrets: set = field(default_factory=set)  # secrets read during the run (decrypted webhook URLs)
     ticket: str = ""
     run_id: str = ""  # names this run in the records it changes

@@ -52,8 +52,8 @@ class NightRecord:
 
 
 class Ledger:
-    """reports/ledger.json: {"format": 1, "nights": {date: record}, "week": summary}. Atomic writes under
-    a file lock."""
+    """reports/ledger.json: {"format": 1, "nights": {date: record}, "week": summary, "drills": [drill]}.
+    Atomic writes under a file lock."""
 
     def __init__(self, path, lock_timeout=60, site=""):
         """`site`: the site whose nights it holds; a ledger of another site is refused, never mixed."""
@@ -68,25 +68,31 @@ class Ledger:
         """The week's summary as the last run wrote it; {} when none did."""
         return self._read()[1]
 
+    def drills(self):
+        """The alert drills run by opsverify (pytest -m drill), oldest first: {id, at, owner, rules, ...}."""
+        return self._read()[2]
+
     def _read(self):
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return {}, {}
+            return {}, {}, []
         except OSError as exc:
             raise LedgerError(f"ledger {self.path}: cannot be read ({exc.strerror})") from None
         try:
             document = json.loads(text)
             if document.get("format") != LEDGER_FORMAT:
                 raise ValueError(f"format {document.get('format')!r}, expected {LEDGER_FORMAT}")
-            week = document.get("week", {})
+            week, drills = document.get("week", {}), document.get("drills", [])
             if not isinstance(week, dict):
                 raise ValueError("'week' is not a mapping")
+            if not isinstance(drills, list) or not all(isinstance(d, dict) and "id" in d for d in drills):
+                raise ValueError("'drills' is not a list of drills")
             if self.site and document.get("site", self.site) != self.site:
                 raise LedgerError(f"ledger {self.path} holds the nights of site {document['site']!r}, not of "
                                   f"{self.site!r}: give each site its own reports directory (--reports-dir or "
                                   f"reports_dir in its site file)")
-            return {night: NightRecord(**rec) for night, rec in document["nights"].items()}, week
+            return {night: NightRecord(**rec) for night, rec in document["nights"].items()}, week, drills
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             backup = self.path.with_name(self.path.name + ".corrupt")
             shutil.copy2(self.path, backup)
@@ -98,32 +104,38 @@ class Ledger:
     def record(self, recs):
         """Fold each run's record of `recs` into the ledger's record of its night (merge_night), under the
         lock, so that concurrent runs lose nothing; return all records."""
-        def change(records, week):
+        def change(records, week, drills):
             for rec in recs:
                 records[rec.night] = merge_night(records.get(rec.night), rec)
-            return records, week
+            return records, week, drills
 
         return self._update(change)[0]
 
     def save_week(self, summary):
         """Replace the week's summary (metrics, criteria), keeping every night's record."""
-        self._update(lambda records, week: (records, summary))
+        self._update(lambda records, week, drills: (records, summary, drills))
+
+    def record_drill(self, drill):
+        """Add a drill (a dict with its "id"), or replace the one with the same id (its record as it ends)."""
+        self._update(lambda records, week, drills: (
+            records, week, [d for d in drills if d["id"] != drill["id"]] + [drill]))
 
     def _update(self, change):
         try:
             with self._lock:
-                records, week = change(*self._read())
-                self._write(records, week)
-                return records, week
+                found = change(*self._read())
+                self._write(*found)
+                return found
         except Timeout:
             raise LedgerError(f"ledger {self.path}: another run holds the lock; try again") from None
         except OSError as exc:  # the lock file cannot be made: a read-only, full or odd reports directory
             raise LedgerError(f"ledger {self.path}: cannot lock it ({exc.strerror}); check the reports "
                               f"directory's permissions and free space") from None
 
-    def _write(self, records, week):
+    def _write(self, records, week, drills):
         document = {"format": LEDGER_FORMAT, **({"site": self.site} if self.site else {}),
-                    "nights": {n: asdict(records[n]) for n in sorted(records)}, "week": week}
+                    "nights": {n: asdict(records[n]) for n in sorted(records)}, "week": week,
+                    **({"drills": drills} if drills else {})}
         temp = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ markers =
     nightly: n
     smoke: s
     criteria: c
+    drill: d
     severity(level): l
 """
 CHECKS = """
@@ -594,3 +595,44 @@ def pytest_configure(config):
     assert (seen["status"], seen["kind"], seen["judged"], seen["records"]) == (
         "warning", "nightly", ["2026-11-25"], ["2026-11-25"])
     assert seen["rows"][2] == [3, "warning"] and len(seen["rows"]) == 7
+
+
+DRILL_CHECK = """
+import pytest
+
+@pytest.mark.drill
+def test_drilled():
+    pass
+"""
+
+
+def _reset_hours_from_now(hours):
+    """--set options that put the site's reset `hours` from now (UTC): a window the clock is in, or not."""
+    from datetime import datetime, timedelta, timezone
+
+    at = datetime.now(timezone.utc) + timedelta(hours=hours)
+    return ["--set", "timezone=UTC", "--set", f"reset_time={at:%H:%M}"]
+
+
+def test_a_drill_needs_its_own_confirmation_and_runs_alone(suite):
+    suite.makepyfile(test_checks=CHECKS, test_drills=DRILL_CHECK)
+    away = _reset_hours_from_now(12)
+    result = run(suite, "--night", "2026-11-25", "-m", "drill", *away)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*opsverify: -m drill pushes failure lines into Loki and fires your alerts: add "
+                                 "--drill to the same command line to confirm"])
+    result = run(suite, "--night", "2026-11-25", "-m", "drill or nightly", "--drill", *away)
+    result.stderr.fnmatch_lines(["*a drill runs alone (-m drill), never with nightly, smoke or criteria checks"])
+    # Not asked for by name, a drill check never runs: a plain run deselects it.
+    result = run(suite, "--night", "2026-11-25", *away)
+    result.assert_outcomes(passed=1, failed=1, deselected=1)
+
+
+def test_a_drill_is_refused_around_a_reset(suite):
+    suite.makepyfile(test_drills=DRILL_CHECK)
+    result = run(suite, "--night", "2026-11-25", "-m", "drill", "--drill", *_reset_hours_from_now(0.25))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--drill refused: it is * UTC, within 30 min of the night *'s window *: a drill's "
+                                 "lines would meet that night's checks; run it after *"])
+    result = run(suite, "--night", "2026-11-25", "-m", "drill", "--drill", *_reset_hours_from_now(12))
+    result.assert_outcomes(passed=1)

@@ -6,7 +6,9 @@ Authentication: a service-account token (Bearer) when given, else basic auth.
 """
 
 import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from opsverify.clients.http import BadResponse, HttpClient
 
@@ -87,6 +89,23 @@ class RuleState:
     folder_uid: str = ""  # the group's folderUid: how a folder is compared
 
 
+@dataclass(frozen=True)
+class AmAlert:
+    labels: dict
+    receivers: tuple  # receiver names
+    state: str  # active | suppressed | unprocessed
+    starts_at: float  # unix seconds: when the rule began firing
+
+
+def parse_instant(text):
+    """Unix seconds of an RFC 3339 time as Go writes it (nanoseconds and a Z allowed)."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", str(text))
+    if match is None:
+        raise ValueError(f"{text!r} is not an RFC 3339 time")
+    whole = datetime.fromisoformat(match.group(1) + ("+00:00" if match.group(3) == "Z" else match.group(3)))
+    return whole.timestamp() + float(match.group(2) or 0)
+
+
 # Rule states and alert states (their first word) during which the rule notifies or is about to: Recovering
 # (Grafana 12, keep_firing_for) still sends the resolved alert as firing until it has held that long.
 ACTIVE_RULE_STATES = ("firing", "pending", "recovering")
@@ -116,6 +135,7 @@ class GrafanaClient(HttpClient):
     ALERT_RULES, ALERT_RULE = "/api/v1/provisioning/alert-rules", "/api/v1/provisioning/alert-rules/{uid}"
     CONTACT_POINTS, POLICIES = "/api/v1/provisioning/contact-points", "/api/v1/provisioning/policies"
     MUTE_TIMINGS, RULE_STATES = "/api/v1/provisioning/mute-timings", "/api/prometheus/grafana/api/v1/rules"
+    ALERTMANAGER_ALERTS = "/api/alertmanager/grafana/api/v2/alerts"
 
     def __init__(self, base_url, *, user="", password=None, token=None, **kwargs):
         super().__init__(base_url, **kwargs)
@@ -267,6 +287,18 @@ class GrafanaClient(HttpClient):
             ]
         except (KeyError, TypeError, AttributeError):
             raise self.shape_error(response, "not a Prometheus-style rules response") from None
+
+    def alertmanager_alerts(self):
+        """GET /api/alertmanager/grafana/api/v2/alerts: the alerts Grafana's own Alertmanager holds, with the
+        receivers the policy tree routed each to (Alertmanager API v2, gettableAlerts)."""
+        response = self.request("GET", self.ALERTMANAGER_ALERTS)
+        body = self.parse_json(response)
+        try:
+            return [AmAlert(labels=dict(a["labels"]), receivers=tuple(r["name"] for r in a["receivers"]),
+                            state=str(a["status"]["state"]), starts_at=parse_instant(a["startsAt"]))
+                    for a in body]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise self.shape_error(response, "not an Alertmanager v2 list of alerts") from None
 
     def folder(self, uid):
         """GET /api/folders/{uid}: the folder's own title, and from 11.x its `parents` (root first)."""

@@ -3,6 +3,7 @@ the run's deadline, a journal of exchanges (the evidence), and errors that
 name the system, the URL without credentials, the status and a body excerpt.
 """
 
+import email.utils
 import json
 import re
 import threading
@@ -143,6 +144,7 @@ class HttpClient:
         self.session.headers["User-Agent"] = "opsverify"
         self._unreachable = None  # the first Unreachable: later calls fail fast with it
         self._timeouts = 0
+        self.server_time = None  # the Date of the last answer (unix seconds): the system's own clock
 
     def __repr__(self):
         return f"{type(self).__name__}({redact_url(self.base_url)!r})"
@@ -195,6 +197,7 @@ class HttpClient:
                 self._unreachable = Unreachable(self.system, method, url, problem, hint=self.hint)
                 raise self._unreachable from None
             response.sensitive = sensitive
+            self.server_time = server_time(response)
             if response.is_redirect:
                 self._record(method, url, params, response.status_code, started, "")
                 raise self.redirect_error(method, url, response)
@@ -258,6 +261,14 @@ class HttpClient:
             status=status, elapsed_ms=int((time.monotonic() - started) * 1000),
             body=excerpt(body, JOURNAL_EXCERPT_CHARS),
         ))
+
+
+def server_time(response):
+    """An answer's Date header (RFC 7231, whole seconds) as unix seconds, or None without a readable one."""
+    try:
+        return email.utils.parsedate_to_datetime(response.headers["Date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _body(response):

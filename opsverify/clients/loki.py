@@ -77,7 +77,7 @@ class LokiClient(HttpClient):
     system = "Loki"
     hint = "Check that Loki runs and is reachable from this host (curl <loki>/ready)"
     READY, CONFIG, SERIES = "/ready", "/config", "/loki/api/v1/series"
-    QUERY, QUERY_RANGE = "/loki/api/v1/query", "/loki/api/v1/query_range"
+    QUERY, QUERY_RANGE, PUSH = "/loki/api/v1/query", "/loki/api/v1/query_range", "/loki/api/v1/push"
 
     def ready(self):
         """Loki's /ready: 'ready' with 200; 503 while starting."""
@@ -134,7 +134,7 @@ class LokiClient(HttpClient):
         """POST /loki/api/v1/push (JSON). It writes to Loki: no check may call it without an explicit option
         and a marker of its own (tests/e2e/test_trust_e2e.py proves the suite only reads)."""
         body = {"streams": [{"stream": labels, "values": [[str(ns), line] for ns, line in entries]}]}
-        self.request("POST", "/loki/api/v1/push", json_body=body, expect=(204,))
+        self.request("POST", self.PUSH, json_body=body, expect=(204,))
 
     def error_for(self, method, url, response):
         text = response.text or ""

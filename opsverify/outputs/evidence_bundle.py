@@ -36,7 +36,7 @@ class EvidenceBundle:
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_sessionfinish(self, session):
         outcome = yield
-        if self.result is not None and (self.result.outcomes or self.result.criteria):
+        if self.result is not None and (self.result.outcomes or self.result.criteria or self.result.drills):
             self._write(session)  # after pytest-html and junitxml wrote their reports
         return outcome
 
@@ -50,6 +50,7 @@ class EvidenceBundle:
             "kind": result.kind, "run": run.run_id,
             "nights": {night: asdict(r) for night, r in result.records.items()},
             "week": week_summary(result.metrics, result.criteria, run.week_start),
+            **({"drill": result.drill} if result.drill else {}),
             "versions": result.versions, "ledger_error": result.ledger_error or None,
             "checks": list(result.checks),
         }

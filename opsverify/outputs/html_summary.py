@@ -1,10 +1,11 @@
 """The HTML report's own parts (pytest-html's hooks): its title, the run's facts, the Week 1 table, the
-week's metrics, the criteria and the night's alert replay above pytest-html's results table, and a
-severity column in that table."""
+week's metrics, the criteria and the night's alert replay (a drill's timeline instead) above
+pytest-html's results table, and a severity column in that table."""
 
 from html import escape
 
-from opsverify.report import html_alert_replay, html_criteria, html_header, html_week_metrics, html_week_table
+from opsverify.report import (html_alert_replay, html_criteria, html_drill, html_header, html_week_metrics,
+                              html_week_table)
 from opsverify.result import run_title
 
 
@@ -27,6 +28,9 @@ class HtmlSummary:
         if result.ledger_error:
             prefix.append('<p id="ledger-error"><strong>Ledger not updated:</strong> '
                           f'{escape(result.ledger_error)}</p>')
+        if result.kind == "drill":  # a drill judges no night: its timeline is the report
+            prefix.append(html_drill(result.drill))
+            return
         prefix.append(html_week_table(result.rows))
         prefix.append(html_week_metrics(result.metrics))
         prefix.append(html_criteria(list(result.criteria)))

@@ -21,6 +21,9 @@ class TerminalSummary:
         run, write = result.run, terminalreporter.write_line
         terminalreporter.write_sep("=", "opsverify")
         sandbox = " [SANDBOX: not production evidence]" if run.is_sandbox else ""
+        if result.kind == "drill":
+            self._drill(result, write, sandbox)
+            return
         for night in sorted(run.nights):
             if night != run.night.date:
                 row = next((r for r in result.rows if r.date == night), None)
@@ -62,3 +65,20 @@ class TerminalSummary:
         for lines in self.config.hook.pytest_opsverify_summary_lines(result=result):
             for line, red in lines:
                 write(line, red=red)
+
+    def _drill(self, result, write, sandbox):
+        drill = result.drill
+        rules = drill["rules"]
+        passed = sum(1 for found in rules.values() if found["ok"])
+        write(f"alert drill {drill['id']} by {drill['owner']}, lines pushed at {drill['at']}: {passed} of "
+              f"{len(rules)} rule(s) reached their receivers in time{sandbox}")
+        for uid, found in sorted(rules.items()):
+            write(f"  {'✅' if found['ok'] else '❌'} {found['message']}", red=not found["ok"])
+        for line in drill["writes"]:
+            write(f"  wrote: {line}")
+        if result.ledger_error:
+            write(f"LEDGER NOT UPDATED: {result.ledger_error}", red=True)
+            if result.unsaved:
+                write(f"the drill's record, to add by hand: {result.unsaved}")
+        else:
+            write(f"ledger: {result.run.ledger.path} (drills)")
