@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import testinfra
 
+from opsverify.criteria import without_drills
 from opsverify.evidence import not_applicable, require
 from opsverify.resetlog import EVENTS, EXCERPT_LIMIT, reconcile
 
@@ -158,7 +159,8 @@ def shipping(container, docker_engine, loki, reset_log, night, settings):
         ends = [t for t, text in own if outcome.search(text) and t >= min(starts)]
         span = (min(starts) - SPAN_MARGIN, (max(ends) if ends else min(starts) + settings.grace) + SPAN_MARGIN)
         printed += [(t, text) for t, text in own if span[0] <= t <= span[1] and not scheduler.search(text)]
-        result = loki.query_range(settings.selector, start=span[0], end=span[1], limit=SPAN_LIMIT, direction="forward")
+        result = loki.query_range(without_drills(settings.selector), start=span[0], end=span[1], limit=SPAN_LIMIT,
+                                  direction="forward")
         shipped += [(_at_ns(ns), line) for ns, line, _ in result.entries() if not scheduler.search(line)]
     return {"printed": sorted(printed), "shipped": sorted(shipped), "span": span,
             "excerpt_complete": len(reset_log.lines) < EXCERPT_LIMIT}

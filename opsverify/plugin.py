@@ -513,7 +513,7 @@ def _drill_refusal(config, settings, now):
     every reset)."""
     markexpr = config.option.markexpr
     if not markexpr or not _selects(markexpr, ("drill",)):
-        return ""
+        return "--drill confirms an alert drill: give it with -m drill, alone" if config.option.drill else ""
     if not config.option.drill:
         return ("-m drill pushes failure lines into Loki and fires your alerts: add --drill to the same command "
                 "line to confirm")

@@ -623,6 +623,8 @@ def test_a_drill_needs_its_own_confirmation_and_runs_alone(suite):
                                  "--drill to the same command line to confirm"])
     result = run(suite, "--night", "2026-11-25", "-m", "drill or nightly", "--drill", *away)
     result.stderr.fnmatch_lines(["*a drill runs alone (-m drill), never with nightly, smoke or criteria checks"])
+    result = run(suite, "--night", "2026-11-25", "-m", "nightly", "--drill", *away)
+    result.stderr.fnmatch_lines(["*--drill confirms an alert drill: give it with -m drill, alone"])
     # Not asked for by name, a drill check never runs: a plain run deselects it.
     result = run(suite, "--night", "2026-11-25", *away)
     result.assert_outcomes(passed=1, failed=1, deselected=1)

@@ -94,3 +94,15 @@ def test_a_healthy_drill_then_a_night_and_a_week_that_cite_it(tmp_path, sandboxe
                  if e["name"] == "rules")
     assert any(f"the opsverify drill {record['id']}" in why for why in shown["midnight_reset_failure_002"][
         "shown to fire by"])
+
+
+def test_a_drill_that_cannot_read_grafanas_alerting_pushes_nothing(tmp_path):
+    reports = tmp_path / "reports"
+    result = drill(reports, "--sandbox=healthy", "--sandbox-fault=grafana=unauthorized",
+                   "--now=2026-11-29T06:00:00+08:00")
+    assert result.returncode == 1
+    assert "drill refused, nothing was pushed: the drill needs Grafana's alert rules, their state, its " \
+           "Alertmanager's alerts, the notification policies and contact points, and Grafana said: GET " \
+           "http://127.0.0.1:" in result.stdout
+    record = drills(reports)[-1]
+    assert (record["writes"], record["rules"], record["ok"]) == ([], {}, False)
