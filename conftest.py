@@ -8,4 +8,5 @@ pytest_plugins = [
     "fixtures.alerting",
     "fixtures.week",
     "fixtures.drill",
+    "fixtures.lint",
 ]

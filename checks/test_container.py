@@ -12,6 +12,7 @@ import testinfra
 
 from opsverify.criteria import without_drills
 from opsverify.evidence import not_applicable, require
+from opsverify.night import clock_text
 from opsverify.resetlog import EVENTS, EXCERPT_LIMIT, reconcile
 
 pytestmark = [pytest.mark.smoke, pytest.mark.nightly]
@@ -55,12 +56,13 @@ def test_container_not_restarted_in_window(container, docker_engine, night, sett
     evidence.add("container", _evidence(container))
     started = container.started_at
     if started and started > night.window_end:
-        evidence.add("note", f"started at {night.local(started):%Y-%m-%d %H:%M:%S %Z}, after the night's window: "
-                             f"its restarts during the night are judged from the log (test_no_restart_in_window)")
+        evidence.add("note", f"started at {clock_text(night.local(started), '%Y-%m-%d %H:%M:%S')}, after the "
+                             "night's window: its restarts during the night are judged from the log "
+                             "(test_no_restart_in_window)")
     inside = started is not None and night.window_start <= started <= night.window_end
     require(not inside, "Docker", f"{docker_engine.base_url}/containers/{settings.container}/json",
             f"no start of {settings.container} during the night's window",
-            f"started at {night.local(started):%H:%M:%S %Z}" if inside else "",
+            f"started at {clock_text(night.local(started), '%H:%M:%S')}" if inside else "",
             "the backend restarted around the reset (downtime): find why in docker logs and the host's journal")
 
 
@@ -146,7 +148,7 @@ def shipping(container, docker_engine, loki, reset_log, night, settings):
     """The reset's lines as the container printed them and as Loki holds them: the scheduler's lines
     anywhere in the window, and every line of the reset's own span (start to its last outcome)."""
     if container.started_at and container.started_at > night.window_end:
-        not_applicable(f"{settings.container} started at {night.local(container.started_at):%Y-%m-%d %H:%M %Z}, "
+        not_applicable(f"{settings.container} started at {clock_text(night.local(container.started_at))}, "
                        "after the night's window: its own log does not cover the night")
     scheduler, outcome = _regex(settings, EVENTS), _regex(settings, ("completed", "failed", "recovery_ok",
                                                                       "recovery_failed"))

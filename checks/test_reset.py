@@ -3,6 +3,7 @@
 import pytest
 
 from opsverify.evidence import require
+from opsverify.night import clock_text, utc_offset
 from opsverify.resetlog import distinct, durations_ms, lines_matching, starts_on_time
 
 pytestmark = pytest.mark.nightly
@@ -15,7 +16,7 @@ def _at(night, moments):
 
 def _window(night):
     start, end = night.local(night.window_start), night.local(night.window_end)
-    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
+    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {utc_offset(start)}"
 
 
 @pytest.mark.severity("critical")
@@ -27,8 +28,7 @@ def test_reset_started_on_time(reset_log, settings, night, evidence):
     if reset_log.total("skipped") and not reset_log.total("start"):
         seen += "; only an 'already performed today, skipping' line"
     require(on_time >= 1, "Loki", reset_log.where,
-            f"a start line within {settings.grace_minutes} min after "
-            f"{night.local(night.reset_at):%Y-%m-%d %H:%M %Z}", seen,
+            f"a start line within {settings.grace_minutes} min after {clock_text(night.local(night.reset_at))}", seen,
             f"check the scheduler in {settings.container}: docker logs {settings.container}, and "
             f"GET /api/scheduler/status; run the reset by hand if the day's queue was not reset")
 

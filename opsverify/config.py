@@ -24,8 +24,9 @@ import yaml
 
 from opsverify import yamlsafe
 from opsverify.night import parse_clock, parse_date
+from opsverify.project import PROJECT
 
-DEFAULT_SITE = Path(__file__).resolve().parent.parent / "sites" / "escashop.yml"
+DEFAULT_SITE = PROJECT / "sites" / "escashop.yml"
 SEVERITIES = ("critical", "warning")
 MAX_NUMBER = 1_000_000  # no count, minute or second of a setting is larger: nan, inf or 1e400 is a typo
 OUTCOMES = ("failed", "missing", "recovered")  # what a night's reset can do that a rule may exist to report
@@ -34,6 +35,9 @@ CREDENTIAL_ENV = {
     "grafana_password": "OPSVERIFY_GRAFANA_PASSWORD",
     "grafana_token": "OPSVERIFY_GRAFANA_TOKEN",
     "backend_token": "OPSVERIFY_BACKEND_TOKEN",
+    "loki_user": "OPSVERIFY_LOKI_USER",
+    "loki_password": "OPSVERIFY_LOKI_PASSWORD",
+    "loki_token": "OPSVERIFY_LOKI_TOKEN",
 }
 CREDENTIAL_WORDS = ("password", "token", "user", "secret", "api_key")
 
@@ -91,12 +95,17 @@ class Credentials:
     grafana_password: Secret = field(default_factory=Secret)
     grafana_token: Secret = field(default_factory=Secret)
     backend_token: Secret = field(default_factory=Secret)
+    loki_user: str = ""  # basic auth of a gateway in front of Loki
+    loki_password: Secret = field(default_factory=Secret)
+    loki_token: Secret = field(default_factory=Secret)  # a bearer token for that gateway instead
 
     def values(self):
-        """The secret values, for scrubbing outputs (the Basic auth header's encoding of the password too)."""
-        found = [s.reveal() for s in (self.grafana_password, self.grafana_token, self.backend_token) if s]
-        if self.grafana_password:
-            found.append(b64encode(f"{self.grafana_user}:{self.grafana_password.reveal()}".encode()).decode())
+        """The secret values, for scrubbing outputs (the Basic auth headers' encoding of the passwords too)."""
+        found = [s.reveal() for s in (self.grafana_password, self.grafana_token, self.backend_token,
+                                      self.loki_password, self.loki_token) if s]
+        for user, password in ((self.grafana_user, self.grafana_password), (self.loki_user, self.loki_password)):
+            if password:
+                found.append(b64encode(f"{user}:{password.reveal()}".encode()).decode())
         return found
 
 
@@ -249,6 +258,11 @@ def _names(value):
     return tuple(value)
 
 
+def _heartbeat_url(value):
+    """A dead-man's switch's ping URL (Healthchecks.io, Uptime Kuma, Cronitor); "" for none."""
+    return _url(value) if _text_or_empty(value) else ""
+
+
 def _drill_lines(value):
     """The failure lines a drill may push: one line each, with {id} where the drill's id goes."""
     lines = _names(value)
@@ -338,6 +352,47 @@ def _receivers(value):
     return specs
 
 
+def _tenant(value):
+    """A Loki tenant (X-Scope-OrgID) as Loki's tenant resolver takes it (dskit tenant.ValidTenantID: letters,
+    digits and !-_.*'(), at most 150 characters; not . or ..); "" for none."""
+    text = _text_or_empty(value)
+    if text and (len(text) > 150 or text in (".", "..") or not re.fullmatch(r"[A-Za-z0-9!\-_.*'()]+", text)):
+        raise ValueError(f"{_shown(text)} is not a Loki tenant ID (one tenant: letters, digits and !-_.*'() only, "
+                         "at most 150 characters)")
+    return text
+
+
+def _ca_bundle(value):
+    """A PEM file of the CAs that sign Loki's TLS certificate; "" for the system's own."""
+    text = _text_or_empty(value)
+    if text and not Path(text).expanduser().is_file():
+        raise ValueError(f"{_shown(text)} is not a readable file (a PEM bundle of CA certificates)")
+    return str(Path(text).expanduser()) if text else ""
+
+
+def _switch(value):
+    """YAML's true/false, or the environment's true/false/yes/no/1/0."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"{_shown(value)} is not true or false")
+
+
+def _via(value):
+    text = _text(value).lower()
+    if text not in LOKI_VIA:
+        raise ValueError(f"{_shown(value)} is not one of {', '.join(LOKI_VIA)} (direct: Loki's own URL, loki.url; "
+                         "grafana: Grafana's datasource proxy for grafana.datasource_uid)")
+    return text
+
+
+LOKI_VIA = ("direct", "grafana")
+
+
 @dataclass(frozen=True)
 class Field:
     key: str
@@ -380,6 +435,10 @@ FIELDS = (
     Field("loki_url", ("loki", "url"), _url, "--loki-url"),
     Field("log_selector", ("loki", "selector"), _selector),
     Field("max_label_values", ("loki", "max_label_values"), _int),
+    Field("loki_tenant", ("loki", "tenant"), _tenant),
+    Field("loki_ca_bundle", ("loki", "ca_bundle"), _ca_bundle),
+    Field("loki_verify", ("loki", "verify"), _switch),
+    Field("loki_via", ("loki", "via"), _via),
     Field("promtail_url", ("promtail", "url"), _url, "--promtail-url"),
     Field("promtail_jobs", ("promtail", "jobs"), _names),
     Field("backend_url", ("backend", "url"), _url, "--backend-url"),
@@ -404,13 +463,24 @@ FIELDS = (
     Field("signoff_doc", ("signoff", "document"), _text_or_empty, "--signoff-doc"),
     Field("documents", ("signoff", "documents"), _names_or_empty),
     Field("lessons_sections", ("signoff", "lessons_learned_sections"), _names),
+    Field("heartbeat_url", ("heartbeat_url",), _heartbeat_url),
     Field("drill_lines", ("drill", "lines"), _drill_lines),
     Field("drill_margin_seconds", ("drill", "margin_seconds"), _seconds),
+    # -m lint: where the checkout keeps its monitoring config (relative to --repo; empty: found by name)
+    Field("lint_compose", ("lint", "compose"), _text_or_empty),
+    Field("lint_grafana_provisioning", ("lint", "grafana_provisioning"), _text_or_empty),
+    Field("lint_dashboards", ("lint", "dashboards"), _text_or_empty),
+    Field("lint_loki_config", ("lint", "loki_config"), _text_or_empty),
+    Field("lint_promtail_config", ("lint", "promtail_config"), _text_or_empty),
+    Field("lint_loki_version", ("lint", "loki_version"), _text_or_empty),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
 # Settings a site file may leave out, and what they are then.
 OPTIONAL = {"week_start": None, "night": None, "on_call": (), "escalation": (), "alert_drills": (),
-            "signoff_doc": "", "documents": (), "drill_margin_seconds": 60.0,
+            "signoff_doc": "", "documents": (), "drill_margin_seconds": 60.0, "heartbeat_url": "",
+            "loki_tenant": "", "loki_ca_bundle": "", "loki_verify": True, "loki_via": "direct",
+            "lint_compose": "", "lint_grafana_provisioning": "", "lint_dashboards": "", "lint_loki_config": "",
+            "lint_promtail_config": "", "lint_loki_version": "",
             "drill_lines": ("❌ Daily reset failed: alert drill {id} (opsverify), no reset was attempted",
                             "Daily queue reset failed: alert drill {id} (opsverify), no reset was attempted"),
             "lessons_sections": ("Monitoring Results", "Alert Effectiveness Analysis", "Technical Insights",
@@ -445,6 +515,10 @@ class Settings:
     loki_url: str
     log_selector: str
     max_label_values: int
+    loki_tenant: str
+    loki_ca_bundle: str
+    loki_verify: bool
+    loki_via: str
     promtail_url: str
     promtail_jobs: tuple
     backend_url: str
@@ -469,8 +543,15 @@ class Settings:
     signoff_doc: str
     documents: tuple
     lessons_sections: tuple
+    heartbeat_url: str
     drill_lines: tuple
     drill_margin_seconds: float
+    lint_compose: str
+    lint_grafana_provisioning: str
+    lint_dashboards: str
+    lint_loki_config: str
+    lint_promtail_config: str
+    lint_loki_version: str
     site_file: str = ""
     sources: dict = field(default_factory=dict, compare=False)  # key -> where its value came from
     credentials: Credentials = field(default_factory=Credentials)
@@ -488,11 +569,19 @@ class Settings:
     def settle(self):
         return timedelta(minutes=self.settle_minutes)
 
+    @property
+    def loki_endpoint(self):
+        """Where Loki's API is reached: loki.url, or with loki.via: grafana Grafana's datasource proxy for the
+        Loki datasource (GET/POST {grafana}/api/datasources/proxy/uid/{uid}/<Loki path>)."""
+        if self.loki_via == "grafana":
+            return f"{self.grafana_url}/api/datasources/proxy/uid/{self.datasource_uid}"
+        return self.loki_url
+
     def endpoints(self):
         """The systems' base URLs (never with credentials), for report headers."""
         return {
             "Grafana": self.grafana_url,
-            "Loki": self.loki_url,
+            "Loki": self.loki_endpoint,
             "Promtail": self.promtail_url,
             "Backend": self.backend_url,
         }
@@ -597,11 +686,50 @@ def load_settings(cli=None, environ=None, site_file=None):
         grafana_password=Secret(environ.get(CREDENTIAL_ENV["grafana_password"])),
         grafana_token=Secret(environ.get(CREDENTIAL_ENV["grafana_token"])),
         backend_token=Secret(environ.get(CREDENTIAL_ENV["backend_token"])),
+        loki_user=environ.get(CREDENTIAL_ENV["loki_user"], ""),
+        loki_password=Secret(environ.get(CREDENTIAL_ENV["loki_password"])),
+        loki_token=Secret(environ.get(CREDENTIAL_ENV["loki_token"])),
     )
     if credentials.grafana_password and not credentials.grafana_user:
         raise ConfigError("OPSVERIFY_GRAFANA_PASSWORD is set but OPSVERIFY_GRAFANA_USER is not: set both, or use "
                           "OPSVERIFY_GRAFANA_TOKEN.")
+    _check_loki_access(values, credentials)
     return Settings(**values, site_file=str(site_path), sources=sources, credentials=credentials)
+
+
+def _check_loki_access(values, credentials):
+    """How Loki is reached must be one way: a token or a user, TLS verified against a CA bundle or not at all,
+    directly or through Grafana (whose datasource then holds Loki's credentials and TLS settings)."""
+    user, password, token = credentials.loki_user, credentials.loki_password, credentials.loki_token
+    if token and (user or password):
+        raise ConfigError("OPSVERIFY_LOKI_TOKEN and OPSVERIFY_LOKI_USER/OPSVERIFY_LOKI_PASSWORD are both set: Loki's "
+                          "gateway gets one Authorization header, a bearer token or basic auth. Unset one of them.")
+    if password and not user:
+        raise ConfigError("OPSVERIFY_LOKI_PASSWORD is set but OPSVERIFY_LOKI_USER is not: set both (basic auth), or "
+                          "use OPSVERIFY_LOKI_TOKEN.")
+    if user and not password:
+        raise ConfigError("OPSVERIFY_LOKI_USER is set but OPSVERIFY_LOKI_PASSWORD is not: set both (basic auth).")
+    if values["loki_ca_bundle"] and not values["loki_verify"]:
+        raise ConfigError("setting 'loki_ca_bundle' (loki.ca_bundle, OPSVERIFY_LOKI_CA_BUNDLE) is set but "
+                          "'loki_verify' (loki.verify, OPSVERIFY_LOKI_VERIFY) is false: verify Loki's certificate "
+                          "against the bundle, or not at all. Unset one of them.")
+    if values["loki_via"] != "grafana":
+        return
+    if user or token:
+        raise ConfigError("setting 'loki_via' (loki.via, OPSVERIFY_LOKI_VIA) is grafana: Loki is asked through "
+                          "Grafana's datasource proxy with the Grafana credentials (OPSVERIFY_GRAFANA_TOKEN or "
+                          "OPSVERIFY_GRAFANA_USER/PASSWORD), and Grafana's datasource adds Loki's own. "
+                          "OPSVERIFY_LOKI_USER/PASSWORD/TOKEN would never be sent: unset them, or set loki.via: "
+                          "direct.")
+    if values["loki_ca_bundle"] or not values["loki_verify"]:
+        raise ConfigError("setting 'loki_via' (loki.via, OPSVERIFY_LOKI_VIA) is grafana, but loki.ca_bundle or "
+                          "loki.verify (OPSVERIFY_LOKI_CA_BUNDLE, OPSVERIFY_LOKI_VERIFY) is set: they apply to a "
+                          "direct connection to Loki; through Grafana, its datasource holds Loki's TLS settings. "
+                          "Unset them, or set loki.via: direct.")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", values["datasource_uid"]):
+        raise ConfigError(f"setting 'datasource_uid' (grafana.datasource_uid, OPSVERIFY_DATASOURCE_UID) "
+                          f"{_shown(values['datasource_uid'])} is not a Grafana uid (letters, digits, - and _, at most "
+                          "40): loki.via: grafana reaches Loki at /api/datasources/proxy/uid/<it>. Fix it.")
 
 
 def _check_credential(variable, value):

@@ -33,12 +33,24 @@ class Night:
         return instant.astimezone(ZoneInfo(self.zone))
 
     def stamp(self, unix_seconds):
-        """Unix seconds as the site reads a moment: '2026-11-21 14:00 PST'."""
-        return datetime.fromtimestamp(unix_seconds, ZoneInfo(self.zone)).strftime("%Y-%m-%d %H:%M %Z")
+        """Unix seconds as the site reads a moment: '2026-11-21 14:00 +08:00'."""
+        return clock_text(datetime.fromtimestamp(unix_seconds, ZoneInfo(self.zone)))
 
     def clock(self, unix_seconds):
         """'HH:MM' in the site's time zone."""
         return datetime.fromtimestamp(unix_seconds, ZoneInfo(self.zone)).strftime("%H:%M")
+
+
+def clock_text(instant, form="%Y-%m-%d %H:%M"):
+    """An aware instant as people read it: its local time and UTC offset ('2026-11-29 00:00 +08:00'), never
+    a zone abbreviation (zoneinfo calls Manila's 'PST', which reads as Pacific time)."""
+    return f"{instant.strftime(form)} {utc_offset(instant)}"
+
+
+def utc_offset(instant):
+    """'+08:00': an aware instant's offset from UTC."""
+    offset = instant.strftime("%z")
+    return f"{offset[:3]}:{offset[3:5]}"
 
 
 def reset_instant(local_date, reset_time, zone):

@@ -18,13 +18,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from opsverify.activation import requested
 from opsverify.clients.http import ClientError, Deadline
 from opsverify.clock import RunClock, parse_instant
 from opsverify.config import ConfigError, load_settings, parse_set_options
 from opsverify.drill import REFUSAL_MARGIN, refusal_window
 from opsverify.evidence import MAX_TEXT_CHARS, NOT_APPLICABLE, scrub, scrub_value
-from opsverify.night import NightError, day_number, latest_night, reset_instant
+from opsverify.night import NightError, clock_text, day_number, latest_night, reset_instant
 from opsverify.outputs.evidence_bundle import EvidenceBundle
+from opsverify.outputs.heartbeat import Heartbeat
 from opsverify.outputs.html_summary import HtmlSummary
 from opsverify.outputs.signoff_document import SignoffDocument
 from opsverify.outputs.terminal_summary import TerminalSummary
@@ -52,6 +54,7 @@ SANDBOX_KEY = pytest.StashKey[Sandbox]()
 SEVERITIES = ("critical", "warning")
 CRITERION = "criterion"  # what a completion criterion has instead of a severity: it does not judge a night
 DRILL = "drill"  # ... and a drill check: it judges the alerting path, never a night
+LINT = "lint"  # ... and a lint check: it judges a checkout's files, never a night (no ledger, no week1.md)
 SANDBOX_DRILL_CLOCK_RATE = 20  # with --sandbox --drill: the sandbox's clock runs 20 times as fast
 URL_OPTIONS = ("grafana_url", "loki_url", "promtail_url", "backend_url")
 NARROWING_OPTIONS = ("lf", "stepwise", "ignore", "ignore_glob")  # pytest options that collect fewer checks
@@ -72,6 +75,9 @@ def pytest_addoption(parser):
     group.addoption("--promtail-url", metavar="URL")
     group.addoption("--backend-url", metavar="URL")
     group.addoption("--container", metavar="NAME", help="the backend's Docker container")
+    group.addoption("--repo", metavar="DIR", default=".",
+                    help="-m lint: the checkout whose monitoring config is read, offline (default: the current "
+                         "directory)")
     group.addoption("--reports-dir", metavar="DIR", help="where the report, week table and ledger go")
     group.addoption("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any setting of the site file, e.g. --set grace_minutes=10")
@@ -80,8 +86,9 @@ def pytest_addoption(parser):
                     help="a YAML file of known exceptions (check, justification, approver, expires): a waived "
                          "failure makes the night a warning, never a success")
     group.addoption("--update-doc", metavar="PATH",
-                    help="fill the sign-off document at PATH in place: the Week 1 table and the measured "
-                         "metrics (a backup is kept as PATH.bak; everything else is left as written)")
+                    help="fill the sign-off document at PATH in place: the Week 1 table, the measured metrics, "
+                         "the dates and status, Day N issues and the criteria boxes (a backup is kept as PATH.bak; "
+                         "what a human wrote is left as written)")
     group.addoption("--week", action="store_true",
                     help="also check, from Loki's history, every night of the week before this one that has no "
                          "record yet (a missed cron run, or a suite started on Day 4)")
@@ -116,8 +123,8 @@ def pytest_addhooks(pluginmanager):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    if config.option.help or config.option.version:
-        return
+    if config.option.help or config.option.version or not requested(config):
+        return  # not requested: loaded by the pytest11 entry point into another project's run (activation.py)
     try:
         run, ledger = _start_run(config)
     except (ConfigError, NightError, LedgerError, SandboxError, WaiverError) as exc:
@@ -139,6 +146,9 @@ def pytest_configure(config):
                              ("html-summary", HtmlSummary(run)), ("evidence-bundle", EvidenceBundle(config)),
                              ("terminal-summary", TerminalSummary(config))):
             config.pluginmanager.register(output, f"opsverify-{name}")
+        if run.settings.heartbeat_url and recorder.verdicts.judges:  # the nightly job, not smoke or criteria
+            run.found_secrets.add(run.settings.heartbeat_url)  # its path is the switch's key
+            config.pluginmanager.register(Heartbeat(run.settings.heartbeat_url, run), "opsverify-heartbeat")
 
 
 def pytest_unconfigure(config):
@@ -149,12 +159,19 @@ def pytest_unconfigure(config):
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects: on Day 7 and later the criteria join the nightly run
 def pytest_collection_modifyitems(config, items):
+    if not requested(config):
+        return
     run = config.stash.get(RUN_KEY, None)
     drills = [item for item in items if item.get_closest_marker("drill")]
     if drills and not (config.option.markexpr and _selects(config.option.markexpr, ("drill",))):
         # A drill writes to production: it never runs unless asked for by name (-m drill --drill).
         config.hook.pytest_deselected(items=drills)
         items[:] = [item for item in items if item not in drills]
+    lints = [item for item in items if item.get_closest_marker("lint")]
+    if lints and not (config.option.markexpr and _selects(config.option.markexpr, ("lint",))):
+        # Lint reads a checkout, not the live stack: only when asked for (-m lint).
+        config.hook.pytest_deselected(items=lints)
+        items[:] = [item for item in items if item not in lints]
     criteria = [item for item in items if item.get_closest_marker("criteria")]
     for item in criteria:
         if run is not None and run.day >= STREAK:
@@ -162,7 +179,7 @@ def pytest_collection_modifyitems(config, items):
     # The criteria read the week including this run's nights: they run last.
     items[:] = [item for item in items if item not in criteria] + criteria
     for item in items:
-        if item in criteria or item in drills:
+        if item in criteria or item in drills or item in lints:
             continue
         severity = item.get_closest_marker("severity")
         if severity is None or not severity.args or severity.args[0] not in SEVERITIES:
@@ -199,7 +216,7 @@ def _start_run(config):
         zone = ZoneInfo(settings.timezone)
         raise ConfigError(f"--night {night_date.isoformat()}: its reset has not happened yet, or happened less than "
                           f"settle_minutes ({settings.settle_minutes}) ago; it can be checked from "
-                          f"{settled.astimezone(zone):%Y-%m-%d %H:%M %Z} ({settings.timezone})")
+                          f"{clock_text(settled.astimezone(zone))} ({settings.timezone})")
     refused = _drill_refusal(config, settings, now)
     if refused:
         raise ConfigError(refused)
@@ -263,7 +280,7 @@ def _night_reason(settings, night_date, now):
     if reset_today <= now < reset_today + settings.settle:
         why = (f"; today's reset at {reset_today.astimezone(zone):%H:%M} is less than settle_minutes "
                f"({settings.settle_minutes}) ago, so the night before")
-    return (f"the latest reset at least settle_minutes before now ({local:%Y-%m-%d %H:%M %Z}, "
+    return (f"the latest reset at least settle_minutes before now ({clock_text(local)}, "
             f"{settings.timezone}){why}")
 
 
@@ -319,6 +336,7 @@ class RunRecorder:
         self.outcomes, self.criteria, self.nightly, self.smoke = v.outcomes, v.criteria, v.nightly, v.smoke
         self.expected, self.deselected = v.expected, v.deselected
         self.results = {}  # nodeid -> what the bundle's results.json says of it (evidence included)
+        self.lints = {}  # nodeid -> CheckOutcome of the lint checks: they judge files, never a night
 
     # --- which checks judge which night ---
 
@@ -347,7 +365,7 @@ class RunRecorder:
         report = yield
         secrets = self.run.secrets()
         severity = CRITERION if item.get_closest_marker("criteria") else DRILL if item.get_closest_marker(
-            "drill") else item.get_closest_marker("severity").args[0]
+            "drill") else LINT if item.get_closest_marker("lint") else item.get_closest_marker("severity").args[0]
         report.severity = severity
         callspec = getattr(item, "callspec", None)
         night = callspec.params.get("night") if callspec else None
@@ -388,7 +406,7 @@ class RunRecorder:
         if severity is None:
             return
         nodeid = report.nodeid
-        found = {CRITERION: self.criteria, DRILL: self.verdicts.drills}.get(severity, self.outcomes)
+        found = {CRITERION: self.criteria, DRILL: self.verdicts.drills, LINT: self.lints}.get(severity, self.outcomes)
         previous = found.get(nodeid)
         outcome = None
         if report.skipped:
@@ -461,7 +479,8 @@ class RunRecorder:
             [o for o in self.outcomes.values() if (o.night or current) == current])
         self.config.hook.pytest_opsverify_run_finished(session=session, result=RunResult(
             run=run, title=run_title(run), status=status,
-            kind="drill" if drill and not judged else _kind(judged, criteria, self.outcomes),
+            kind="drill" if drill and not judged else "lint" if self.lints and not (judged or criteria or self.outcomes)
+            else _kind(judged, criteria, self.outcomes),
             judged=tuple(judged), records=left, rows=tuple(rows), metrics=metrics, criteria=criteria,
             alerts=run.facts.alerts, versions=run.versions() if self.outcomes or criteria else {},  # none collected
             outcomes=tuple(self.outcomes.values()), nightly_ran=bool(self.nightly),
@@ -524,10 +543,10 @@ def _drill_refusal(config, settings, now):
         start, end = refusal_window(night)
         if start <= now <= end:
             margin = REFUSAL_MARGIN.seconds // 60
-            return (f"--drill refused: it is {night.local(now):%Y-%m-%d %H:%M %Z}, within {margin} min of the "
+            return (f"--drill refused: it is {clock_text(night.local(now))}, within {margin} min of the "
                     f"night {night.date}'s window ({night.local(night.window_start):%H:%M}–"
                     f"{night.local(night.window_end):%H:%M}): a drill's lines would meet that night's checks; "
-                    f"run it after {night.local(end):%Y-%m-%d %H:%M %Z}")
+                    f"run it after {clock_text(night.local(end))}")
     return ""
 
 

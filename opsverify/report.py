@@ -2,6 +2,8 @@
 
 from html import escape
 
+from opsverify.markdown import escape as escape_md
+from opsverify.night import clock_text
 from opsverify.signoff_fill import VERDICTS
 from opsverify.status import GLYPHS, WORDS, label
 from opsverify.week import markdown_table, streak
@@ -28,6 +30,8 @@ STYLE = """<style>
 .criterion-failed td:first-child, .criterion-error td:first-child { color: #b00020; font-weight: bold; }
 #drill td { padding: 2px 8px; vertical-align: top; }
 .drill-failed td:last-child { color: #b00020; font-weight: bold; }
+.col-result.not-applicable { font-size: 0; }
+.col-result.not-applicable::after { content: "n/a"; font-size: 12px; }
 .sandbox-banner { background: #fff4d6; border: 1px solid #e0b400; padding: 6px 10px; }
 </style>"""
 CRITERION_MARKS = {"passed": "✅", "failed": "❌", "error": "❌", "skipped": "⏳"}
@@ -39,7 +43,7 @@ def html_header(run, status, versions):
     night = run.night
     rows = [
         ("Site", run.settings.site_name),
-        ("Night", f"{night.date.isoformat()} (reset {night.local(night.reset_at):%Y-%m-%d %H:%M %Z} = "
+        ("Night", f"{night.date.isoformat()} (reset {clock_text(night.local(night.reset_at))} = "
                   f"{night.reset_at:%Y-%m-%d %H:%M} UTC)"),
         ("Which night", run.night_reason),
         ("Day", f"Day {run.day} (Day 1 = {run.week_start.isoformat()})"),
@@ -170,6 +174,7 @@ def markdown_page(run, rows, metrics=None, criteria=()):
         parts.append("\n### Success Metrics\n" + "".join(f"- **{k}:** {v}\n" for k, v in metric_items(metrics)))
     if criteria:
         parts.append("\n### Week 1 Completion Criteria\n" + "".join(
-            f"- [{'x' if o.outcome == 'passed' else ' '}] {o.name}" + (f": {o.reason}" if o.reason else "") + "\n"
+            f"- [{'x' if o.outcome == 'passed' else ' '}] {o.name}" + (f": {escape_md(o.reason)}" if o.reason else "")
+            + "\n"
             for o in criteria))
     return "".join(parts)

@@ -120,7 +120,7 @@ class RunState:
             common = dict(deadline=self.deadline, journal=self.journal, retries=s.retries,
                           connect_timeout=s.connect_timeout_seconds, read_timeout=s.read_timeout_seconds)
             factories = {
-                "loki": lambda: LokiClient(s.loki_url, **common),
+                "loki": lambda: LokiClient(s.loki_endpoint, tenant=s.loki_tenant, **self._loki_access(), **common),
                 "grafana": lambda: GrafanaClient(s.grafana_url, user=creds.grafana_user,
                                                  password=creds.grafana_password,
                                                  token=creds.grafana_token, **common),
@@ -130,6 +130,16 @@ class RunState:
             }
             self._clients[system] = factories[system]()
         return self._clients[system]
+
+    def _loki_access(self):
+        """How the Loki client authenticates: with loki.via: grafana as Grafana's client does (Grafana's datasource
+        adds Loki's own credentials), else with the Loki gateway's credentials and TLS settings."""
+        s, creds = self.settings, self.settings.credentials
+        if s.loki_via == "grafana":
+            return dict(user=creds.grafana_user, password=creds.grafana_password, token=creds.grafana_token,
+                        via_grafana=s.datasource_uid)
+        return dict(user=creds.loki_user, password=creds.loki_password, token=creds.loki_token,
+                    verify=s.loki_ca_bundle or s.loki_verify)
 
     def versions(self):
         """Versions read from the systems for the report header; 'unknown (...)' where they did not say."""

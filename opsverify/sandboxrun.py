@@ -12,9 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from opsverify.project import PROJECT  # where `python -m sandbox` is found (checkout or installed copy)
+
 STARTUP_SECONDS = 60
 READY = "sandbox ready:"
-PROJECT = Path(__file__).resolve().parent.parent  # where `python -m sandbox` is found
 
 
 class SandboxError(Exception):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from opsverify.markdown import escape, short
+from opsverify.markdown import escape, short_issue
 from opsverify.status import FAILED, PENDING, SUCCESSFUL, WARNING, normalise_glyphs
 from opsverify.week import STREAK
 
@@ -102,7 +102,7 @@ def _entry(row, record):
     checks = record.checks.values() if record is not None else ()
     critical = row.status == FAILED or any(c.get("severity") == "critical" and c.get("outcome") in ("failed", "error")
                                            for c in checks)
-    return DayIssues(day=row.day, night=row.date, issue="; ".join(escape(short(i)) for i in row.issues),
+    return DayIssues(day=row.day, night=row.date, issue="; ".join(escape(short_issue(i)) for i in row.issues),
                      severity="Critical" if critical else "Warning", failed=row.status == FAILED,
                      actions=row.actions)
 

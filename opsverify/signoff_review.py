@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -62,8 +63,7 @@ class ActionItem:
     status: str
 
 
-@dataclass(frozen=True)
-class ActionItems:
+class ActionItems(NamedTuple):
     """The Action Items table: its rows, and what is wrong with the table itself."""
 
     rows: tuple

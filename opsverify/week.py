@@ -12,6 +12,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from opsverify.markdown import escape, short_issue
 from opsverify.status import FAILED, PASSED, PENDING, SUCCESSFUL, WARNING, CheckOutcome, issues, label, night_status
 from opsverify.text import visible
 
@@ -286,9 +287,10 @@ def markdown_table(rows):
         "|-----|------|----------------------|----------------|---------------|",
     ]
     for row in rows:
-        issues = "; ".join(row.issues)
+        # Text from logs and Grafana: one short, escaped line per issue, which no HTML or Markdown survives.
+        issues = "; ".join(escape(short_issue(issue)) for issue in row.issues)
         lines.append(f"| Day {row.day} | {row.date.isoformat()} | {label(row.status)} | "
-                     f"{_cell(issues)} | {_cell(row.actions)} |")
+                     f"{issues} | {_cell(row.actions)} |")
     return "\n".join(lines) + "\n"
 
 

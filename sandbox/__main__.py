@@ -45,6 +45,14 @@ container before R (restart-in-window) has it restarted 2 s before R. The settin
 OPSVERIFY_RESET_TIME and SANDBOX_LIVE_HORIZON, and the sandbox is ready only once R + the horizon
 has passed and every line the container printed was shipped. Scenarios with ship_drop or
 ship_duplicate are live-only.
+
+Loki as production exposes it (sandbox.loki_access): --loki-tenant T runs Loki with auth_enabled: true (a
+request without X-Scope-OrgID gets 401 "no org id"; each tenant's logs are its own) and loads the week under
+tenant T; --loki-gateway-user U puts an nginx-like gateway with basic auth in front of it (password:
+SANDBOX_LOKI_GATEWAY_PASSWORD, else a random one). Grafana's Loki datasource is then provisioned with the tenant
+header and the gateway's basic auth, and the settings carry OPSVERIFY_LOKI_TENANT, OPSVERIFY_LOKI_USER and
+OPSVERIFY_LOKI_PASSWORD. Grafana's datasource proxy (/api/datasources/proxy/uid/<uid>/...) always answers:
+OPSVERIFY_LOKI_VIA=grafana sends the suite through it.
 """
 
 import argparse
@@ -58,12 +66,14 @@ import socket
 import sys
 import tempfile
 import threading
+import uuid
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import backend, grafana, grafana_webhook, live, loading, promtail, scenario, standin, volume, webhook_receiver
+from . import (backend, grafana, grafana_files, grafana_webhook, live, loading, loki_access, promtail, scenario,
+               standin, volume, webhook_receiver)
 from .clock import Clock, parse_instant
 from .httpserver import FAULT_KINDS, RequestLog, Server
 from .loki import LokiStore
@@ -99,6 +109,10 @@ def parse_args(argv):
                         "the policy tree a webhook integration posting there (provisioning/patches/"
                         "webhook-receivers.yml); the settings carry SANDBOX_WEBHOOK_RECEIVER_URL, whose "
                         "/deliveries lists what was posted")
+    parser.add_argument("--ping-receiver", action="store_true",
+                        help="run a receiver for a dead-man's switch's pings (sandbox.webhook_receiver records every "
+                        "POST) and put a ping URL in its convention (<base>/ping/<uuid>, as Healthchecks.io's) into "
+                        "the settings, OPSVERIFY_HEARTBEAT_URL; SANDBOX_PING_RECEIVER_URL/deliveries lists the pings")
     parser.add_argument("--var", action="append", type=_var, default=[], metavar="NAME=VALUE",
                         help="replace one of the scenario's vars (e.g. failed-night's error text); NAME=@PATH "
                         "reads the value from a file (UTF-8), for values longer than a command line takes. "
@@ -148,6 +162,14 @@ def parse_args(argv):
                         "drills), and to the selector in its settings (OPSVERIFY_LOG_SELECTOR): the week goes "
                         "into streams of its own, e.g. in an --external-loki that already holds the same "
                         "container's lines")
+    parser.add_argument("--loki-tenant", metavar="TENANT",
+                        help="Loki runs with auth_enabled: true: a query or push without X-Scope-OrgID gets 401 "
+                        "'no org id', and each tenant sees only its own logs; the week is loaded under TENANT, "
+                        "Grafana's Loki datasource sends it, and the settings carry OPSVERIFY_LOKI_TENANT")
+    parser.add_argument("--loki-gateway-user", metavar="USER",
+                        help="put a gateway with basic auth (nginx auth_basic) in front of Loki for USER, with the "
+                        "password in SANDBOX_LOKI_GATEWAY_PASSWORD (else a random one); Grafana's Loki datasource "
+                        "uses them, and the settings carry OPSVERIFY_LOKI_USER and OPSVERIFY_LOKI_PASSWORD")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--docker", action="store_true",
                         help="also run the backend's container (the stand-in) on the Docker engine at DOCKER_HOST "
@@ -175,6 +197,14 @@ def parse_args(argv):
         parser.error(f"--live-lead must be at least {live.LEAD} s (the container needs that to start)")
     if args.external_loki and "loki" in args.down:
         parser.error("--external-loki and --down loki exclude each other")
+    for option, value in (("--loki-tenant", args.loki_tenant), ("--loki-gateway-user", args.loki_gateway_user)):
+        if value is not None and (args.external_loki or "loki" in args.down):
+            parser.error(f"{option} plays the sandbox's own Loki: not with --external-loki or --down loki")
+    if args.loki_tenant is not None and not re.fullmatch(r"[A-Za-z0-9!\-_.*'()]{1,150}", args.loki_tenant) \
+            or args.loki_tenant in (".", ".."):
+        parser.error("--loki-tenant: a tenant ID of letters, digits and !-_.*'() (at most 150), not . or ..")
+    if args.loki_gateway_user is not None and (not args.loki_gateway_user or ":" in args.loki_gateway_user):
+        parser.error("--loki-gateway-user: a user name without ':'")
     if args.volume < 0:
         parser.error("--volume must not be negative")
     _check_faults(parser, args)
@@ -418,15 +448,21 @@ def start(args, clock):
         return server.url
 
     store = None
+    gateway_password = os.environ.get("SANDBOX_LOKI_GATEWAY_PASSWORD") or secrets.token_urlsafe(18)
     if args.external_loki:
         loki_url = args.external_loki.rstrip("/")
     elif "loki" in args.down:
         loki_url = _dead_url(args.host)
     else:
-        store = LokiStore(config=sc.loki_config, clock=clock.time_ns)
-        loki_url = serve("loki", make_loki_app(store))
+        store, loki_app, tenants = _loki(args, sc, clock)
+        if args.loki_gateway_user:
+            loki_app = loki_access.gateway(loki_app, args.loki_gateway_user, gateway_password)
+        loki_url = serve("loki", loki_app)
         listener = urlsplit(loki_url)
-        store.config = store.config.with_listener(listener.hostname, listener.port)
+        if tenants is not None:
+            tenants.config = tenants.config.with_listener(listener.hostname, listener.port)
+        else:
+            store.config = store.config.with_listener(listener.hostname, listener.port)
     shipper = promtail.Shipper(loki_url, store=store)
     _load_week(args, sc, rendered, streams, night, now, shipper, store)
     receiver_url = None
@@ -434,7 +470,12 @@ def start(args, clock):
         receiver_url = serve("webhook-receiver", webhook_receiver.make_app(webhook_receiver.Receiver(clock.time)))
         os.environ["SANDBOX_WEBHOOK_URL"] = receiver_url
         sc = replace(sc, grafana_alerting=sc.grafana_alerting + (WEBHOOK_PATCH,))
+    ping_url = None
+    if args.ping_receiver:
+        ping_url = serve("ping-receiver", webhook_receiver.make_app(webhook_receiver.Receiver(clock.time)))
     played = _grafana(args, sc, rendered, loki_url, now, clock, grafana_password, grafana_token, root_url)
+    grafana_files.loki_access(played.provisioning, tenant=args.loki_tenant or "", user=args.loki_gateway_user or "",
+                              password=gateway_password)
     grafana_url = serve("grafana", grafana.make_app(played))
     if "grafana" not in args.down and any(cp["type"] == "webhook" for cp in played.provisioning.contact_points):
         servers.append(grafana_webhook.Deliverer(played.alertmanager, clock.time, played.version).start())
@@ -456,10 +497,17 @@ def start(args, clock):
         "OPSVERIFY_NIGHT": night.isoformat(),
         "OPSVERIFY_SANDBOX": sc.name,
         **({"SANDBOX_WEBHOOK_RECEIVER_URL": receiver_url} if receiver_url else {}),
+        **({"SANDBOX_PING_RECEIVER_URL": ping_url, "OPSVERIFY_HEARTBEAT_URL": f"{ping_url}/ping/{uuid.uuid4()}"}
+           if ping_url else {}),
         **({"SANDBOX_CLOCK_RATE": f"{clock.rate:g}"} if clock.rate != 1 else {}),
         # "<at> <owner>" each (opsverify's environment form of grafana.alert_drills)
         "OPSVERIFY_ALERT_DRILLS": ",".join(f"{scenario.iso_ms(d)} {DRILL_OWNER}" for d in rendered.drills),
     }
+    if args.loki_tenant:
+        settings["OPSVERIFY_LOKI_TENANT"] = args.loki_tenant
+    if args.loki_gateway_user:
+        settings["OPSVERIFY_LOKI_USER"] = args.loki_gateway_user
+        settings["OPSVERIFY_LOKI_PASSWORD"] = gateway_password
     if args.stream_label:
         settings["OPSVERIFY_LOG_SELECTOR"] = '{container="$container", %s=%s}' % (
             args.stream_label[0], json.dumps(args.stream_label[1]))
@@ -479,6 +527,16 @@ def start(args, clock):
         servers.append(standin.Standin(client, container))
         settings["DOCKER_HOST"] = docker_host
     return settings, servers
+
+
+def _loki(args, sc, clock):
+    """(the store the week goes into, the Loki app, its Tenants or None): with --loki-tenant a Loki with
+    auth_enabled: true whose tenant --loki-tenant holds the week (sandbox.loki_access), else one store."""
+    if args.loki_tenant:
+        tenants = loki_access.Tenants(sc.loki_config or LokiStore().config, clock.time_ns)
+        return tenants.store(args.loki_tenant), loki_access.make_app(tenants), tenants
+    store = LokiStore(config=sc.loki_config, clock=clock.time_ns)
+    return store, make_loki_app(store), None
 
 
 def run_live(args, client, sc, reset, live_lines, shipper, servers):

@@ -289,6 +289,25 @@ class Grafana:
                                 **({"alertStateHistoryBackend": self.history_backend} if self.history_backend else {})},
         }
 
+    def datasource_headers(self, ds):
+        """What Grafana's HTTP client for datasource `ds` sends with each request to it, besides the request's own:
+        User-Agent Grafana/<version>; Authorization: Basic from basicAuth, basicAuthUser and
+        secureJsonData.basicAuthPassword (pkg/api/pluginproxy/ds_proxy.go director; the datasource's HTTP client
+        options alike); its custom headers, jsonData.httpHeaderName1, 2, ... (up to the first missing) with
+        secureJsonData.httpHeaderValueN (pkg/services/datasources/service getCustomHeaders), which the plugin SDK's
+        CustomHeadersMiddleware sets, replacing a header of the same name."""
+        secrets = self.provisioning.datasource_secrets.get(ds["uid"], {})
+        headers = dict(self.loki_headers)
+        if ds.get("basicAuth"):
+            pair = f"{ds.get('basicAuthUser', '')}:{secrets.get('basicAuthPassword', '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+        index = 1
+        while (ds.get("jsonData") or {}).get(f"httpHeaderName{index}"):
+            if f"httpHeaderValue{index}" in secrets:
+                headers[ds["jsonData"][f"httpHeaderName{index}"]] = secrets[f"httpHeaderValue{index}"]
+            index += 1
+        return headers
+
     def authenticate(self, request):
         """(role, None) when the request may pass, else (None, Grafana's 401) (pkg/services/authn clients)."""
         scheme, credentials = _credentials(request)
@@ -324,7 +343,7 @@ class Grafana:
             keep = parse_duration(rule.get("keep_firing_for") or "0s", rule["uid"]) / 1000
             self._history[key] = grafana_history.history(
                 rule, self.provisioning.datasources, self.evaluate, self.provisioning.rules_updated.timestamp(),
-                now, interval, parse_duration(rule["for"], rule["uid"]) / 1000, self.loki_headers, keep)
+                now, interval, parse_duration(rule["for"], rule["uid"]) / 1000, self.datasource_headers, keep)
         return self._history[key]
 
     def folder_path(self, uid):
@@ -341,7 +360,7 @@ class Grafana:
             {"direction": "backward", "query": "vector(1)+vector(1)", "time": "4000000000"})
         failure = "There was an error returned querying the Loki API."
         try:
-            response = requests.get(url, timeout=LOKI_TIMEOUT, headers=self.loki_headers)
+            response = requests.get(url, timeout=LOKI_TIMEOUT, headers=self.datasource_headers(ds))
         except requests.RequestException as exc:
             return "ERROR", f"{failure}: {_go_dial_error(url, exc)}"
         if response.status_code != 200:
@@ -375,7 +394,8 @@ class Grafana:
                     return "error", ("the sandbox's Grafana evaluates only Loki queries "
                                      f"(datasource {query['datasourceUid']!r})"), {}
                 try:
-                    frames[ref] = _loki_query(ds["url"], model, query["relativeTimeRange"], now, self.loki_headers)
+                    frames[ref] = _loki_query(ds["url"], model, query["relativeTimeRange"], now,
+                                              self.datasource_headers(ds))
                 except QueryError as exc:
                     return "error", f"[sse.dataQueryError] failed to execute query [{ref}]: {exc}", {}
                 continue
@@ -496,6 +516,7 @@ def make_app(grafana):
         return register
 
     _other_routes(app, api, grafana)
+    _datasource_proxy_routes(app, grafana, prov)
     _datasource_and_dashboard_routes(api, grafana, prov)
     _provisioning_routes(api, grafana, prov)
     _rule_state_routes(api, grafana, prov)
@@ -530,6 +551,101 @@ def _other_routes(app, api, grafana):
     @api("GET", r"/api/frontend/settings/?", roles=ROLES)
     def frontend_settings(request):
         return json_response(200, grafana.frontend_settings(request), content_type=ERROR_JSON)
+
+
+# Go's net/http/httputil ReverseProxy drops these both ways (hopHeaders); the sandbox also leaves to its own server
+# and HTTP library what they write themselves (Content-Length, Date, Host, Accept-Encoding, Content-Encoding).
+HOP_HEADERS = {"connection", "proxy-connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+               "trailer", "transfer-encoding", "upgrade", "content-length", "date", "host", "accept-encoding",
+               "content-encoding"}
+# What Grafana drops from a request before it proxies it: the headers that authenticated it to Grafana
+# (contexthandler.WithAuthHTTPHeaders: Authorization, X-Grafana-Device-Id; proxyutil wrapDirector deletes them),
+# the cookies (ClearCookieHeader: a datasource keeps none unless jsonData.keepCookies names them), and what
+# PrepareProxyRequest clears.
+PROXY_DROPPED = {"authorization", "x-grafana-device-id", "cookie", "origin", "referer", "x-forwarded-host",
+                 "x-forwarded-port", "x-forwarded-proto"}
+DATAPROXY_TIMEOUT = 30  # [dataproxy] timeout, seconds
+PROXY_UID = r"/api/datasources/proxy/uid/(?P<uid>[^/]*)(?P<rest>/.*)?"
+
+
+def _datasource_proxy_routes(app, grafana, prov):
+    # Data source proxy: ANY /api/datasources/proxy/uid/:uid/* and /api/datasources/proxy/uid/:uid (pkg/api/api.go,
+    # behind authorize(datasources:query), which every basic role holds in OSS). Its responses get Grafana's
+    # security headers but not its no-cache ones (pkg/middleware AddDefaultResponseHeaders skips this prefix).
+    headers = {k: v for k, v in API_HEADERS.items() if k != "Cache-Control"}
+
+    def handle(request):
+        role, response = grafana.authenticate(request)
+        if response is None:
+            response = _proxy(grafana, prov, request)
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"):
+        app.route(method, PROXY_UID)(handle)
+
+
+def _proxy(grafana, prov, request):
+    """pkg/services/datasourceproxy ProxyDatasourceRequestWithUID and pkg/api/pluginproxy/ds_proxy.go HandleRequest
+    (Grafana 10.x-12.x), for a Loki datasource:
+    - 400 "UID is invalid" (util.IsValidShortUID), 404 "Unable to find datasource" (JsonApiErr: {"message"});
+    - the path after the uid (proxyPathRegexp) joined to the datasource URL's path (util.JoinURLFragments), the
+      query string as it came;
+    - the request's headers without hop-by-hop ones and without PROXY_DROPPED; X-Grafana-Referer (the Referer)
+      and X-Forwarded-For set (proxyutil.PrepareProxyRequest); then the datasource's own (datasource_headers:
+      User-Agent Grafana/<version>, its basic auth, its custom headers replacing ours);
+    - the answer as it came, without Set-Cookie and with Content-Security-Policy: sandbox (proxyutil
+      modifyResponse); a 401 becomes 400 "Authentication to data source failed" with no headers of its own (Go's
+      server sniffs text/plain; charset=utf-8); no answer: 502 with no body, a timeout: 504 (proxyutil
+      errorHandler).
+    Other datasource types, whose proxies differ (InfluxDB, Elasticsearch, plugin routes), are refused with a 501."""
+    uid = request.params["uid"]
+    if not SHORT_UID.match(uid) or not uid:
+        return _message(400, "UID is invalid")
+    ds = prov.datasources.get(uid)
+    if ds is None:
+        return _message(404, "Unable to find datasource")
+    if ds["type"] != "loki":
+        return _unsupported(request, f"(the sandbox proxies Loki datasources only, not {ds['type']!r})")
+    target = urlsplit(ds["url"])
+    proxy_path = (request.params.get("rest") or "").removeprefix("/")  # proxyPathRegexp takes one slash
+    path = _join_url_fragments(target.path, proxy_path)
+    url = f"{target.scheme}://{target.netloc}{path or '/'}" + (f"?{request.raw_query}" if request.raw_query else "")
+    outgoing = {name: value for name, value in request.headers.items()
+                if name not in HOP_HEADERS and name not in PROXY_DROPPED}
+    outgoing["X-Grafana-Referer"] = request.headers.get("referer", "")
+    forwarded = request.headers.get("x-forwarded-for")
+    outgoing["X-Forwarded-For"] = f"{forwarded}, 127.0.0.1" if forwarded else "127.0.0.1"
+    for name, value in grafana.datasource_headers(ds).items():
+        for existing in [k for k in outgoing if k.lower() == name.lower()]:
+            del outgoing[existing]
+        outgoing[name] = value
+    try:
+        answer = requests.request(request.method, url, data=request.body or None, headers=outgoing,
+                                  timeout=DATAPROXY_TIMEOUT, allow_redirects=False)
+    except requests.Timeout:
+        return Response(504, b"", "")
+    except requests.RequestException:
+        return Response(502, b"", "")
+    if answer.status_code == 401:
+        return Response(400, b"Authentication to data source failed", "text/plain; charset=utf-8",
+                        {"Content-Security-Policy": "sandbox"})
+    kept = {name: value for name, value in answer.headers.items()
+            if name.lower() not in HOP_HEADERS and name.lower() not in ("set-cookie", "content-type")}
+    kept["Content-Security-Policy"] = "sandbox"
+    return Response(answer.status_code, answer.content, answer.headers.get("Content-Type", ""), kept)
+
+
+def _join_url_fragments(a, b):
+    """pkg/util JoinURLFragments: a and b with one slash between them; a alone when b is empty."""
+    if not b:
+        return a
+    if a.endswith("/") and b.startswith("/"):
+        return a + b[1:]
+    if not a.endswith("/") and not b.startswith("/"):
+        return a + "/" + b
+    return a + b
 
 
 def _datasource_and_dashboard_routes(api, grafana, prov):

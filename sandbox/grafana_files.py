@@ -294,6 +294,7 @@ def _yaml_scalar_text(value):
 @dataclass
 class Provisioning:
     datasources: dict = field(default_factory=dict)  # uid -> API shape
+    datasource_secrets: dict = field(default_factory=dict)  # uid -> its secureJsonData (never in the API shape)
     folders: dict = field(default_factory=dict)  # uid -> title
     groups: list = field(default_factory=list)  # API rule-group shape
     contact_points: list = field(default_factory=lambda: [dict(DEFAULT_CONTACT_POINT)])  # API shape, secrets in clear
@@ -439,6 +440,29 @@ def _datasource(ds, loki_url, result):
         "secureJsonFields": {key: True for key in secure},
         "version": ds.int("version", 1) or 1, "readOnly": not ds.bool("editable"),
     }
+    result.datasource_secrets[uid] = {str(k): str(v) for k, v in secure.items()}
+
+
+def loki_access(result, tenant="", user="", password=""):
+    """Every Loki datasource as an operator provisions it for a Loki with auth_enabled (`tenant`: the HTTP header
+    X-Scope-OrgID, jsonData.httpHeaderNameN with secureJsonData.httpHeaderValueN, as Grafana's Loki datasource
+    documentation sets up multi-tenancy) and/or behind a gateway with basic auth (basicAuth: true, basicAuthUser,
+    secureJsonData.basicAuthPassword). The API shape shows which secure fields are set, never their values."""
+    for uid, ds in result.datasources.items():
+        if ds["type"] != "loki":
+            continue
+        secrets = result.datasource_secrets.setdefault(uid, {})
+        json_data = ds["jsonData"]
+        if tenant:
+            index = 1
+            while json_data.get(f"httpHeaderName{index}") not in (None, "", "X-Scope-OrgID"):
+                index += 1
+            json_data[f"httpHeaderName{index}"] = "X-Scope-OrgID"
+            secrets[f"httpHeaderValue{index}"] = tenant
+        if user:
+            ds.update(basicAuth=True, basicAuthUser=user)
+            secrets["basicAuthPassword"] = password
+        ds["secureJsonFields"] = {key: True for key in secrets}
 
 
 # --- alerting (pkg/services/provisioning/alerting) ---

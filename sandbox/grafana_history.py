@@ -32,7 +32,7 @@ def ticks(start, end, interval):
     return list(range(first, int(end) + 1, interval))
 
 
-def candidate_ticks(rule, datasources, start, end, interval, headers):
+def candidate_ticks(rule, datasources, start, end, interval, headers_for):
     """The ticks at which any Loki query of the rule can see data: a sample within its relative time
     range before the tick. One query_range per query and window of at most MAX_POINTS steps."""
     found = set()
@@ -46,7 +46,7 @@ def candidate_ticks(rule, datasources, start, end, interval, headers):
         for chunk in range(0, len(all_ticks), size):
             part = all_ticks[chunk:chunk + size]
             for sample in _samples(ds["url"], query["model"]["expr"], part[0] - lookback, part[-1], interval,
-                                   headers):
+                                   headers_for(ds)):
                 first = -(-sample // interval) * interval
                 found.update(t for t in range(first, sample + lookback + 1, interval)
                              if all_ticks[0] <= t <= all_ticks[-1])
@@ -189,14 +189,15 @@ def _data(state):
     return '{"values":null}'
 
 
-def history(rule, datasources, evaluate, since, until, interval, for_s, headers, keep_firing_for_s=0):
+def history(rule, datasources, evaluate, since, until, interval, for_s, headers_for, keep_firing_for_s=0):
     """(transitions, now): the rule's recorded transitions [(tick, previous, current)] from `since` to `until`
     (unix seconds), and where the machine stands at the last tick: (state, reason, since, last tick), None
-    when it never evaluated. `evaluate(rule, instant)` is Grafana.evaluate; `headers` go to Loki."""
+    when it never evaluated. `evaluate(rule, instant)` is Grafana.evaluate; `headers_for(datasource)` gives what
+    goes to Loki with each request (Grafana.datasource_headers)."""
     all_ticks = ticks(since, until, interval)
     if rule["isPaused"] or not all_ticks:
         return [], None
-    candidates = set(candidate_ticks(rule, datasources, since, until, interval, headers))
+    candidates = set(candidate_ticks(rule, datasources, since, until, interval, headers_for))
     evaluated = {t: outcome(evaluate(rule, _utc(t))) for t in sorted(candidates)}
     quiet_tick = next((t for t in all_ticks if t not in candidates), None)
     quiet = outcome(evaluate(rule, _utc(quiet_tick))) if quiet_tick is not None else None

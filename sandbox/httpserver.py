@@ -41,6 +41,7 @@ class Request:
     headers: dict  # lower-cased names
     body: bytes
     params: dict = field(default_factory=dict)  # named groups of the route pattern
+    raw_query: str = ""  # the query string as sent (a proxy passes it on untouched)
 
     def arg(self, name, default=None):
         """The first value of a query (or form) parameter."""
@@ -225,6 +226,7 @@ def _handler_class(app, server):
                 query=query,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                raw_query=parts.query,
             )
             app.record(request)
             status, sent = None, 0

@@ -41,7 +41,7 @@ class PushError(Exception):
 
 
 # pkg/validation/validate.go RateLimitedErrorMsg; the tenant is "fake" when auth_enabled is false.
-RATE_LIMITED = ("Ingestion rate limit exceeded for user fake (limit: {limit} bytes/sec) while attempting to ingest "
+RATE_LIMITED = ("Ingestion rate limit exceeded for user {tenant} (limit: {limit} bytes/sec) while attempting to ingest "
                 "'{lines}' lines totaling '{size}' bytes, reduce log volume or contact your Loki administrator to "
                 "see if the limit can be increased")
 MAX_RETURNED_ERRORS = 10  # ingester.max_returned_stream_errors
@@ -143,9 +143,10 @@ class LokiStore:
     compaction_interval + retention_delete_delay later).
     """
 
-    def __init__(self, config=None, clock=time.time_ns):
+    def __init__(self, config=None, clock=time.time_ns, tenant="fake"):
         self.config = loki_config.LokiConfig.site() if config is None else config
         self.clock = clock
+        self.tenant = tenant  # whose logs these are: "fake" without auth_enabled (pkg/util/fakeauth)
         self._lock = threading.Lock()
         self._streams = {}
         self._limiter = TokenBucket(*self.config.ingestion_rate)  # the distributor's, for pushes over HTTP
@@ -228,8 +229,8 @@ class LokiStore:
             lines = sum(len(entries) for _, entries in valid)
             size = sum(len(line.encode("utf-8")) for _, entries in valid for _, line in entries)
             if not self._limiter.allow(size):
-                raise PushError(RATE_LIMITED.format(limit=int(self._limiter.rate), lines=lines, size=size),
-                                status=429)
+                raise PushError(RATE_LIMITED.format(tenant=self.tenant, limit=int(self._limiter.rate), lines=lines,
+                                                    size=size), status=429)
         ingester_error = None
         for labels, entries in valid:
             ingester_error = self.ingest(labels, entries) or ingester_error

@@ -342,6 +342,17 @@ class LokiConfig:
         values["server"]["http_listen_port"] = port
         return LokiConfig(values)
 
+    def with_auth(self):
+        """The same configuration with auth_enabled: true (python -m sandbox --loki-tenant): every query and push
+        names its tenant (X-Scope-OrgID), and each tenant's logs are its own (sandbox.loki_access)."""
+        values = copy.deepcopy(self.values)
+        values["auth_enabled"] = True
+        return LokiConfig(values)
+
+    @property
+    def auth_enabled(self):
+        return self.get("auth_enabled")
+
     def check(self, where="loki_config"):
         """What Loki 2.6 refuses at start-up, and what the sandbox does not emulate, named."""
         periods = self.get("schema_config.configs")

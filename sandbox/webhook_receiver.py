@@ -1,7 +1,8 @@
-"""A webhook receiver for the sandbox's Grafana to notify: it records every POST (path, the sandbox's time
-it came at, content type, JSON body) and serves them back at GET /deliveries, oldest first, so that a test
-reads what a webhook contact point really sent. Only on loopback; it answers 200 "ok" to every POST, as a
-plain receiver would. GET /deliveries?path=/x keeps those sent to one path.
+"""A webhook receiver for the sandbox's Grafana to notify, and for a dead-man's switch's pings: it records
+every POST (path, the sandbox's time it came at, content type, JSON or text body) and serves them back at
+GET /deliveries, oldest first, so that a test reads what a webhook contact point or a ping really sent.
+Only on loopback; it answers 200 "ok" to every POST, as a plain receiver would. GET /deliveries?path=/x
+keeps those sent to one path.
 """
 
 import threading

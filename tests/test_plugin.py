@@ -87,7 +87,8 @@ def test_week_table_in_markdown_and_html(suite):
     suite.makepyfile(test_checks=CHECKS)
     run(suite, "--night", "2026-11-24")
     markdown = (suite.path / "reports" / "week1.md").read_text(encoding="utf-8")
-    assert "| Day 2 | 2026-11-24 | ⚠️ Successful with warnings | test_duration: Loki" in markdown
+    # One short line per issue, escaped: the check and what it saw (the whole message is in the HTML report).
+    assert "| Day 2 | 2026-11-24 | ⚠️ Successful with warnings | test\\_duration: 90000 ms |" in markdown
     assert "| Day 1 | 2026-11-23 | ⏳ Pending |  |  |" in markdown
     page = BeautifulSoup((suite.path / "reports" / "report.html").read_text(encoding="utf-8"), "html.parser")
     rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in page.select("#week1 tbody tr")]
@@ -118,6 +119,26 @@ def test_evidence_is_attached_to_the_html_report(suite):
     data = json.loads(page.select_one("#data-container")["data-jsonblob"])
     extras = [e for test in data["tests"].values() for run_ in test for e in run_.get("extras", [])]
     assert any(e["name"] == "counts" for e in extras)
+
+
+def test_a_check_that_does_not_apply_reads_as_such_in_the_html_report(suite):
+    suite.makepyfile(test_checks=CHECKS + """
+
+@pytest.mark.severity("warning")
+def test_healthcheck():
+    from opsverify.evidence import not_applicable
+    not_applicable("container escashop-backend-prod defines no healthcheck")
+""")
+    run(suite, "--night", "2026-11-24")
+    page = BeautifulSoup((suite.path / "reports" / "report.html").read_text(encoding="utf-8"), "html.parser")
+    data = json.loads(page.select_one("#data-container")["data-jsonblob"])
+    row = data["tests"]["test_checks.py::test_healthcheck"][0]
+    # "Skipped" to pytest-html's sorting (after failures, before passes); the page shows n/a and the reason alone.
+    assert row["resultsTableRow"][0] == '<td class="col-result not-applicable">Skipped</td>'
+    assert row["log"] == "Does not apply here: container escashop-backend-prod defines no healthcheck"
+    assert '.col-result.not-applicable::after { content: "n/a";' in page.decode()
+    failed = data["tests"]["test_checks.py::test_duration"][0]
+    assert failed["resultsTableRow"][0] == '<td class="col-result">Failed</td>'
 
 
 def test_secrets_never_reach_any_output(suite, monkeypatch):
@@ -234,7 +255,8 @@ def test_update_doc_fills_the_sign_off_document(suite):
     suite.makepyfile(test_checks=CHECKS)
     result = run(suite, "--night", "2026-11-24", f"--update-doc={doc}")
     result.stdout.fnmatch_lines([f"sign-off document updated: {doc}"])
-    assert "| Day 2 | 2026-11-24 | ⚠️ Successful with warnings | test_duration: Loki" in doc.read_text(encoding="utf-8")
+    assert "| Day 2 | 2026-11-24 | ⚠️ Successful with warnings | test\\_duration: 90000 ms |" in doc.read_text(
+        encoding="utf-8")
     result = run(suite, "--night", "2026-11-24", f"--update-doc={doc}")
     result.stdout.fnmatch_lines([f"sign-off document already up to date: {doc}"])
 
@@ -494,7 +516,7 @@ def test_a_night_whose_reset_has_not_happened_is_refused(suite):
     result = run(suite, "--night", "2099-01-01")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: opsverify: --night 2099-01-01: its reset has not happened yet, or happened "
-                                 "less than settle_minutes (10) ago; it can be checked from 2099-01-01 00:10 PST "
+                                 "less than settle_minutes (10) ago; it can be checked from 2099-01-01 00:10 +08:00 "
                                  "(Asia/Manila)"])
     assert not (suite.path / "reports" / "ledger.json").exists()
 
@@ -634,7 +656,39 @@ def test_a_drill_is_refused_around_a_reset(suite):
     suite.makepyfile(test_drills=DRILL_CHECK)
     result = run(suite, "--night", "2026-11-25", "-m", "drill", "--drill", *_reset_hours_from_now(0.25))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--drill refused: it is * UTC, within 30 min of the night *'s window *: a drill's "
+    result.stderr.fnmatch_lines(["*--drill refused: it is * +00:00, within 30 min of the night *'s window *: a drill's "
                                  "lines would meet that night's checks; run it after *"])
     result = run(suite, "--night", "2026-11-25", "-m", "drill", "--drill", *_reset_hours_from_now(12))
     result.assert_outcomes(passed=1)
+
+
+def test_a_nightly_run_pings_its_heartbeat_and_a_ping_that_fails_changes_nothing(suite, httpserver):
+    httpserver.expect_request("/ping/k3y/start", method="POST").respond_with_data("OK")
+    httpserver.expect_request("/ping/k3y/fail", method="POST").respond_with_data("OK")
+    suite.makepyfile(test_checks=CHECKS)
+    url = httpserver.url_for("/ping/k3y")
+    result = run(suite, "--night", "2026-11-25", "--set", f"heartbeat_url={url}")
+    result.assert_outcomes(passed=1, failed=1)
+    pings = [(request.path, request.get_data(as_text=True)) for request, _ in httpserver.log]
+    assert [path for path, _ in pings] == ["/ping/k3y/start", "/ping/k3y/fail"]
+    assert pings[0][1].startswith("opsverify escashop: checking the night 2026-11-25 (Day 3), run ")
+    assert pings[1][1].startswith("opsverify escashop: night 2026-11-25 (Day 3) ⚠️ Successful with warnings; "
+                                  "exit 1; run ")
+    result.stdout.fnmatch_lines([f"heartbeat: start, fail ping(s) sent to http://{httpserver.host}:"
+                                 f"{httpserver.port}/***"])
+    assert "k3y" not in result.stdout.str()  # the switch's key is its path: never shown
+
+    # A successful night whose ping cannot be sent: still a success, and the summary says so.
+    suite.makepyfile(test_checks=CHECKS.replace(", pytrace=False)", ")").replace('pytest.fail("Loki', 'print("Loki'))
+    result = run(suite, "--night", "2026-11-26", "--set", "heartbeat_url=http://127.0.0.1:9/ping/k3y")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["HEARTBEAT NOT SENT (the run's outcome stands): start ping to "
+                                 "http://127.0.0.1:9/*** not sent: ConnectionError",
+                                 "HEARTBEAT NOT SENT (the run's outcome stands): success ping to *"])
+    assert ledger(suite)["2026-11-26"]["status"] == "passed"
+
+
+def test_a_smoke_run_does_not_ping(suite, httpserver):
+    suite.makepyfile(test_checks=CHECKS.replace("pytest.mark.nightly", "pytest.mark.smoke"))
+    run(suite, "--night", "2026-11-25", "-m", "smoke", "--set", f"heartbeat_url={httpserver.url_for('/ping/k3y')}")
+    assert httpserver.log == []

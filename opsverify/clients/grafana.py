@@ -44,6 +44,16 @@ class AlertRule:
             annotations=dict(item.get("annotations") or {}), updated=str(item.get("updated") or ""),
         )
 
+    @classmethod
+    def from_file(cls, item, group):
+        """A rule of an alerting provisioning file (groups[].rules[], apiVersion 1), as from_api reads the
+        API's: the group gives ruleGroup; its folder is a title there, so folder_uid stays "". Grafana's
+        defaults apply to what the file leaves out (rules_types.go mapToModel: noDataState NoData,
+        execErrState Alerting), so a misspelt key is judged as Grafana would run it."""
+        return cls.from_api({**item, "ruleGroup": group.get("name", ""), "folderUID": "",
+                             "for": item.get("for") or "0s", "noDataState": item.get("noDataState") or "NoData",
+                             "execErrState": item.get("execErrState") or "Alerting"})
+
 
 LATEST_PLAUSIBLE = 253402300800  # 10000-01-01: later than that, a history time is no time at all
 

@@ -142,6 +142,9 @@ class HttpClient:
         self.retries, self.backoff = retries, backoff
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "opsverify"
+        # TLS: True (the system's CAs, or REQUESTS_CA_BUNDLE), a CA bundle's path, or False. Given with each
+        # request: requests lets REQUESTS_CA_BUNDLE override a session's own bundle.
+        self.verify = True
         self._unreachable = None  # the first Unreachable: later calls fail fast with it
         self._timeouts = 0
         self.server_time = None  # the Date of the last answer (unix seconds): the system's own clock
@@ -179,7 +182,8 @@ class HttpClient:
                 # No redirect is followed: it could lead anywhere (a cloud metadata address), with our
                 # credentials, and its target's answer would become evidence.
                 response = self.session.request(method, url, params=params, json=json_body, data=data,
-                                                headers=headers, timeout=timeout, allow_redirects=False)
+                                                headers=headers, timeout=timeout, allow_redirects=False,
+                                                verify=self.verify)
             except requests.exceptions.ReadTimeout:
                 self._record(method, url, params, None, started, "")
                 self._timeouts += 1
@@ -281,6 +285,9 @@ def _without_query(url):
 
 
 REASONS = (  # what requests and urllib3 say, and how an on-call engineer reads it
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not signed by a trusted CA (certificate verify failed)"),
+    ("doesn't match", "its TLS certificate is for another host name"),
+    ("WRONG_VERSION_NUMBER", "it does not speak TLS there (an http:// URL written as https://?)"),
     ("Connection refused", "connection refused"), ("Name or service not known", "name or service not known"),
     ("timed out", "timed out"), ("Connection reset", "connection reset"), ("No route to host", "no route to host"),
     ("IncompleteRead", "the answer was cut short (fewer bytes than its Content-Length)"),

@@ -1,5 +1,13 @@
 """Loki 2.x HTTP API client (docs: Loki "HTTP API" reference).
 
+Loki as production exposes it: behind a gateway that wants basic auth or a bearer token, with
+auth_enabled (every request names its tenant in X-Scope-OrgID, or Loki answers 401 "no org id":
+weaveworks/common middleware.AuthenticateUser, Loki 2.6.1), over TLS with a CA bundle of its own,
+or only through Grafana's datasource proxy, {grafana}/api/datasources/proxy/uid/{uid}/<Loki path>
+(pkg/services/datasourceproxy; Grafana drops our Authorization header there and adds the
+datasource's own basic auth and custom headers, and turns Loki's 401 into a 400 "Authentication to
+data source failed": pkg/api/pluginproxy/ds_proxy.go, pkg/util/proxyutil/reverse_proxy.go).
+
 Quirks handled here, as real Loki 2.6.1 shows them (shared/reference/real-responses):
 sample values are strings; an empty result is a success with `result: []`;
 a LogQL syntax error is a 400 with a plain-text body; a bad regular expression
@@ -12,9 +20,14 @@ from datetime import datetime
 import yaml
 
 from opsverify import yamlsafe
-from opsverify.clients.http import BadResponse, HttpClient
+from opsverify.clients.http import BadResponse, HttpClient, NotFound
 
 INVALID_QUERY_MARKERS = ("parse error", "error parsing regexp")
+NO_ORG_ID = "no org id"  # Loki's 401 body without X-Scope-OrgID (weaveworks/common user.ErrNoOrgID)
+DATASOURCE_AUTH_FAILED = "Authentication to data source failed"  # Grafana's 400 for its datasource's 401
+TENANT_HINT = ("Loki runs with auth_enabled: true and reads one tenant a request. Set loki.tenant in the site file, "
+               "or OPSVERIFY_LOKI_TENANT, to the tenant whose logs to read (the tenant_id Promtail pushes with); "
+               "it is sent as X-Scope-OrgID")
 
 
 class LokiQueryError(BadResponse):
@@ -79,6 +92,30 @@ class LokiClient(HttpClient):
     READY, CONFIG, SERIES = "/ready", "/config", "/loki/api/v1/series"
     QUERY, QUERY_RANGE, PUSH = "/loki/api/v1/query", "/loki/api/v1/query_range", "/loki/api/v1/push"
 
+    def __init__(self, base_url, *, user="", password=None, token=None, tenant="", verify=True, via_grafana="",
+                 **kwargs):
+        """`token` (Bearer) or `user` and `password` (basic auth; Secrets): for a gateway in front of Loki, or
+        with `via_grafana` (the datasource uid: `base_url` is then Grafana's proxy for it) Grafana's
+        credentials. `tenant`: sent as X-Scope-OrgID on every request. `verify`: True, a CA bundle's path,
+        or False."""
+        super().__init__(base_url, **kwargs)
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token.reveal()}"
+        elif user and password:
+            self.session.auth = (user, password.reveal())
+        if tenant:
+            self.session.headers["X-Scope-OrgID"] = tenant
+        self.verify = verify
+        self.tenant, self.via_grafana = tenant, via_grafana
+        self.authenticated = bool(token or (user and password))
+        if via_grafana:
+            self.hint = (f"Check that Grafana runs and that its datasource '{via_grafana}' reaches Loki (in Grafana: "
+                         "Connections > Data sources > the Loki datasource > Save & test)")
+        elif isinstance(verify, str):
+            self.hint += ", and that loki.ca_bundle holds the CA that signs its TLS certificate"
+        elif verify and self.base_url.startswith("https:"):
+            self.hint += "; set loki.ca_bundle (OPSVERIFY_LOKI_CA_BUNDLE) when a CA of your own signs its certificate"
+
     def ready(self):
         """Loki's /ready: 'ready' with 200; 503 while starting."""
         response = self.request("GET", self.READY)
@@ -137,6 +174,9 @@ class LokiClient(HttpClient):
         self.request("POST", self.PUSH, json_body=body, expect=(204,))
 
     def error_for(self, method, url, response):
+        refused = self._access_error(method, url, response)
+        if refused is not None:
+            return refused
         text = response.text or ""
         invalid = response.status_code == 400 or (
             response.status_code == 500 and any(m in text for m in INVALID_QUERY_MARKERS)
@@ -147,6 +187,62 @@ class LokiClient(HttpClient):
                                   status=response.status_code,
                                   hint="The LogQL is invalid: fix the query (Loki runs, it refused this query)")
         return super().error_for(method, url, response)
+
+    def _access_error(self, method, url, response):
+        """The error for an answer that refuses us access (tenant, credentials, Grafana's proxy), saying which
+        setting or environment variable to set; None for any other answer."""
+        status, text = response.status_code, (response.text or "").strip()
+        message = _grafana_message(response) if self.via_grafana else ""
+
+        def refused(problem, hint, kind=BadResponse, body=""):
+            return kind(self.system, method, url, problem, status=status, body=body, hint=hint)
+
+        if status == 401 and text == NO_ORG_ID:
+            return refused("answered 401: no org id (no tenant was named in X-Scope-OrgID)", TENANT_HINT)
+        if self.via_grafana:
+            if status == 401:
+                creds = ("Grafana refused the credentials in OPSVERIFY_GRAFANA_TOKEN or OPSVERIFY_GRAFANA_USER/"
+                         "PASSWORD: check them" if self.authenticated else
+                         "Set OPSVERIFY_GRAFANA_TOKEN (a service account token, Viewer role or more) or "
+                         "OPSVERIFY_GRAFANA_USER and OPSVERIFY_GRAFANA_PASSWORD")
+                return refused(f"answered 401: {message or 'Unauthorized'} (Grafana's datasource proxy wants a "
+                               "signed-in user)", f"loki.via is grafana: Loki is asked through Grafana with the "
+                               f"Grafana credentials. {creds}")
+            if status == 400 and text == DATASOURCE_AUTH_FAILED:
+                tenant = (f"loki.tenant ({self.tenant}) was passed on, yet Loki or its gateway refused Grafana's "
+                          "request" if self.tenant else
+                          "for a Loki with auth_enabled, set loki.tenant (OPSVERIFY_LOKI_TENANT): the proxy passes "
+                          "our X-Scope-OrgID on when the datasource sets none")
+                return refused(f"answered 400: {DATASOURCE_AUTH_FAILED} (Loki, or a gateway in front of it, answered "
+                               "Grafana's datasource proxy 401, which Grafana turns into this 400)",
+                               f"Grafana's datasource '{self.via_grafana}' does not authenticate to Loki: in Grafana "
+                               "give it Loki's basic auth, and for a Loki with auth_enabled the HTTP header "
+                               f"X-Scope-OrgID; or {tenant}")
+            if status == 404 and message:
+                return refused(f"answered 404: {message}", f"Grafana has no datasource with uid "
+                               f"'{self.via_grafana}': set grafana.datasource_uid (OPSVERIFY_DATASOURCE_UID) to the "
+                               "uid of its Loki datasource", kind=NotFound)
+            if status == 403 and message:
+                return refused(f"answered 403: {message}", "The Grafana user or service account may not query "
+                               f"datasource '{self.via_grafana}' (datasources:query): grant it, or use another in "
+                               "OPSVERIFY_GRAFANA_TOKEN")
+            if status in (502, 504) and not text:
+                return refused(f"answered {status} with no body: Grafana's datasource proxy could not reach Loki",
+                               f"Check the URL of Grafana's datasource '{self.via_grafana}' and that Loki runs")
+            return None
+        if status in (401, 403):
+            challenge = response.headers.get("WWW-Authenticate", "")
+            who = "The gateway in front of Loki" + (f" ({challenge})" if challenge else "")
+            if self.authenticated:
+                hint = (f"{who} refused the credentials in OPSVERIFY_LOKI_USER and "
+                        "OPSVERIFY_LOKI_PASSWORD (or OPSVERIFY_LOKI_TOKEN): check them")
+            else:
+                hint = (f"{who} wants credentials: set OPSVERIFY_LOKI_USER and OPSVERIFY_LOKI_PASSWORD "
+                        "(basic auth) or OPSVERIFY_LOKI_TOKEN (a bearer token)")
+            html = "text/html" in response.headers.get("Content-Type", "")
+            return refused(f"answered {status} {response.reason}" + (" with the gateway's HTML page" if html else ""),
+                           hint, body="" if html else text)
+        return None
 
     def _query(self, path, params):
         response = self.request("GET", path, params=params)
@@ -166,6 +262,15 @@ class LokiClient(HttpClient):
         if body.get("status") != "success" or not isinstance(data, list):
             raise self.shape_error(response, "data is not a list of strings")
         return [str(v) for v in data]
+
+
+def _grafana_message(response):
+    """The "message" of one of Grafana's own JSON errors ("" when the answer is not one)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("message") or "") if isinstance(body, dict) else ""
 
 
 def _parse_result(result_type, result):

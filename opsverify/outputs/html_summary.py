@@ -4,6 +4,7 @@ pytest-html's results table, and a severity column in that table."""
 
 from html import escape
 
+from opsverify.evidence import NOT_APPLICABLE
 from opsverify.report import (html_alert_replay, html_criteria, html_drill, html_header, html_week_metrics,
                               html_week_table)
 from opsverify.result import run_title
@@ -41,3 +42,21 @@ class HtmlSummary:
 
     def pytest_html_results_table_row(self, report, cells):
         cells.insert(2, f'<td class="col-severity">{getattr(report, "severity", "")}</td>')
+        if not_applicable_reason(report) is not None:
+            # Still "Skipped" to pytest-html, which sorts by that word (after the failures, before the
+            # passes) and counts it; the page shows "n/a" (report.py's STYLE).
+            cells[0] = '<td class="col-result not-applicable">Skipped</td>'
+
+    def pytest_html_results_table_html(self, report, data):
+        reason = not_applicable_reason(report)
+        if reason is not None:  # the reason alone, not pytest's (path, line, 'Skipped: ...') tuple
+            data[:] = [escape(f"Does not apply here: {reason}")]
+
+
+def not_applicable_reason(report):
+    """Why a check does not apply (opsverify.evidence.not_applicable), or None for any other report."""
+    longrepr = report.longrepr
+    if not report.skipped or not isinstance(longrepr, tuple) or len(longrepr) != 3:
+        return None
+    text = str(longrepr[2]).removeprefix("Skipped: ")
+    return text[len(NOT_APPLICABLE):] if text.startswith(NOT_APPLICABLE) else None

@@ -24,6 +24,11 @@ class TerminalSummary:
         if result.kind == "drill":
             self._drill(result, write, sandbox)
             return
+        if result.kind == "lint":  # a checkout's files, not a night: nothing of the week was touched
+            failed = [c for c in result.checks if c.get("outcome") in ("failed", "error")]
+            write(f"lint run: {len(result.checks)} checks, {len(failed)} failed — no night judged: the ledger, "
+                  "week1.md and the sign-off document are left as they were")
+            return
         for night in sorted(run.nights):
             if night != run.night.date:
                 row = next((r for r in result.rows if r.date == night), None)

@@ -15,11 +15,11 @@ def night_facts(out):
 @pytest.mark.parametrize("now, night, why", [
     # cron at 00:07 in Manila: tonight's reset is not settled yet (settle_minutes 10), so the night before.
     ("2026-12-02T00:07:00+08:00", "2026-12-01",
-     "the latest reset at least settle_minutes before now (2026-12-02 00:07 PST, Asia/Manila); today's reset "
+     "the latest reset at least settle_minutes before now (2026-12-02 00:07 +08:00, Asia/Manila); today's reset "
      "at 00:00 is less than settle_minutes (10) ago, so the night before"),
     # 23:56, just before the reset: the latest is the one 23 h 56 min ago.
     ("2026-12-01T23:56:00+08:00", "2026-12-01",
-     "the latest reset at least settle_minutes before now (2026-12-01 23:56 PST, Asia/Manila)"),
+     "the latest reset at least settle_minutes before now (2026-12-01 23:56 +08:00, Asia/Manila)"),
 ])
 def test_without_night_the_run_judges_the_latest_settled_reset_and_says_why(tmp_path, now, night, why):
     reports = tmp_path / "reports"
@@ -62,7 +62,7 @@ def test_a_host_whose_zone_changes_its_clocks_still_judges_manilas_midnight(tmp_
     assert sorted(out.ledger) == [day(offset, "2027-03-09") for offset in range(7)], result.stdout[-3000:]
     assert {r["status"] for r in out.ledger.values()} == {"passed"}, [r["issues"] for r in out.ledger.values()]
     facts = night_facts(out)
-    assert facts["Night"] == "2027-03-15 (reset 2027-03-15 00:00 PST = 2027-03-14 16:00 UTC)"
+    assert facts["Night"] == "2027-03-15 (reset 2027-03-15 00:00 +08:00 = 2027-03-14 16:00 UTC)"
     assert facts["Window searched (UTC)"] == "2027-03-14 15:45 – 2027-03-14 16:30"
 
 

@@ -80,7 +80,7 @@ def test_state_history_grafana_cannot_give_is_said_not_read_as_quiet(tmp_path, v
     out = run(tmp_path, "healthy", version, f"--grafana-history={history}",
               suite_args=("--week", standin(tmp_path)), marks="nightly or criteria")
     assert {c["outcome"] for c in criteria(out).values()} == {"passed"}, criteria(out)
-    drill = f"the drill at {day(-7)} 14:00 PST (sandbox-devops-team)"
+    drill = f"the drill at {day(-7)} 14:00 +08:00 (sandbox-devops-team)"
     assert shown_to_fire(out)["midnight_errors_001"] == [f"{drill} (unconfirmed: no state history to confirm it)"]
     bundle = next(out.reports.glob("week-*"))
     results = json.loads((bundle / "results.json").read_text(encoding="utf-8"))

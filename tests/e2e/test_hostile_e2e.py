@@ -120,7 +120,9 @@ def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sa
     sandboxes.append(process)
     assert isinstance(values, dict), values
     reports = tmp_path / "reports"
-    result = nightly(reports, f"--night={NIGHT}",
+    doc = tmp_path / "signoff.md"
+    doc.write_bytes((ROOT / "tests" / "data" / "signoff-seed.md").read_bytes())
+    result = nightly(reports, f"--night={NIGHT}", f"--update-doc={doc}",
                      env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     out = sane_outputs(reports, result)
@@ -130,8 +132,16 @@ def test_a_hostile_night_leaves_valid_bounded_outputs_and_no_secret(tmp_path, sa
     assert "\\x1b[2J\\x1b]0;pwned\\x07\\x00\\x1b[31m red \\u202e" in issue and "more characters cut" in issue
     # The HTML is text, never markup; the Markdown table keeps its columns.
     assert not any("pwned" in (script.string or "") for script in out.page.find_all("script"))
-    row = next(r for r in (reports / "week1.md").read_text(encoding="utf-8").splitlines() if r.startswith("| Day 7"))
-    assert len(re.split(r"(?<!\\)\|", row)) == 7  # five cells between the outer pipes
+    # In Markdown (week1.md, the document's table and its Day 7 entry) the line's HTML and Markdown are
+    # escaped, each issue is one short line, and the table keeps its five columns.
+    text = doc.read_text(encoding="utf-8")
+    for markdown in ((reports / "week1.md").read_text(encoding="utf-8"), text):
+        row = next(r for r in markdown.splitlines() if r.startswith("| Day 7"))
+        assert len(re.split(r"(?<!\\)\|", row)) == 7  # five cells between the outer pipes
+        assert "&lt;script&gt;" in row and "<script" not in markdown and "**bold**" not in markdown
+        assert len(row) < 1500
+    entry = text[text.index("#### Day 7 Issues"):].splitlines()[1]
+    assert entry.startswith("- **Issue:** ") and "&lt;script&gt;alert(\"pwned\")&lt;/script&gt;…" in entry
 
 
 BOMB = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n' + "".join(

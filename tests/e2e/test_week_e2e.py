@@ -160,7 +160,7 @@ UNRESOLVED = "test_lessons_learned_documented"
     # Issue 12: the drill's lines replay as firing, but Grafana's state history (from 18:00) shows nothing then.
     ("drill-before-grafana", "test_all_alerts_configured_and_tested",
      f"midnight_errors_001: never shown to fire (no true positive in the week's replays, no drill in which it fired, "
-     f"no Alerting in the state history); the drill at {day(-7)} 14:00 PST (sandbox-devops-team): the replay fires, "
+     f"no Alerting in the state history); the drill at {day(-7)} 14:00 +08:00 (sandbox-devops-team): the replay fires, "
      "but Grafana's state history shows no Alerting then", []),
 ])
 def test_a_defect_of_the_week_fails_its_criterion(tmp_path, scenario, criterion, fragment, also):
@@ -263,7 +263,7 @@ def test_a_failure_in_the_day_fails_no_critical_issues_even_without_state_histor
     assert [out.week_row(d)[2].split(" from")[0] for d in range(1, 8)] == ["✅ Successful"] * 7
     found = criteria(out)["test_no_critical_production_issues"]
     assert found["outcome"] == "failed"
-    assert f"1 failure line(s) between {day(-4)} 14:00 PST and 15:00 (Loki)" in found["reason"], found["reason"]
+    assert f"1 failure line(s) between {day(-4)} 14:00 +08:00 and 15:00 (Loki)" in found["reason"], found["reason"]
 
 
 def test_resets_that_start_late_do_not_make_seven_consecutive_at_midnight(tmp_path):
@@ -303,7 +303,7 @@ def test_an_incident_at_midnight_cannot_be_excused_as_a_drill(tmp_path):
     out = week(tmp_path, "failed-night", standin(tmp_path), "--set", f"alert_drills={reset} Jane Cruz")
     issues = criteria(out)["test_no_critical_production_issues"]
     assert issues["outcome"] == "failed"
-    assert f"the drill at {NIGHT} 00:00 PST (Jane Cruz) is no drill: lies in the window of the night {NIGHT}: a " \
+    assert f"the drill at {NIGHT} 00:00 +08:00 (Jane Cruz) is no drill: lies in the window of the night {NIGHT}: a " \
         "night's reset is no drill" in issues["reason"], issues["reason"]
     assert "failure line(s) without the opsverify_drill label in its window: a real failure" in issues["reason"]
 
@@ -315,10 +315,10 @@ def test_a_daytime_incident_cannot_be_excused_as_a_drill(tmp_path):
     out = week(tmp_path, "daytime-failure", standin(tmp_path), "--set", f"alert_drills={incident} Jane Cruz")
     issues = criteria(out)["test_no_critical_production_issues"]
     assert issues["outcome"] == "failed"
-    assert f"the drill at {day(-4)} 14:00 PST (Jane Cruz) is no drill: " in issues["reason"], issues["reason"]
+    assert f"the drill at {day(-4)} 14:00 +08:00 (Jane Cruz) is no drill: " in issues["reason"], issues["reason"]
     assert "; 1 failure line(s) without the opsverify_drill label in its window: a real failure, not a drill" \
         in issues["reason"]
-    assert f"1 failure line(s) between {day(-4)} 14:00 PST and 15:00 (Loki)" in issues["reason"]
+    assert f"1 failure line(s) between {day(-4)} 14:00 +08:00 and 15:00 (Loki)" in issues["reason"]
 
 
 def test_a_drill_without_an_owner_or_lines_of_its_own_shows_nothing(tmp_path):
@@ -328,9 +328,9 @@ def test_a_drill_without_an_owner_or_lines_of_its_own_shows_nothing(tmp_path):
     out = week(tmp_path, "drill-before-grafana", standin(tmp_path), "--set", f"alert_drills={drill},{empty} Jane")
     tested = criteria(out)["test_all_alerts_configured_and_tested"]
     assert tested["outcome"] == "failed", tested
-    assert f"the drill at {day(-7)} 14:00 PST (no owner) does not count: no owner (write {{at: ..., owner: ...}} " \
+    assert f"the drill at {day(-7)} 14:00 +08:00 (no owner) does not count: no owner (write {{at: ..., owner: ...}} " \
         "under grafana.alert_drills)" in tested["reason"]
-    assert f"the drill at {day(-3)} 15:00 PST (Jane) does not count: no failure line labelled opsverify_drill in " \
+    assert f"the drill at {day(-3)} 15:00 +08:00 (Jane) does not count: no failure line labelled opsverify_drill in " \
         "its window: a drill pushes its own lines" in tested["reason"]
 
 
@@ -374,9 +374,9 @@ def test_every_state_history_backend_is_read_or_said_to_be_missing(tmp_path, san
                      env=clean_env(**{k: v for k, v in values.items() if k != "OPSVERIFY_NIGHT"}))
     out = Outputs(reports, result)
     assert {c["outcome"] for c in criteria(out).values()} == {"passed"}, criteria(out)
-    drill = f"the drill at {day(-7)} 14:00 PST (sandbox-devops-team)"
+    drill = f"the drill at {day(-7)} 14:00 +08:00 (sandbox-devops-team)"
     if backend == "off":
         assert shown_to_fire(out)["midnight_errors_001"] == [f"{drill} (unconfirmed: no state history to confirm it)"]
     else:
-        assert shown_to_fire(out)["midnight_errors_001"] == [drill, f"Alerting at {day(-7)} 14:01 PST in Grafana's "
+        assert shown_to_fire(out)["midnight_errors_001"] == [drill, f"Alerting at {day(-7)} 14:01 +08:00 in Grafana's "
                                                                    "state history"]

@@ -1,0 +1,177 @@
+"""The configuration keys Loki knows, by version: the table opsverify.lint.loki judges a config file with.
+
+How the tables were built (once, by hand; re-run to add a version): in a clone of grafana/loki, every
+struct tag `yaml:"<name>"` of the non-test Go files under pkg/ and the vendored config packages Loki's
+Config embeds, at the release tag:
+
+    git grep -hoE 'yaml:"[a-z0-9_]+' v2.6.1 -- 'pkg/*.go' 'vendor/github.com/grafana/dskit/*.go' \\
+        'vendor/github.com/weaveworks/common/*.go' 'vendor/github.com/prometheus/*.go' ':!*_test.go'
+
+KNOWN["2.6"] is v2.6.1 (commit 6bd05c9a4399805b7951f8a3fb59f4aebf60e6cd), used for every 2.6.x.
+Coverage: the key NAMES of every struct in those trees (703), not their places. Loki reads its file
+with yaml.UnmarshalStrict (pkg/util/cfg/files.go), so it refuses any key its structs lack; this table
+finds a key no part of that Loki has (a later version's, a misspelling) and never refuses one it has,
+but a known key in the wrong section passes. Tags of non-config structs make it more lenient, never
+stricter. A version without a table is not judged (opsverify.lint.loki says "not checked").
+
+LATER: keys first seen at the v2.7.0 (1b627d88), v2.8.0 (90888a0c) and v2.9.0 (2feb64f6) tags, same
+command, to name the version that has a key the deployed one lacks (e.g. embedded_cache: 2.7.0).
+"""
+
+KNOWN = {
+    "2.6": """
+abort_if_cluster_join_fails accept_ha_samples access_key access_key_id account account_key account_name acl_token
+action active_index_directory address addresses advertise_addr advertise_port alert alert_relabel_configs alerting
+alertmanager_client alertmanager_config alertmanager_max_alerts_count alertmanager_max_alerts_size_bytes
+alertmanager_max_config_size_bytes alertmanager_max_dispatcher_aggregation_groups
+alertmanager_max_template_size_bytes alertmanager_max_templates_count alertmanager_notification_rate_limit
+alertmanager_notification_rate_limit_per_integration alertmanager_receivers_firewall_block_cidr_networks
+alertmanager_receivers_firewall_block_private_addresses alertmanager_refresh_interval alertmanager_url alertmanagers
+align_queries_with_step all_tenants allow_deletes allow_stale analytics annotations api_limit api_server api_version
+application_credential_id application_credential_name application_credential_secret apply_retention_interval
+async_cache_write_back_buffer_size async_cache_write_back_concurrency at auth auth_enabled auth_token
+auth_token_file auth_url auth_version authentication_method authorization autoforget_unhealthy availability
+availability_zone aws azure backend background backoff_config backoff_on_ratelimits ballast_bytes basic_auth
+basic_auth_password basic_auth_username basic_auth_users batch_send_deadline batch_size bearer_token
+bearer_token_file bigtable bind_addr bind_port body_size_limit boltdb boltdb_shipper bos bucket_name
+build_per_tenant_index ca_file cache cache_location cache_lookups_older_than cache_results cache_ttl capacity
+cardinality_limit cas_retry_delay cassandra cert_file checkpoint_duration chunk_block_size chunk_buffer_size
+chunk_cache_config chunk_delimiter chunk_encoding chunk_gang_size chunk_get_max_parallelism chunk_idle_period
+chunk_retain_period chunk_store_config chunk_tables_provisioning chunk_target_size chunks chunks_directory
+cipher_suites circuit_breaker_consecutive_failures circuit_breaker_interval circuit_breaker_timeout client
+client_auth_type client_ca_file client_cleanup_period client_id client_secret client_secret_file client_timeout
+client_type cluster_label cluster_label_verification_disabled common compaction_interval compactor compactor_address
+compactor_blocks_retention_period compactor_ring compress_responses compression compression_enabled
+concurrent_flushes config_refresh_period configdb configs configs_api_url connect_timeout consistency
+consistent_hash consistent_reads consul container_name convict_hosts_on_failure creation_grace_period credentials
+credentials_file curve_preferences custom_authenticators datacenter db dead_node_reclaim_time default_validity
+delete_request_cancel_period deletion_mode dial_timeout dir directory disable_broad_index_queries
+disable_initial_host_lookup disable_rule_group_label disabled_tenants distributor dns_lookup_duration dns_suffix
+domain_id domain_name download_buffer_size downstream_url drop_labels dynamodb dynamodb_url
+enable_alertmanager_discovery enable_alertmanager_v2 enable_api enable_fifocache enable_http2
+enable_inactive_throughput_on_demand_mode enable_ondemand_throughput_mode enable_opencensus enable_sharding enabled
+enabled_tenants endpoint endpoint_params endpoint_suffix endpoints enforce_metadata_metric_name enforce_metric_name
+engine environment etcd evaluation_interval excluded_zones exemplars expect_continue_timeout expiration expr
+external_labels external_url extra_query_delay field fifocache file files filesystem filter filter_external_labels
+filters final_sleep flush_check_period flush_on_shutdown flush_op_timeout flush_period follow_redirects for
+for_grace_period for_outage_tolerance forward_headers_list from frontend frontend_address frontend_worker gcs global
+gossip_interval gossip_nodes gossip_to_dead_nodes_time graceful_shutdown_timeout groups grpc_client_config
+grpc_compression grpc_listen_address grpc_listen_conn_limit grpc_listen_network grpc_listen_port
+grpc_server_keepalive_time grpc_server_keepalive_timeout grpc_server_max_concurrent_streams
+grpc_server_max_connection_age grpc_server_max_connection_age_grace grpc_server_max_connection_idle
+grpc_server_max_recv_msg_size grpc_server_max_send_msg_size grpc_server_min_time_between_pings
+grpc_server_ping_without_stream_allowed grpc_store grpc_tls_config ha_cluster_label ha_max_clusters ha_replica_label
+headers health_check_ingesters heartbeat_period heartbeat_timeout hedging honor_labels honor_timestamps host
+host_networking_host host_selection_policy host_verification http http2 http_client_timeout http_config
+http_listen_address http_listen_conn_limit http_listen_network http_listen_port http_path_prefix http_prefix
+http_server_config http_server_idle_timeout http_server_read_timeout http_server_write_timeout http_tls_config id
+identity_endpoint idle_conn_timeout idle_timeout ignore_throttle_below in_cooldown inactive_read_scale
+inactive_read_scale_lastn inactive_read_throughput inactive_write_scale inactive_write_scale_lastn
+inactive_write_throughput increment_duplicate_timestamp index index_cache_validity index_gateway
+index_gateway_client index_queries_cache_config index_shards index_tables_provisioning ingester ingester_client
+ingestion_burst_size ingestion_burst_size_mb ingestion_rate ingestion_rate_mb ingestion_rate_strategy
+ingestion_tenant_shard_size insecure insecure_skip_verify instance instance_addr instance_availability_zone
+instance_id instance_interface_names instance_port interface_names interval job_name join_after join_members
+key_file keyspace kms_encryption_context kms_key_id kubeconfig_file kvstore label label_limit
+label_name_length_limit label_value_length_limit labels leave_timeout left_ingesters_timeout lifecycler limit
+limits_config local log_format log_gateway_requests log_level log_push_request log_push_request_streams
+log_queries_longer_than log_request_at_info_level_enabled log_source_ips_enabled log_source_ips_header
+log_source_ips_regex log_stream_creation master_name match_max_concurrent max_age max_backoff max_body_size
+max_cache_freshness max_cache_freshness_per_query max_capacity max_chunk_age max_chunk_batch_size
+max_chunks_per_query max_compaction_parallelism max_concurrent max_concurrent_tail_requests max_connection_age
+max_connections_per_host max_dropped_streams max_entries_limit_per_query max_exemplars
+max_fetched_chunk_bytes_per_query max_fetched_chunks_per_query max_fetched_series_per_query
+max_global_metadata_per_metric max_global_metadata_per_user max_global_series_per_metric max_global_series_per_user
+max_global_streams_per_user max_idle_connections max_idle_connections_per_host max_idle_conns max_item_size
+max_join_backoff max_join_retries max_label_name_length max_label_names_per_series max_label_value_length
+max_line_size max_line_size_truncate max_look_back_period max_metadata_length max_metadata_per_metric
+max_metadata_per_user max_outstanding_per_tenant max_outstanding_requests_per_tenant max_parallel_get_chunk
+max_per_second max_period max_queriers_per_tenant max_query_length max_query_lookback max_query_parallelism
+max_query_series max_recv_msg_size max_retries max_retry_delay max_returned_stream_errors max_samples_per_query
+max_samples_per_send max_send_msg_size max_series_per_metric max_series_per_query max_series_per_user max_shards
+max_size_bytes max_size_items max_streams_matchers_per_query max_streams_per_user max_transfer_retries max_version
+memberlist memcached memcached_client message_history_buffer_bytes metadata_config metric_relabel_configs metrics
+metrics_path min_age min_backoff min_capacity min_chunk_length min_join_backoff min_period min_ready_duration
+min_retry_delay min_sharding_lookback min_shards min_version mirror_enabled mirror_timeout mode modulus multi
+multi_kv_config multi_tenant_queries_enabled name names namespace namespaces node_meta node_name
+notification_queue_capacity notification_timeout num_connections num_tokens oauth2 object_store observe_period
+out_cooldown overrides own_namespace packet_dial_timeout packet_write_timeout parallelise_shardable_queries
+parallelism params password password_file path_prefix paths per_stream_rate_limit per_stream_rate_limit_burst
+per_tenant_override_config per_tenant_override_period period persist_tokens poll_interval pool_config pool_size port
+prefer_server_cipher_suites prefix primary priority profile project project_domain_id project_domain_name project_id
+project_name provisioned_read_throughput provisioned_write_throughput proxy_url pull_push_interval querier
+querier_forget_delay query_concurrency query_ingester_only query_ingesters_within query_log_file query_range
+query_ready_index_num_days query_ready_num_days query_scheduler query_stats_enabled query_store_max_look_back_period
+query_store_only query_timeout queue_config queue_length_query randomize_node_name rate_limit rate_limit_burst
+read_error_query read_recent read_scale read_usage_query readiness_check_ring_health reconnect_interval record redis
+refresh_interval regex region region_name register_instrumentation reject_old_samples reject_old_samples_max_age
+rejoin_interval relabel_configs remote_flush_deadline remote_read remote_timeout remote_write replacement
+replay_memory_ceiling replication_factor reporting_enabled request_timeout required_matchers resend_delay
+response_header_timeout results_cache resync_interval retention_delete_delay retention_delete_worker_count
+retention_deletes_enabled retention_enabled retention_period retention_stream retransmit_factor retry_max_backoff
+retry_min_backoff retry_on_http_429 ring role role_arn row_shards rule_files rule_format_version rule_path ruler
+ruler_client ruler_evaluation_delay_duration ruler_max_rule_groups_per_tenant ruler_max_rules_per_rule_group
+ruler_remote_write_disabled ruler_remote_write_headers ruler_remote_write_queue_batch_send_deadline
+ruler_remote_write_queue_capacity ruler_remote_write_queue_max_backoff ruler_remote_write_queue_max_samples_per_send
+ruler_remote_write_queue_max_shards ruler_remote_write_queue_min_backoff ruler_remote_write_queue_min_shards
+ruler_remote_write_queue_retry_on_ratelimit ruler_remote_write_relabel_configs ruler_remote_write_timeout
+ruler_remote_write_url ruler_tenant_shard_size rules rules_directory rules_files runtime_config s3
+s3_sse_kms_encryption_context s3_sse_kms_key_id s3_sse_type sample_limit sampling_fraction scale_up_factor
+scheduler_address scheduler_dns_lookup_period scheduler_ring scheduler_worker_concurrency schema schema_config
+scheme scopes scrape_configs scrape_interval scrape_timeout search_pending_for secondary secret_access_key
+secret_key selector selectors send send_exemplars send_interval separator server server_address server_name servers
+service service_account services sharding_strategy shared_store shared_store_key_prefix signature_version sigv4 size
+source_labels split_queries_by_interval sse sse_encryption storage storage_config store
+store_gateway_tenant_shard_size stream_timeout subscription_id swift sync_min_utilization sync_period
+table_cache_enabled table_cache_expiration table_manager table_options tag_separator tags tail_max_duration
+tail_proxy_url tail_tls_config target target_label target_limit target_queue_length targets template_files tenant_id
+throttle_limit throughput_updates_disabled timeout tls_ca_path tls_cert_path tls_config tls_enabled
+tls_handshake_timeout tls_insecure_skip_verify tls_key_path tls_server_config tls_server_name token token_url
+tokens_file_path tracing truncate_frequency tsdb_shipper ttl type unordered_writes unregister_on_shutdown up_to
+update_interval upload_buffer_count upload_buffer_size url use_managed_identity use_scheduler_ring user_assigned_id
+user_domain_id user_domain_name user_id userid username validity values version wal wal_cleaner watch_burst_size
+watch_rate_limit working_directory write_dedupe_cache_config write_relabel_configs write_scale write_throttle_query
+write_usage_query writeback_buffer writeback_goroutines zone zone_awareness_enabled
+""",
+}
+LATER = {
+    "2.7.0": """
+_ attach_metadata clients delete_batch_size delete_client delete_max_interval desired_rate embedded_cache enable
+ingester_request_timeout internal_server logging_enabled max_request_parallelism max_size_mb node
+out_of_order_time_window rate_store resource_group retention_table_timeout ruler_alertmanager_config
+ruler_remote_write_config ruler_remote_write_sigv4_config shard_streams skip_latest_n_tables
+stream_rate_update_interval tables_to_compact tls_cipher_suites tls_min_version tsdb upload_parallelism
+use_boltdb_shipper_as_backup use_buffered_logger use_service_principal use_sync_logger
+""",
+    "2.8.0": """
+alibabacloud blocked_queries bucket compactor_client compactor_grpc_address compactor_grpc_client internal
+keep_firing_for legacy_read_target named_stores partition pattern per_request_limits_enabled
+proxy_connect_header send_native_histograms session_token sharding_algo shutdown_delay storage_class
+tsdb_max_query_parallelism types use_federated_token
+""",
+    "2.9.0": """
+add_insights_label allow_structured_metadata api_key auth_endpoint bucketnames cache_index_stats_results
+chunk_cache_config_l2 connect_backoff_base_delay connect_backoff_max_delay cos cr_token_file_path datasource_uid
+debug default delete_request_store enable_inet6 enable_postings_cache evaluation forcepathstyle hash
+index_gateway_shard_size index_stats_results_cache initial_connection_window_size initial_stream_window_size
+instance_enable_ipv6 l2_chunk_cache_handoff limited_log_push_errors log_request_exclude_headers_list
+log_request_headers max_jitter max_querier_bytes_read max_query_bytes_read max_query_range
+max_queue_hierarchy_levels max_stats_cache_freshness minimum_labels_number no_proxy proxy_from_environment
+query_frontend rate required_labels required_query_response_format route_randomly
+ruler_remote_evaluation_max_response_size ruler_remote_evaluation_timeout scrape_config_files
+service_instance_id shutdown_marker_path trusted_profile_id trusted_profile_name tsdb_max_bytes_per_shard
+usage_stats_url volume_enabled volume_max_series write_failures_logging writeback_size_limit
+""",
+}
+
+
+def known_keys(version):
+    """The key names Loki `version` ("2.6.1") knows, or None when there is no table for it."""
+    parts = str(version).split(".")
+    text = KNOWN.get(".".join(parts[:2]))
+    return frozenset(text.split()) if text else None
+
+
+def first_version_with(key):
+    """The first release after the tabled ones that has `key` ("2.7.0"), or ""."""
+    return next((version for version, text in LATER.items() if key in text.split()), "")
