@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from suite_runs import ROOT, clean_env
+from suite_runs import ROOT, clean_env, start_sandbox
 
 pytestmark = pytest.mark.e2e
 CHECKOUT = ROOT / "sandbox" / "escashop-repo"
@@ -21,9 +21,9 @@ TEMPLATES = "monitoring/grafana/provisioning/alerting/templates.yml"
 DASHBOARD = "monitoring/grafana/dashboards/midnight-reset-monitoring.json"
 
 
-def lint(repo, reports):
+def lint(repo, reports, *args):
     command = [sys.executable, "-m", "pytest", "-m", "lint", f"--repo={repo}", "-p", "no:cacheprovider",
-               f"--reports-dir={reports}", "-rfs", "--color=no"]
+               f"--reports-dir={reports}", "-rfs", "--color=no", *args]
     # Unreachable URLs: the run must not need any live system.
     env = clean_env(OPSVERIFY_GRAFANA_URL="http://127.0.0.1:9", OPSVERIFY_LOKI_URL="http://127.0.0.1:9")
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8",
@@ -114,3 +114,21 @@ def test_each_defect_fails_exactly_its_check(tmp_path, defect):
         assert _search(pattern, result.stdout), f"{pattern!r} not in:\n{result.stdout}"
     if defect == "password-literal":
         assert "Adm1n-Pa55-Literal" not in result.stdout + (tmp_path / "reports" / "report.html").read_text()
+
+
+def test_a_real_loki_parses_the_rules_logql(tmp_path, sandboxes):
+    """With --loki-url (a CI Loki; here the sandbox's, which parses as Loki 2.6.1 does) every rule's query
+    is parsed by Loki: a bad regexp fails the LogQL check, naming the rule's file and key."""
+    process, values = start_sandbox(tmp_path, "healthy")
+    sandboxes.append(process)
+    assert isinstance(values, dict), values
+    loki = f"--loki-url={values['OPSVERIFY_LOKI_URL']}"
+    result = lint(CHECKOUT, tmp_path / "healthy", loki)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not checked: 3 LogQL queries" not in result.stdout
+    repo = edited(tmp_path, RULES, '|~ "already performed today', '|~ "(?i)(already performed today')
+    result = lint(repo, tmp_path / "broken", loki)
+    failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+    assert [f.split(" - ")[0] for f in failed] == ["FAILED checks/test_lint.py::test_lint_logql"], result.stdout
+    assert _search(f"*{RULES} * groups[0].rules[2]* rejected the query (*error parsing regexp: missing closing )*",
+                   result.stdout), result.stdout

@@ -1,6 +1,7 @@
 """The `opsverify` command's own part: the pytest command line it builds, its help, its refusals."""
 
 import glob
+import os
 import shlex
 from pathlib import Path
 
@@ -88,8 +89,11 @@ def test_version_and_project_dir(capsys):
 def test_a_kind_runs_pytest_with_those_arguments(monkeypatch, tmp_path):
     calls = []
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append((path, argv)))
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setattr(cli.os, "execve", lambda path, argv, env: calls.append((path, argv, env)))
     cli.main(["smoke", "-q"])
-    (path, argv), = calls
+    (path, argv, env), = calls
     assert argv[:4] == [path, "-P", "-m", "pytest"]  # -P: the current directory is not on sys.path
     assert argv[4:] == cli.pytest_args("smoke", ["-q"], cwd=Path.cwd())
+    # ... but the directory of the opsverify this command is comes first, installed or a checkout's.
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(Path(cli.__file__).resolve().parents[1]), "/elsewhere"]
