@@ -91,8 +91,7 @@ def test_rule_can_fire(rule, grafana, settings, evidence):
         verdict = can_fire(rule)
     except AnalysisError as exc:
         pytest.skip(f"{_name(rule)}: cannot analyse its condition: {exc}")
-    evidence.add("analysis", {"condition": verdict.condition, "query values": verdict.domain,
-                              "fires for": verdict.example})
+    evidence.add("analysis", verdict.evidence())
     require(verdict.can_fire, "Grafana", grafana.url(grafana.ALERT_RULE, uid=rule.uid),
             f"a value of the query that makes {_name(rule)} fire",
             f"condition {verdict.condition} with {verdict.domain}: {verdict.why}",

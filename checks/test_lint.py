@@ -111,8 +111,7 @@ def test_lint_rule_can_fire(file_rule, rule_spec, evidence):
         verdict = can_fire(rule)
     except AnalysisError as exc:
         pytest.skip(f"not checked: cannot analyse the condition of {rule.uid}: {exc}")
-    evidence.add("analysis", {"condition": verdict.condition, "query values": verdict.domain,
-                              "fires for": verdict.example})
+    evidence.add("analysis", verdict.evidence())
     require(verdict.can_fire, "Grafana provisioning", f"{document.name} {document.at(keypath + ('condition',))}",
             f"a value of the query that makes rule {rule.uid} fire",
             f"condition {verdict.condition} with {verdict.domain}: {verdict.why}",

@@ -244,6 +244,10 @@ class FireVerdict:
     example: object = None  # a value that fires it
     why: str = ""
 
+    def evidence(self):
+        """The analysis as a check's evidence shows it."""
+        return {"condition": self.condition, "query values": self.domain, "fires for": self.example}
+
 
 MATH_COMPARISON = re.compile(r"^\s*\$\{?([A-Za-z0-9_]+)\}?\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 MATH_OPERATOR = {">": "gt", "<": "lt", ">=": "gte", "<=": "lte", "==": "eq", "!=": "ne"}

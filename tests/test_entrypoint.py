@@ -6,6 +6,7 @@ import pytest
 # Imported here so pytester's in-process runs share one copy (it drops modules first imported inside a run).
 import fixtures.site  # noqa: F401
 import opsverify.plugin  # noqa: F401
+from pytester_project import INI, OFFLINE
 
 DIST = "opsverify-entrypoint-test"
 CONFTEST = '''
@@ -19,16 +20,6 @@ def pytest_report_header(config):
     via = [dist.project_name for registered, dist in manager.list_plugin_distinfo() if registered is plugin]
     return [f"opsverify.plugin registered as {names} via {via}"]
 '''
-INI = """
-[pytest]
-addopts = --strict-markers -p no:cacheprovider
-markers =
-    nightly: n
-    smoke: s
-    criteria: c
-    drill: d
-    severity(level): l
-"""
 CHECK = """
 import pytest
 
@@ -39,9 +30,6 @@ def test_started(evidence):
     evidence.add("counts", {"query": "sum(count_over_time(...))", "total": 1})
 """
 PLAIN = "def test_plain():\n    assert True\n"
-# Nothing listens on port 9: the report's version lookups fail fast.
-OFFLINE = ["--set", "retries=0", "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
-           "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
 
 
 @pytest.fixture

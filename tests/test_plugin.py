@@ -11,18 +11,9 @@ import fixtures.clients  # noqa: F401
 import fixtures.site  # noqa: F401
 import fixtures.week  # noqa: F401
 import opsverify.plugin  # noqa: F401
+from pytester_project import INI, OFFLINE
 
 CONFTEST = 'pytest_plugins = ["opsverify.plugin", "fixtures.site", "fixtures.clients", "fixtures.week"]\n'
-INI = """
-[pytest]
-addopts = --strict-markers -p no:cacheprovider
-markers =
-    nightly: n
-    smoke: s
-    criteria: c
-    drill: d
-    severity(level): l
-"""
 CHECKS = """
 import pytest
 
@@ -49,10 +40,7 @@ def suite(pytester, monkeypatch):
 
 
 def run(pytester, *args, week_start="2026-11-23"):
-    # Nothing listens on port 9: the report's version lookups fail fast.
-    base = ["--reports-dir", str(pytester.path / "reports"), "--set", "retries=0",
-            "--grafana-url", "http://127.0.0.1:9", "--loki-url", "http://127.0.0.1:9",
-            "--promtail-url", "http://127.0.0.1:9", "--backend-url", "http://127.0.0.1:9"]
+    base = ["--reports-dir", str(pytester.path / "reports"), *OFFLINE]
     return pytester.runpytest(*(["--week-start", week_start] if week_start else []), *base, *args)
 
 
