@@ -1,6 +1,7 @@
 """Scenarios: a week of the backend's log lines, rendered from data files.
 
-A scenario file (scenarios/NAME.yml) says which template applies to each night;
+A scenario file (scenarios/NAME.yml) is `base: healthy` plus the keys that make it itself (each replaces
+the base's key whole), or a whole scenario as healthy.yml is. It says which template applies to each night;
 the templates (scenarios/templates.yml) hold the lines the backend prints, byte
 for byte. A scenario also names the Grafana configuration it runs with: a
 provisioning directory under sandbox/provisioning/ (default escashop) and,
@@ -56,7 +57,7 @@ SCENARIO_DIR = Path(__file__).parent / "scenarios"
 PROVISIONING_DIR = Path(__file__).resolve().parent / "provisioning"
 DEFAULT_PROVISIONING = "escashop"
 TEMPLATES_FILE = SCENARIO_DIR / "templates.yml"
-SCENARIO_KEYS = {"timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
+SCENARIO_KEYS = {"base", "timezone", "timezone_label", "container", "labels", "recent_traffic_minutes",
                  "nights", "templates", "durations", "rules_changed_hours", "vars", "grafana_provisioning",
                  "grafana_alerting", "grafana_edits", "dashboards", "grafana_root_url", "loki_config", "promtail_jobs",
                  "promtail_files", "ship_drop", "ship_duplicate", "promtail_started_hours",
@@ -88,7 +89,7 @@ def load(name):
     path = SCENARIO_DIR / f"{name}.yml"
     if name not in names():
         raise ScenarioError(f"unknown scenario {name!r}; available: {', '.join(names())}")
-    data = _yaml(path)
+    data = _with_base(path, _yaml(path))
     _only_keys(path, "the scenario", data, SCENARIO_KEYS)
     library = _yaml(TEMPLATES_FILE)
     scenario = Scenario(
@@ -125,6 +126,19 @@ def load(name):
     )
     scenario.check(path)
     return scenario
+
+
+def _with_base(path, data, seen=()):
+    """A scenario's keys over those of the scenario it names as `base` (a whole key replaces the base's: a
+    scenario is its base plus the few keys that make it itself)."""
+    base = data.get("base")
+    if base is None:
+        return data
+    if base not in names() or base in seen or base == path.stem:
+        raise ScenarioError(f"{path}: base {base!r} is not another scenario (available: {', '.join(names())})")
+    base_path = SCENARIO_DIR / f"{base}.yml"
+    own = {key: value for key, value in data.items() if key != "base"}
+    return {**_with_base(base_path, _yaml(base_path), seen + (path.stem,)), **own}
 
 
 def _yaml(path):

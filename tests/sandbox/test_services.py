@@ -765,3 +765,16 @@ def test_cli_grafana_that_would_not_start_stops_the_sandbox(tmp_path):
     assert 'failed to validate integration "midnight-critical"' in result.stderr
     assert "cannot unmarshal array into Go struct field emailSettingsRaw.addresses of type string" in result.stderr
     assert not (tmp_path / "env").exists()
+
+
+def test_a_scenario_is_its_base_plus_its_own_keys(tmp_path, monkeypatch):
+    """`base: healthy` gives every key of the healthy week; a key of the scenario replaces the base's whole;
+    a base that is not another scenario is refused."""
+    failed = scenario.load("failed-night")
+    healthy = scenario.load("healthy")
+    assert (failed.labels, failed.zone, failed.container) == (healthy.labels, healthy.zone, healthy.container)
+    assert failed.plan[7] == ["traffic", "failed"] and 7 not in healthy.plan
+    (tmp_path / "loop.yml").write_text("base: loop\nnights: 7\n", encoding="utf-8")
+    monkeypatch.setattr(scenario, "SCENARIO_DIR", tmp_path)
+    with pytest.raises(scenario.ScenarioError, match=r"loop.yml: base 'loop' is not another scenario"):
+        scenario.load("loop")
