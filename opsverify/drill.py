@@ -19,7 +19,6 @@ from opsverify.criteria import DRILL_LABEL
 # A stream selector (its strings may hold braces) and the line filters right after it.
 SELECTOR = re.compile(r'\{(?:[^{}"`]|"(?:\\.|[^"\\])*"|`[^`]*`)*\}')
 LINE_FILTER = re.compile(r'\s*(\|=|\|~|!=|!~)\s*("(?:\\.|[^"\\])*"|`[^`]*`)')
-STAGES = ("query", "quiet", "pending", "firing", "routed", "receivers", "integrations", "in time")
 
 
 class DrillRefused(Exception):

@@ -3,6 +3,7 @@ it is, never as HTML or formatting. Pure."""
 
 import re
 
+from opsverify.status import ISSUE_PREFIXES
 from opsverify.text import visible
 
 # Backslash escapes CommonMark honours; &, < and > as entities, so that no tag or entity survives.
@@ -22,14 +23,13 @@ def short(text, limit=SHORT_CHARS):
     return flat if len(flat) <= limit else flat[:limit - 1].rstrip() + "…"
 
 
-ISSUE_PREFIXES = ("not checked: ", "waived: ")
 SAW = re.compile(r"; saw (.+?)(?:\. What to do:.*)?$")
 
 
 def short_issue(line, limit=SHORT_CHARS):
     """One issue as a person reads it in a table: the check and what was wrong (the "saw" of its message),
     cut to `limit` characters; the whole message stays in the HTML report and results.json."""
-    prefix = next((p for p in ISSUE_PREFIXES if line.startswith(p)), "")
+    prefix = next((p for p in ISSUE_PREFIXES.values() if line.startswith(p)), "")
     name, sep, reason = line[len(prefix):].partition(": ")
     saw = SAW.search(reason)
     return short(f"{prefix}{name}: {saw.group(1) if saw else reason}" if sep else line, limit)

@@ -479,8 +479,7 @@ class RunRecorder:
             [o for o in self.outcomes.values() if (o.night or current) == current])
         self.config.hook.pytest_opsverify_run_finished(session=session, result=RunResult(
             run=run, title=run_title(run), status=status,
-            kind="drill" if drill and not judged else "lint" if self.lints and not (judged or criteria or self.outcomes)
-            else _kind(judged, criteria, self.outcomes),
+            kind=_kind(judged, criteria, self.outcomes, drill, self.lints),
             judged=tuple(judged), records=left, rows=tuple(rows), metrics=metrics, criteria=criteria,
             alerts=run.facts.alerts, versions=run.versions() if self.outcomes or criteria else {},  # none collected
             outcomes=tuple(self.outcomes.values()), nightly_ran=bool(self.nightly),
@@ -496,10 +495,14 @@ class RunRecorder:
                 "ok": bool(facts.rules) and all(r["ok"] for r in facts.rules.values())}
 
 
-def _kind(judged, criteria, outcomes):
-    """What a run was: nightly (it judged its nights in full), partial, smoke or criteria."""
+def _kind(judged, criteria, outcomes, drill=None, lints=()):
+    """What a run was: nightly (it judged its nights in full), partial, smoke, criteria, a drill or lint."""
     if judged:
         return "partial" if any(not r.complete for r in judged) else "nightly"
+    if drill:
+        return "drill"
+    if lints and not (criteria or outcomes):
+        return "lint"
     return "criteria" if criteria and not outcomes else "smoke"
 
 

@@ -11,6 +11,8 @@ GLYPHS = {PASSED: "✅", WARNING: "⚠️", FAILED: "❌", PENDING: "⏳"}
 WORDS = {PASSED: "Successful", WARNING: "Successful with warnings", FAILED: "Failed", PENDING: "Pending"}
 # A ✅ or ⚠️ night is a successful reset (the sign-off's legend); ❌ breaks the streak.
 SUCCESSFUL = (PASSED, WARNING)
+# How an issue line begins for a check that could not run, or whose failure a waiver covers.
+ISSUE_PREFIXES = {"skipped": "not checked: ", "waived": "waived: "}
 # The glyphs as a copy of the sign-off document may carry them, mis-decoded (UTF-8 read as Mac Roman;
 # 🔄's first byte, F0, is Mac Roman's Apple logo, U+F8FF).
 MANGLED = {"‚úÖ": "✅", "‚ö†Ô∏è": "⚠️", "‚ùå": "❌", "‚è≥": "⏳", "\uf8ffüîÑ": "🔄"}
@@ -47,7 +49,7 @@ def issues(outcomes):
     for o in sorted(outcomes, key=lambda o: order.get(o.severity, 2)):
         if o.outcome in ("passed", "n/a"):
             continue
-        prefix = {"skipped": "not checked: ", "waived": "waived: "}.get(o.outcome, "")
+        prefix = ISSUE_PREFIXES.get(o.outcome, "")
         lines.append(f"{prefix}{o.name}: {o.reason}" if o.reason else f"{prefix}{o.name}")
     return lines
 

@@ -31,6 +31,7 @@ class HtmlSummary:
                           f'{escape(result.ledger_error)}</p>')
         if result.kind == "drill":  # a drill judges no night: its timeline is the report
             prefix.append(html_drill(result.drill))
+        if result.kind in ("drill", "lint"):  # neither judges a night: the week is not theirs to show
             return
         prefix.append(html_week_table(result.rows))
         prefix.append(html_week_metrics(result.metrics))

@@ -18,17 +18,32 @@ class TerminalSummary:
         result = self.result
         if result is None:
             return
-        run, write = result.run, terminalreporter.write_line
+        write = terminalreporter.write_line
         terminalreporter.write_sep("=", "opsverify")
-        sandbox = " [SANDBOX: not production evidence]" if run.is_sandbox else ""
+        sandbox = " [SANDBOX: not production evidence]" if result.run.is_sandbox else ""
         if result.kind == "drill":
             self._drill(result, write, sandbox)
-            return
-        if result.kind == "lint":  # a checkout's files, not a night: nothing of the week was touched
+        elif result.kind == "lint":  # a checkout's files, not a night: nothing of the week was touched
             failed = [c for c in result.checks if c.get("outcome") in ("failed", "error")]
             write(f"lint run: {len(result.checks)} checks, {len(failed)} failed — no night judged: the ledger, "
                   "week1.md and the sign-off document are left as they were")
-            return
+        else:
+            self._nights(result, write, sandbox)
+        if result.ledger_error:
+            write(f"LEDGER NOT UPDATED: {result.ledger_error}", red=True)
+            if result.unsaved:
+                what = "the drill's record" if result.kind == "drill" else "the nights' records"
+                write(f"{what}, to add by hand: {result.unsaved}")
+        elif result.nightly_ran or result.drill:
+            write(f"ledger: {result.run.ledger.path}" + (" (drills)" if result.kind == "drill" else ""))
+        if result.kind not in ("drill", "lint"):
+            write(f"week table: {Path(result.run.settings.reports_dir) / 'week1.md'}")
+        for lines in self.config.hook.pytest_opsverify_summary_lines(result=result):
+            for line, red in lines:
+                write(line, red=red)
+
+    def _nights(self, result, write, sandbox):
+        run = result.run
         for night in sorted(run.nights):
             if night != run.night.date:
                 row = next((r for r in result.rows if r.date == night), None)
@@ -60,16 +75,6 @@ class TerminalSummary:
             for o in result.criteria:
                 if o.outcome != "passed":
                     write(f"  - {o.name}: {o.reason}")
-        if result.ledger_error:
-            write(f"LEDGER NOT UPDATED: {result.ledger_error}", red=True)
-            if result.unsaved:
-                write(f"the nights' records, to add by hand: {result.unsaved}")
-        elif result.nightly_ran:
-            write(f"ledger: {run.ledger.path}")
-        write(f"week table: {Path(run.settings.reports_dir) / 'week1.md'}")
-        for lines in self.config.hook.pytest_opsverify_summary_lines(result=result):
-            for line, red in lines:
-                write(line, red=red)
 
     def _drill(self, result, write, sandbox):
         drill = result.drill
@@ -81,9 +86,3 @@ class TerminalSummary:
             write(f"  {'✅' if found['ok'] else '❌'} {found['message']}", red=not found["ok"])
         for line in drill["writes"]:
             write(f"  wrote: {line}")
-        if result.ledger_error:
-            write(f"LEDGER NOT UPDATED: {result.ledger_error}", red=True)
-            if result.unsaved:
-                write(f"the drill's record, to add by hand: {result.unsaved}")
-        else:
-            write(f"ledger: {result.run.ledger.path} (drills)")

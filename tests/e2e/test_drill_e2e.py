@@ -57,6 +57,8 @@ def test_a_healthy_drill_then_a_night_and_a_week_that_cite_it(tmp_path, sandboxe
     result = drill(reports, env=env)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "3 of 3 rule(s) reached their receivers in time" in result.stdout
+    # Its evidence is a bundle of its own, which the summary names as for any run.
+    assert f"evidence bundle: {reports}/{NIGHT}-drill-" in result.stdout
     record = drills(reports)[-1]
     assert record["ok"] and sorted(record["rules"]) == sorted(RULES)
     assert record["rules"]["midnight_errors_001"]["receivers"] == ["midnight-critical"]
