@@ -110,8 +110,10 @@ class RunState:
         return self.night_facts.setdefault(night.date, NightFacts())
 
     def secrets(self):
-        """Every value no output may show: the credentials and what the run decrypted."""
-        return self.settings.credentials.values() + sorted(self.found_secrets, key=len, reverse=True)
+        """Every value no output may show: the credentials, the heartbeat URL (its path is the switch's key)
+        and what the run decrypted."""
+        found = self.found_secrets | ({self.settings.heartbeat_url} if self.settings.heartbeat_url else set())
+        return self.settings.credentials.values() + sorted(found, key=len, reverse=True)
 
     def client(self, system):
         """The one client of `system` for the run (loki, grafana, promtail, backend)."""

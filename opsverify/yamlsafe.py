@@ -31,7 +31,11 @@ def compose(text):
 
 def safe_load(text):
     """yaml.safe_load within the limits."""
-    node = compose(text)
+    return construct(compose(text))
+
+
+def construct(node):
+    """The data of a composed document (None when empty): for a reader that also wants the nodes' lines."""
     if node is None:
         return None
     loader = yaml.SafeLoader("")

@@ -477,8 +477,9 @@ def start(args, clock):
     grafana_files.loki_access(played.provisioning, tenant=args.loki_tenant or "", user=args.loki_gateway_user or "",
                               password=gateway_password)
     grafana_url = serve("grafana", grafana.make_app(played))
-    if "grafana" not in args.down and any(cp["type"] == "webhook" for cp in played.provisioning.contact_points):
-        servers.append(grafana_webhook.Deliverer(played.alertmanager, clock.time, played.version).start())
+    if receiver_url and "grafana" not in args.down:  # webhooks are posted to the sandbox's receiver, no further
+        servers.append(grafana_webhook.Deliverer(played.alertmanager, clock.time, played.version,
+                                                 receiver_url).start())
     promtail_started = rendered.promtail_started.timestamp()
     promtail_url = serve("promtail", promtail.make_app(promtail.Promtail(shipper, sc.promtail, promtail_started,
                                                                                  clock=clock.now)))

@@ -24,7 +24,6 @@ class Clock:
         self.rate = rate
         self.real_origin_ns = time.time_ns()
         self.origin_ns = self.real_origin_ns if start is None else int(start.timestamp() * 1e9)
-        self.offset_ns = self.origin_ns - self.real_origin_ns  # what the clock reads ahead of the machine's at start
 
     def time_ns(self):
         elapsed = time.time_ns() - self.real_origin_ns

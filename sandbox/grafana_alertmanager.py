@@ -68,7 +68,9 @@ class Alertmanager:
     def __init__(self, grafana, started):
         self.grafana = grafana
         self.started = started  # unix seconds: when the sandbox (and its notification log) began
+        self.tree = grafana_routing.build(grafana.provisioning.policy)
         self._evaluations = {}  # (rule uid, tick) -> Grafana.evaluate's answer
+        self._sends = {}  # rule uid -> (the evaluation tick asked for, its sends): worked out once a tick
 
     # --- what Grafana sends ---
 
@@ -79,6 +81,10 @@ class Alertmanager:
         group = next(g for g in self.grafana.provisioning.groups
                      if g["folderUid"] == rule["folderUID"] and g["title"] == rule["ruleGroup"])
         interval = int(group["interval"])
+        tick_now = int(now) // interval
+        known = self._sends.get(rule["uid"])
+        if known is not None and known[0] == tick_now:
+            return known[1]
         changes = sorted(self.grafana.history(rule))
         first = -(-int(self.started) // interval) * interval
         out, current, since, previous, done = [], "Normal", None, None, 0
@@ -95,6 +101,7 @@ class Alertmanager:
             if alert is not None:
                 out.append((tick, alert))
             previous = alert
+        self._sends[rule["uid"]] = (tick_now, out)
         return out
 
     def _alert(self, rule, interval, base, formatted, since, tick):
@@ -133,12 +140,10 @@ class Alertmanager:
     def play(self, now):
         """(notifications, groups) at `now`: every notification each integration sent since the start, in time
         order, and the aggregation groups alive now {group key: (route, group labels, {fingerprint: alert})}."""
-        prov = self.grafana.provisioning
-        tree = grafana_routing.build(prov.policy)
         arrivals = []  # (time, route, alert)
-        for rule in prov.rules:
+        for rule in self.grafana.provisioning.rules:
             for tick, alert in self.sends(rule, now):
-                for route in tree.match(alert["labels"]):
+                for route in self.tree.match(alert["labels"]):
                     arrivals.append((tick, route, alert))
         by_group = {}
         for tick, route, alert in arrivals:
@@ -209,12 +214,11 @@ class Alertmanager:
 
     def alerts(self, now):
         """The alerts the Alertmanager holds at `now` that have not ended (alertFilter's EndsAt check)."""
-        tree = grafana_routing.build(self.grafana.provisioning.policy)
         current = {}
         for rule in self.grafana.provisioning.rules:
             for tick, alert in self.sends(rule, now):
                 current[alert["fingerprint"]] = alert
-        return [(alert, [r.receiver for r in tree.match(alert["labels"])])
+        return [(alert, [r.receiver for r in self.tree.match(alert["labels"])])
                 for fp, alert in sorted(current.items()) if alert["endsAt"] > now]
 
 

@@ -15,11 +15,10 @@ import json
 import re
 
 from .grafana_alertmanager import Alertmanager, gettable
-from .grafana_files import MATCHER
+from .grafana_files import GO_TRUE, MATCHER
 from .grafana_routing import Matcher
 from .httpserver import json_response
 
-GO_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 BASE = "/api/alertmanager/grafana/api/v2"
 
 

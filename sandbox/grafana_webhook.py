@@ -7,16 +7,15 @@ Python. Newer fields (ruleUID, orgId per alert, appVersion, enrichments) are lef
 """
 
 import json
+import sys
 import threading
 import time
+import traceback
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 
 from .grafana_alertmanager import GO_ZERO_TIME, ORG_ID, is_private, stamp
-
-MAX_ALERTS = 0  # maxAlerts unset: no truncation
-
 
 def sorted_pairs(kv):
     """template.KV.SortedPairs: alertname first, then the other names sorted."""
@@ -110,12 +109,15 @@ def _go_float(value):
 class Deliverer:
     """Posts each webhook notification the Alertmanager has due (Alertmanager.play) once, as Grafana's
     webhook sender does (POST, Content-Type application/json, User-Agent Grafana); polls every `poll` real
-    seconds in a daemon thread until stop(). Failures are kept in `failures`, never retried."""
+    seconds in a daemon thread until stop(). It posts only to the sandbox's own receiver (`receiver_url`,
+    loopback): a webhook URL elsewhere is said on stderr once and never called. A failed post is said on
+    stderr, never retried; a fault of the sandbox's own stops the thread, saying why."""
 
-    def __init__(self, alertmanager, clock, version, poll=0.2):
+    def __init__(self, alertmanager, clock, version, receiver_url, poll=0.2):
         self.alertmanager, self.clock, self.poll = alertmanager, clock, poll
+        self.receiver_url = receiver_url.rstrip("/") + "/"
         self.headers = {"Content-Type": "application/json", "User-Agent": f"Grafana/{version}"}
-        self.posted, self.failures = set(), []
+        self.posted, self.refused = set(), set()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="grafana-webhooks", daemon=True)
 
@@ -130,18 +132,27 @@ class Deliverer:
             if note["integration"] != "webhook" or key in self.posted:
                 continue
             self.posted.add(key)
+            host = urlsplit(note["url"]).netloc  # a webhook URL's path is its secret: never shown
+            if not note["url"].startswith(self.receiver_url):
+                if host not in self.refused:
+                    self.refused.add(host)
+                    print(f"sandbox: webhook notifications to {host} are not posted: the sandbox posts only to its "
+                          f"own receiver ({self.receiver_url})", file=sys.stderr, flush=True)
+                continue
             body = json.dumps(note["payload"], separators=(",", ":"), ensure_ascii=False).encode("utf-8")
             try:
                 requests.post(note["url"], data=body, headers=self.headers, timeout=10)
             except requests.RequestException as exc:
-                self.failures.append((key, str(exc)))
+                print(f"sandbox: a webhook notification to {host} failed: {type(exc).__name__}", file=sys.stderr,
+                      flush=True)
 
     def _run(self):
         while not self.stopping.is_set():
             try:
                 self.deliver_due()
-            except Exception as exc:  # a sandbox bug: kept, not fatal to the thread
-                self.failures.append((None, repr(exc)))
+            except Exception:  # a fault of the sandbox's own: said, and no more deliveries
+                print("sandbox: webhook deliveries stopped:\n" + traceback.format_exc(), file=sys.stderr, flush=True)
+                return
             deadline = time.monotonic() + self.poll
             while not self.stopping.is_set() and time.monotonic() < deadline:
                 time.sleep(0.02)

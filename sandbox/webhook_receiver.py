@@ -22,9 +22,10 @@ class Receiver:
             body = request.json()
         except ValueError:
             body = request.body.decode("utf-8", "replace")
+        at = self.clock()
         with self._lock:
-            self.deliveries.append({"path": request.path, "received": formatdate(self.clock(), usegmt=True),
-                                    "receivedUnix": self.clock(),
+            self.deliveries.append({"path": request.path, "received": formatdate(at, usegmt=True),
+                                    "receivedUnix": at,
                                     "contentType": request.headers.get("content-type", ""),
                                     "userAgent": request.headers.get("user-agent", ""), "body": body})
 

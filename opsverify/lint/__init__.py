@@ -6,6 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from opsverify import yamlsafe
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -58,10 +60,18 @@ def load_document(path, root):
     name = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LintError(f"{name}: cannot be read as YAML/JSON: {exc}") from None
+        node = yamlsafe.compose(text)  # one parse, within the project's size and alias limits
+        data = yamlsafe.construct(node)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LintError(f"{name}: cannot be read ({exc.__class__.__name__})") from None
+    except yamlsafe.YamlTooBig as exc:
+        raise LintError(f"{name}: not read: {exc}") from None
+    except yaml.YAMLError as exc:
+        # Where and what, never PyYAML's excerpt of the line: it may be a password's line.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise LintError(f"{name}: not valid YAML/JSON{where}: {getattr(exc, 'problem', None) or 'invalid'}") \
+            from None
     lines = {}
     if node is not None:
         _walk(node, (), lines)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from opsverify.clients.grafana import AlertRule
-from opsverify.lint import load_document
+from opsverify.lint import LintError, load_document
 from opsverify.lint import grafana as lint_grafana
 from opsverify.lint.loki import unknown_keys
 from opsverify.lint.loki_keys import first_version_with, known_keys
@@ -151,3 +151,13 @@ def test_image_and_glob_parts():
     assert split_image("grafana/loki:2.6.1") == ("grafana/loki", "2.6.1")
     assert split_image("registry:5000/grafana/loki") == ("registry:5000/grafana/loki", "")
     assert glob_base("/var/log/app/*.log") == "/var/log/app"
+
+
+def test_a_file_that_does_not_parse_is_named_with_its_line_never_echoed(tmp_path):
+    compose = tmp_path / "docker-compose.yml"
+    compose.write_text("services:\n  grafana:\n    environment:\n      GF_SECURITY_ADMIN_PASSWORD: Adm1n-Pa55: x\n",
+                       encoding="utf-8")
+    with pytest.raises(LintError) as err:
+        load_document(compose, tmp_path)
+    assert str(err.value).startswith("docker-compose.yml: not valid YAML/JSON at line 4, column ")
+    assert "Adm1n-Pa55" not in str(err.value)

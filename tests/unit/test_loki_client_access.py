@@ -239,11 +239,11 @@ def test_the_run_builds_the_loki_client_for_each_way_in():
 
 
 @pytest.mark.parametrize("env, said", [
-    ({"OPSVERIFY_LOKI_TOKEN": "t", "OPSVERIFY_LOKI_USER": "ops", "OPSVERIFY_LOKI_PASSWORD": "p"},
+    ({"OPSVERIFY_LOKI_TOKEN": "t-SEKRIT", "OPSVERIFY_LOKI_USER": "ops", "OPSVERIFY_LOKI_PASSWORD": "p-SEKRIT"},
      "OPSVERIFY_LOKI_TOKEN and OPSVERIFY_LOKI_USER/OPSVERIFY_LOKI_PASSWORD are both set"),
-    ({"OPSVERIFY_LOKI_PASSWORD": "p"}, "OPSVERIFY_LOKI_PASSWORD is set but OPSVERIFY_LOKI_USER is not"),
+    ({"OPSVERIFY_LOKI_PASSWORD": "p-SEKRIT"}, "OPSVERIFY_LOKI_PASSWORD is set but OPSVERIFY_LOKI_USER is not"),
     ({"OPSVERIFY_LOKI_USER": "ops"}, "OPSVERIFY_LOKI_USER is set but OPSVERIFY_LOKI_PASSWORD is not"),
-    ({"OPSVERIFY_LOKI_VIA": "grafana", "OPSVERIFY_LOKI_TOKEN": "t"},
+    ({"OPSVERIFY_LOKI_VIA": "grafana", "OPSVERIFY_LOKI_TOKEN": "t-SEKRIT"},
      "setting 'loki_via' (loki.via, OPSVERIFY_LOKI_VIA) is grafana: Loki is asked through Grafana's datasource "
      "proxy with the Grafana credentials"),
     ({"OPSVERIFY_LOKI_VIA": "grafana", "OPSVERIFY_LOKI_VERIFY": "no"},
