@@ -12,7 +12,8 @@ from opsverify.clients.loki import LokiClient, LokiQueryError
 from opsverify.evidence import require
 from opsverify.lint import Finding
 from opsverify.lint import grafana as lint_grafana
-from opsverify.lint.loki import KEEP, retention_findings, unknown_keys
+from opsverify.lint.loki import retention_findings, unknown_keys
+from opsverify.loki_analysis import KEEP
 from opsverify.lint.promtail import path_findings
 from opsverify.lint.stack import grafana_hosts, secret_literals, unpinned_images
 from opsverify.rules import (NOISY_NO_DATA, AnalysisError, alert_labels, can_fire, foreign_grafana_links,

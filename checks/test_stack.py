@@ -9,13 +9,12 @@ from opsverify.clients.grafana import OLD_LOKI_HEALTH_ERROR
 from opsverify.clients.http import NotFound
 from opsverify.clients.loki import LokiQueryError
 from opsverify.evidence import not_applicable, require
-from opsverify.loki_analysis import differing, retention_problems, unbounded_label
+from opsverify.loki_analysis import KEEP, differing, retention_problems, unbounded_label
 from opsverify.rules import RANGE_FUNCTION, expand_dashboard_variables, one_minute_ranges
 from opsverify.night import next_reset
 
 pytestmark = [pytest.mark.smoke, pytest.mark.nightly]
 RECENT = timedelta(minutes=15)
-KEEP = timedelta(days=8)  # the week's seven nights and the day the sign-off reads them
 
 
 @pytest.mark.severity("critical")

@@ -91,9 +91,9 @@ def main(argv=None):
     if argv[0] == "--project-dir":
         print(PROJECT)
         return 0
-    kind, rest = argv[0], argv[1:]
-    if kind not in kinds():
-        sys.stderr.write(f"opsverify: unknown kind {kind!r}; use one of {', '.join(kinds())} "
+    kind, rest, known = argv[0], argv[1:], kinds()
+    if kind not in known:
+        sys.stderr.write(f"opsverify: unknown kind {kind!r}; use one of {', '.join(known)} "
                          f"(opsverify --help)\n")
         return USAGE_ERROR
     # pytest in a process of its own, as `python -m pytest` would run: here this package is imported

@@ -12,6 +12,7 @@ from datetime import timedelta
 from opsverify.rules import AnalysisError, duration_seconds
 
 WEEK = timedelta(days=7)
+KEEP = timedelta(days=8)  # what Loki must keep: the week's seven nights and the day the sign-off reads them
 
 
 def _get(config, *path, default=None):

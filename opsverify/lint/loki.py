@@ -1,7 +1,5 @@
 """A Loki config file judged against the Loki version the compose file deploys."""
 
-from datetime import timedelta
-
 from opsverify.lint import Finding, keypath_text
 from opsverify.lint.loki_keys import first_version_with, known_keys
 from opsverify.loki_analysis import retention_problems
@@ -56,4 +54,3 @@ def _where(document, text):
     return keypath_text(())
 
 
-KEEP = timedelta(days=8)  # the week's seven nights and the day the sign-off reads them (checks/test_stack.py)
